@@ -1,0 +1,212 @@
+#include "config.h"
+
+#include "logging.h"
+#include "originpolicy.h"
+
+#include <QtCore/QCommandLineParser>
+#include <QtCore/QCoreApplication>
+#include <QtCore/QRandomGenerator>
+#include <QtCore/QRegularExpression>
+
+#include <cmath>
+
+namespace Switchboard {
+
+namespace {
+
+// Qt's QWebSocket cannot take messages of 2 GiB or more.
+constexpr qint64 kMaxMessageSizeLimit = (qint64(1) << 31) - 1;
+
+std::optional<std::chrono::milliseconds> parseSeconds(const QString &text)
+{
+    bool ok = false;
+    const double seconds = text.trimmed().toDouble(&ok);
+    if (!ok || !std::isfinite(seconds) || seconds < 0 || seconds > 7 * 24 * 3600)
+        return std::nullopt;
+    return std::chrono::milliseconds(qint64(std::llround(seconds * 1000)));
+}
+
+QString usageHint()
+{
+    return QStringLiteral("Run '%1 --help' for the list of options.")
+            .arg(QCoreApplication::applicationName().isEmpty()
+                         ? QStringLiteral("switchboard")
+                         : QCoreApplication::applicationName());
+}
+
+CommandLine failure(const QString &message)
+{
+    CommandLine result;
+    result.action = CommandLine::Action::Error;
+    result.text = message + u'\n' + usageHint();
+    return result;
+}
+
+} // namespace
+
+qint64 parseByteSize(const QString &text)
+{
+    static const QRegularExpression pattern(
+            QStringLiteral("^\\s*(\\d{1,12})\\s*(|b|k|kb|kib|m|mb|mib|g|gb|gib)\\s*$"),
+            QRegularExpression::CaseInsensitiveOption);
+    const auto match = pattern.match(text);
+    if (!match.hasMatch())
+        return -1;
+    const qint64 number = match.captured(1).toLongLong();
+    const QChar unit = match.captured(2).isEmpty() ? u'b' : match.captured(2).at(0).toLower();
+    const int shift = unit == u'k' ? 10 : unit == u'm' ? 20 : unit == u'g' ? 30 : 0;
+    if (number > (std::numeric_limits<qint64>::max() >> shift))
+        return -1;
+    return number << shift;
+}
+
+QByteArray generateToken()
+{
+    quint32 words[6];
+    QRandomGenerator::system()->fillRange(words);
+    return QByteArray(reinterpret_cast<const char *>(words), sizeof words)
+            .toBase64(QByteArray::Base64UrlEncoding | QByteArray::OmitTrailingEquals);
+}
+
+CommandLine parseCommandLine(const QStringList &arguments, const QProcessEnvironment &env)
+{
+    QCommandLineParser parser;
+    parser.setApplicationDescription(
+            QStringLiteral("Switchboard: one port for HTTP routes and WebSocket sessions, with an "
+                           "operator console."));
+    parser.setSingleDashWordOptionMode(QCommandLineParser::ParseAsLongOptions);
+    const QCommandLineOption help({QStringLiteral("h"), QStringLiteral("help")},
+                                  QStringLiteral("Show this help and exit."));
+    const QCommandLineOption version({QStringLiteral("v"), QStringLiteral("version")},
+                                     QStringLiteral("Show the version and exit."));
+    const QCommandLineOption host(QStringLiteral("host"),
+                                  QStringLiteral("Address to listen on (default 127.0.0.1; "
+                                                 "0.0.0.0 or :: for every interface)."),
+                                  QStringLiteral("address"), QStringLiteral("127.0.0.1"));
+    const QCommandLineOption port(QStringLiteral("port"),
+                                  QStringLiteral("TCP port (default 4040; 0 picks a free one)."),
+                                  QStringLiteral("port"), QStringLiteral("4040"));
+    const QCommandLineOption noGui(QStringLiteral("no-gui"),
+                                   QStringLiteral("Run headless, without the operator console."));
+    const QCommandLineOption ping(QStringLiteral("ping-interval"),
+                                  QStringLiteral("Seconds between pings to each client "
+                                                 "(default 10; 0 = no pings)."),
+                                  QStringLiteral("seconds"), QStringLiteral("10"));
+    const QCommandLineOption idle(QStringLiteral("idle-timeout"),
+                                  QStringLiteral("Close a session after this many seconds with "
+                                                 "nothing received (default 60; 0 = never)."),
+                                  QStringLiteral("seconds"), QStringLiteral("60"));
+    const QCommandLineOption maxMessage(QStringLiteral("max-message-size"),
+                                        QStringLiteral("Largest WebSocket message accepted, in "
+                                                       "bytes or with K/M/G (default 16M)."),
+                                        QStringLiteral("size"), QStringLiteral("16M"));
+    const QCommandLineOption adminToken(
+            QStringLiteral("admin-token"),
+            QStringLiteral("Bearer token for the admin routes (also "
+                           "SWITCHBOARD_ADMIN_TOKEN; generated if unset)."),
+            QStringLiteral("token"));
+    const QCommandLineOption origin(
+            QStringLiteral("allowed-origin"),
+            QStringLiteral("Browser origin allowed to open /ws, e.g. "
+                           "http://localhost:3000; repeatable; * allows any."),
+            QStringLiteral("origin"));
+    const QCommandLineOption logLevel(
+            QStringLiteral("log-level"),
+            QStringLiteral("debug, info, warning or error (default info)."),
+            QStringLiteral("level"), QStringLiteral("info"));
+    parser.addOptions({help, version, host, port, noGui, ping, idle, maxMessage, adminToken, origin,
+                       logLevel});
+
+    if (!parser.parse(arguments))
+        return failure(QStringLiteral("Error: %1.").arg(parser.errorText()));
+    if (parser.isSet(help))
+        return {CommandLine::Action::Help, {}, parser.helpText()};
+    if (parser.isSet(version)) {
+        return {CommandLine::Action::Version,
+                {},
+                QStringLiteral("switchboard %1").arg(QStringLiteral(SWITCHBOARD_VERSION))};
+    }
+    if (!parser.positionalArguments().isEmpty()) {
+        return failure(QStringLiteral("Error: unexpected argument '%1'; every setting is an "
+                                      "option such as --port 4040.")
+                               .arg(parser.positionalArguments().first()));
+    }
+
+    CommandLine result;
+    ServerConfig &config = result.config;
+    config.noGui = parser.isSet(noGui);
+
+    const QString hostText = parser.value(host).trimmed();
+    if (hostText.compare(u"localhost", Qt::CaseInsensitive) == 0)
+        config.host = QHostAddress(QHostAddress::LocalHost);
+    else if (!config.host.setAddress(hostText))
+        return failure(QStringLiteral("Error: --host '%1' is not an IP address; use e.g. "
+                                      "127.0.0.1, 0.0.0.0 or ::1.")
+                               .arg(hostText));
+
+    bool ok = false;
+    const uint portValue = parser.value(port).toUInt(&ok);
+    if (!ok || portValue > 65535)
+        return failure(QStringLiteral("Error: --port '%1' is not a port number; use 0 to 65535 "
+                                      "(0 picks a free port).")
+                               .arg(parser.value(port)));
+    config.port = quint16(portValue);
+
+    const auto pingValue = parseSeconds(parser.value(ping));
+    if (!pingValue)
+        return failure(QStringLiteral("Error: --ping-interval '%1' is not a number of seconds; "
+                                      "use e.g. 10 or 0.5 (0 turns pings off).")
+                               .arg(parser.value(ping)));
+    config.hub.pingInterval = *pingValue;
+
+    const auto idleValue = parseSeconds(parser.value(idle));
+    if (!idleValue)
+        return failure(QStringLiteral("Error: --idle-timeout '%1' is not a number of seconds; "
+                                      "use e.g. 60 (0 = never).")
+                               .arg(parser.value(idle)));
+    config.hub.idleTimeout = *idleValue;
+
+    const qint64 maxSize = parseByteSize(parser.value(maxMessage));
+    if (maxSize < 1 || maxSize > kMaxMessageSizeLimit)
+        return failure(QStringLiteral("Error: --max-message-size '%1' is not a size between 1 "
+                                      "byte and 2G-1; use e.g. 16M or 1048576.")
+                               .arg(parser.value(maxMessage)));
+    config.hub.maxMessageSize = maxSize;
+
+    QString token = parser.value(adminToken);
+    if (!parser.isSet(adminToken))
+        token = env.value(QStringLiteral("SWITCHBOARD_ADMIN_TOKEN"));
+    if (parser.isSet(adminToken) && token.trimmed().isEmpty())
+        return failure(QStringLiteral("Error: --admin-token is empty; give a token or leave the "
+                                      "option out to have one generated."));
+    if (token.contains(QRegularExpression(QStringLiteral("[\\s\\x00-\\x1f\\x7f]"))))
+        return failure(
+                QStringLiteral("Error: the admin token contains whitespace or control "
+                               "characters, which cannot travel in an Authorization header."));
+    if (token.isEmpty()) {
+        config.adminToken = generateToken();
+        config.adminTokenGenerated = true;
+    } else {
+        config.adminToken = token.toUtf8();
+    }
+
+    for (const QString &value : parser.values(origin)) {
+        if (value != u"*" && !OriginPolicy::normalize(value))
+            return failure(
+                    QStringLiteral("Error: --allowed-origin '%1' is not an origin; use "
+                                   "scheme://host[:port] such as http://localhost:3000, or *.")
+                            .arg(value));
+        config.allowedOrigins.append(value);
+    }
+
+    config.logLevel = parser.value(logLevel).trimmed().toLower();
+    static const QStringList levels{QStringLiteral("debug"), QStringLiteral("info"),
+                                    QStringLiteral("warning"), QStringLiteral("error")};
+    if (!levels.contains(config.logLevel))
+        return failure(QStringLiteral("Error: --log-level '%1' is not one of debug, info, "
+                                      "warning, error.")
+                               .arg(parser.value(logLevel)));
+    return result;
+}
+
+} // namespace Switchboard

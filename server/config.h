@@ -1,0 +1,50 @@
+#pragma once
+
+#include "hub.h"
+
+#include <QtCore/QByteArray>
+#include <QtCore/QProcessEnvironment>
+#include <QtCore/QString>
+#include <QtCore/QStringList>
+#include <QtNetwork/QHostAddress>
+
+namespace Switchboard {
+
+/*! Everything the command line decides. */
+struct ServerConfig
+{
+    QHostAddress host = QHostAddress(QHostAddress::LocalHost);
+    quint16 port = 4040;
+    HubSettings hub;
+    QByteArray adminToken;
+    bool adminTokenGenerated = false;
+    QStringList allowedOrigins;
+    QString logLevel = QStringLiteral("info");
+    bool noGui = false;
+};
+
+/*! The outcome of parsing the command line. */
+struct CommandLine
+{
+    enum class Action { Run, Help, Version, Error };
+    Action action = Action::Run;
+    ServerConfig config;
+    QString text; //!< help text, version line, or the error with a hint how to fix it
+};
+
+/*!
+    Parses \a arguments (argv, program name first) with QCommandLineParser.
+    \a env supplies SWITCHBOARD_ADMIN_TOKEN. Never exits the process; the caller
+    prints CommandLine::text and exits 0 (help, version) or 2 (error).
+*/
+CommandLine parseCommandLine(const QStringList &arguments,
+                             const QProcessEnvironment &env
+                             = QProcessEnvironment::systemEnvironment());
+
+/*! Parses "16M", "16MiB", "512k", "1048576" into bytes; -1 if malformed. */
+qint64 parseByteSize(const QString &text);
+
+/*! A random URL-safe token of 32 characters (192 bits). */
+QByteArray generateToken();
+
+} // namespace Switchboard

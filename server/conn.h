@@ -1,0 +1,83 @@
+#pragma once
+
+#include <QtCore/QByteArray>
+#include <QtCore/QElapsedTimer>
+#include <QtCore/QHash>
+#include <QtCore/QJsonValue>
+#include <QtCore/QList>
+#include <QtCore/QString>
+#include <QtCore/QUrlQuery>
+#include <QtCore/QVariantMap>
+#include <QtNetwork/QHostAddress>
+
+#include <functional>
+#include <utility>
+
+class QJsonObject;
+
+namespace Switchboard {
+
+using HeaderList = QList<std::pair<QByteArray, QByteArray>>;
+
+/*!
+    One HTTP exchange as a plain value, modelled on Plug.Conn.
+
+    The request half is filled in by the listener (or by a test), plugs and the
+    router fill in the response half. Nothing here touches a socket, so the
+    whole plug pipeline can be exercised with values alone.
+*/
+struct Conn
+{
+    // Request
+    QByteArray method; //!< upper case, e.g. "GET"
+    QByteArray path; //!< percent-encoded path, no query
+    QHash<QString, QString> pathParams; //!< decoded `:param` / `*rest` captures
+    QUrlQuery query;
+    HeaderList headers; //!< names lower-cased, order kept
+    QByteArray body;
+    QHostAddress peerAddress;
+    quint16 peerPort = 0;
+    bool upgrade = false; //!< a WebSocket upgrade request
+
+    // Set by plugs
+    QByteArray requestId;
+    QVariantMap assigns;
+    QJsonValue bodyJson = QJsonValue::Undefined; //!< parsed JSON body, if any
+
+    // Response
+    int status = 0; //!< 0 until something answers
+    HeaderList respHeaders;
+    QByteArray respBody;
+    bool halted = false;
+
+    QElapsedTimer clock; //!< started when the request was read
+    QList<std::function<void(Conn &)>> beforeSend;
+
+    /*! First value of request header \a name (lower case), or a null array. */
+    QByteArray header(QByteArrayView name) const;
+    bool hasHeader(QByteArrayView name) const;
+    /*! Whether a comma-separated request header contains \a token (case-insensitive). */
+    bool headerHasToken(QByteArrayView name, QByteArrayView token) const;
+
+    QByteArray respHeader(QByteArrayView name) const;
+    /*! Sets response header \a name, replacing any earlier value. */
+    void putRespHeader(const QByteArray &name, const QByteArray &value);
+
+    Conn &send(int status, const QByteArray &body, const QByteArray &contentType);
+    Conn &sendJson(int status, const QJsonObject &object);
+    Conn &sendJson(int status, const QJsonValue &value);
+    /*! Answers `{"error":{"status":N,"message":"..."}}`. */
+    Conn &sendError(int status, const QString &message);
+    Conn &halt();
+
+    /*! Runs the before-send callbacks once, last registered first (as Plug does). */
+    void runBeforeSend();
+
+    /*! The response as HTTP/1.1 bytes. HEAD keeps the headers and drops the body. */
+    QByteArray serializeResponse(bool closeConnection) const;
+};
+
+/*! The standard reason phrase for \a status ("Not Found"), or "Unknown". */
+QByteArray reasonPhrase(int status);
+
+} // namespace Switchboard

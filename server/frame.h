@@ -1,0 +1,57 @@
+#pragma once
+
+#include <QtCore/QByteArray>
+#include <QtCore/QMetaType>
+#include <QtCore/QString>
+
+#include <memory>
+
+namespace Switchboard {
+
+/*!
+    One WebSocket message: text, binary, ping or pong, with its payload.
+
+    Frames are cheap to copy (the payload is implicitly shared) and carry a
+    shared cache of their encoded server-to-client bytes, so a frame sent to
+    many sessions is encoded once, not once per session.
+*/
+class Frame final
+{
+public:
+    enum class Type : quint8 { Text, Binary, Ping, Pong };
+
+    Frame() = default;
+    Frame(Type type, QByteArray payload);
+
+    static Frame text(const QString &text) { return {Type::Text, text.toUtf8()}; }
+    static Frame text(QByteArray utf8) { return {Type::Text, std::move(utf8)}; }
+    static Frame binary(QByteArray data) { return {Type::Binary, std::move(data)}; }
+    static Frame ping(QByteArray data = {}) { return {Type::Ping, std::move(data)}; }
+    static Frame pong(QByteArray data = {}) { return {Type::Pong, std::move(data)}; }
+
+    Type type() const { return m_type; }
+    bool isText() const { return m_type == Type::Text; }
+    bool isBinary() const { return m_type == Type::Binary; }
+    bool isControl() const { return m_type == Type::Ping || m_type == Type::Pong; }
+    /*! The payload; UTF-8 for text frames. */
+    const QByteArray &payload() const { return m_payload; }
+    QString toText() const { return QString::fromUtf8(m_payload); }
+    qsizetype size() const { return m_payload.size(); }
+
+    /*!
+        The frame as unmasked wire bytes (RFC 6455 §5.2, FIN set), encoded on
+        first use and shared by every copy of this frame.
+    */
+    const QByteArray &wireBytes() const;
+
+    static QString typeName(Type type);
+
+private:
+    Type m_type = Type::Text;
+    QByteArray m_payload;
+    mutable std::shared_ptr<QByteArray> m_wire; // shared encode cache, see wireBytes()
+};
+
+} // namespace Switchboard
+
+Q_DECLARE_METATYPE(Switchboard::Frame)

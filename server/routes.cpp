@@ -1,0 +1,204 @@
+#include "routes.h"
+
+#include "handlers.h"
+#include "hub.h"
+#include "plugs.h"
+#include "server.h"
+
+#include <QtCore/QDateTime>
+#include <QtCore/QElapsedTimer>
+#include <QtCore/QFile>
+#include <QtCore/QJsonArray>
+#include <QtCore/QJsonObject>
+#include <QtCore/QStringDecoder>
+
+#include <memory>
+
+namespace Switchboard {
+
+namespace {
+
+QJsonObject sessionJson(const SessionInfo &info)
+{
+    return QJsonObject{
+            {QStringLiteral("id"), qint64(info.id)},
+            {QStringLiteral("peer"), info.peer()},
+            {QStringLiteral("path"), QString::fromUtf8(info.path)},
+            {QStringLiteral("connected_at"), info.connectedAt.toString(Qt::ISODateWithMs)},
+            {QStringLiteral("messages_in"), qint64(info.messagesIn)},
+            {QStringLiteral("messages_out"), qint64(info.messagesOut)},
+            {QStringLiteral("bytes_in"), qint64(info.bytesIn)},
+            {QStringLiteral("bytes_out"), qint64(info.bytesOut)},
+            {QStringLiteral("last_ping_rtt_ms"),
+             info.lastPingRttMs < 0 ? QJsonValue(QJsonValue::Null)
+                                    : QJsonValue(info.lastPingRttMs)},
+            {QStringLiteral("state"),
+             info.state == SessionInfo::State::Open ? QStringLiteral("open")
+                                                    : QStringLiteral("closing")},
+    };
+}
+
+std::optional<quint64> sessionId(const Conn &conn)
+{
+    bool ok = false;
+    const quint64 id = conn.pathParams.value(QStringLiteral("id")).toULongLong(&ok);
+    return ok && id > 0 ? std::optional<quint64>(id) : std::nullopt;
+}
+
+void noSuchSession(Conn &conn)
+{
+    conn.sendError(404,
+                   QStringLiteral("no connection with id %1")
+                           .arg(conn.pathParams.value(QStringLiteral("id"))));
+}
+
+bool isValidUtf8(const QByteArray &bytes)
+{
+    QStringDecoder decoder(QStringDecoder::Utf8, QStringDecoder::Flag::Stateless);
+    const QString unused = decoder.decode(bytes);
+    return !decoder.hasError();
+}
+
+} // namespace
+
+std::optional<Frame> frameFromRequestBody(Conn &conn)
+{
+    const QByteArray type = conn.header("content-type").split(';').first().trimmed().toLower();
+    if (type == "application/json" || type.endsWith("+json")) {
+        const QJsonObject object = conn.bodyJson.toObject();
+        const QJsonValue text = object.value(QStringLiteral("text"));
+        const QJsonValue binary = object.value(QStringLiteral("binary_base64"));
+        if (!conn.bodyJson.isObject() || text.isUndefined() == binary.isUndefined()) {
+            conn.sendError(400,
+                           QStringLiteral("JSON body must be an object with exactly one of "
+                                          "\"text\" or \"binary_base64\""));
+            return std::nullopt;
+        }
+        if (!text.isUndefined()) {
+            if (!text.isString()) {
+                conn.sendError(400, QStringLiteral("\"text\" must be a string"));
+                return std::nullopt;
+            }
+            return Frame::text(text.toString());
+        }
+        const auto decoded = QByteArray::fromBase64Encoding(
+                binary.toString().toLatin1(), QByteArray::AbortOnBase64DecodingErrors);
+        if (!binary.isString() || !decoded) {
+            conn.sendError(400, QStringLiteral("\"binary_base64\" must be a base64 string"));
+            return std::nullopt;
+        }
+        return Frame::binary(decoded.decoded);
+    }
+    if (type.isEmpty() || type.startsWith("text/")) {
+        if (!isValidUtf8(conn.body)) {
+            conn.sendError(400,
+                           QStringLiteral("a text body must be UTF-8; send binary as "
+                                          "application/octet-stream"));
+            return std::nullopt;
+        }
+        return Frame::text(conn.body);
+    }
+    if (type == "application/octet-stream")
+        return Frame::binary(conn.body);
+    conn.sendError(415,
+                   QStringLiteral("unsupported content type %1; use text/plain, "
+                                  "application/octet-stream or application/json")
+                           .arg(QString::fromLatin1(type)));
+    return std::nullopt;
+}
+
+void installDefaults(Server &server, const ServerConfig &config)
+{
+    Hub &hub = server.hub();
+    server.setOriginPolicy(OriginPolicy(config.allowedOrigins));
+
+    Pipeline &pipeline = server.pipeline();
+    pipeline.add(Plugs::requestId());
+    pipeline.add(Plugs::accessLog());
+    pipeline.add(Plugs::jsonBody());
+
+    server.addWebSocketEndpoint(QByteArrayLiteral("/ws"),
+                                [] { return std::make_unique<EchoHandler>(); });
+    server.addWebSocketEndpoint(QByteArrayLiteral("/ws/chat"),
+                                [] { return std::make_unique<ChatHandler>(); });
+
+    const QByteArray token = config.adminToken;
+    const QList<Plug> admin{Plugs::adminAuth([token] { return token; })};
+    Router &router = server.router();
+
+    router.get(QStringLiteral("/"), [](Conn &conn) {
+        QFile page(QStringLiteral(":/web/index.html"));
+        if (!page.open(QIODevice::ReadOnly)) {
+            conn.sendError(500, QStringLiteral("bundled page missing"));
+            return;
+        }
+        conn.send(200, page.readAll(), QByteArrayLiteral("text/html; charset=utf-8"));
+        conn.putRespHeader(QByteArrayLiteral("cache-control"), QByteArrayLiteral("no-cache"));
+    });
+
+    auto uptime = std::make_shared<QElapsedTimer>();
+    uptime->start();
+    router.get(QStringLiteral("/api/health"), [&hub, uptime](Conn &conn) {
+        conn.sendJson(200,
+                      QJsonObject{{QStringLiteral("status"), QStringLiteral("ok")},
+                                  {QStringLiteral("version"), QStringLiteral(SWITCHBOARD_VERSION)},
+                                  {QStringLiteral("uptime_s"), uptime->elapsed() / 1000},
+                                  {QStringLiteral("connections"), hub.count()}});
+    });
+
+    router.get(
+            QStringLiteral("/api/connections"),
+            [&hub](Conn &conn) {
+                QJsonArray list;
+                for (const SessionInfo &info : hub.sessions())
+                    list.append(sessionJson(info));
+                conn.sendJson(200, QJsonObject{{QStringLiteral("connections"), list}});
+            },
+            admin);
+
+    router.get(
+            QStringLiteral("/api/connections/:id"),
+            [&hub](Conn &conn) {
+                const auto id = sessionId(conn);
+                const auto info = id ? hub.session(*id) : std::nullopt;
+                if (!info)
+                    return noSuchSession(conn);
+                conn.sendJson(200, sessionJson(*info));
+            },
+            admin);
+
+    router.post(
+            QStringLiteral("/api/broadcast"),
+            [&hub](Conn &conn) {
+                if (const auto frame = frameFromRequestBody(conn))
+                    conn.sendJson(
+                            200, QJsonObject{{QStringLiteral("delivered"), hub.broadcast(*frame)}});
+            },
+            admin);
+
+    router.post(
+            QStringLiteral("/api/connections/:id/send"),
+            [&hub](Conn &conn) {
+                const auto id = sessionId(conn);
+                if (!id || !hub.session(*id))
+                    return noSuchSession(conn);
+                if (const auto frame = frameFromRequestBody(conn)) {
+                    if (!hub.send(*id, *frame))
+                        return noSuchSession(conn);
+                    conn.sendJson(200, QJsonObject{{QStringLiteral("delivered"), 1}});
+                }
+            },
+            admin);
+
+    router.del(
+            QStringLiteral("/api/connections/:id"),
+            [&hub](Conn &conn) {
+                const auto id = sessionId(conn);
+                if (!id || !hub.close(*id))
+                    return noSuchSession(conn);
+                conn.sendJson(200, QJsonObject{{QStringLiteral("closed"), qint64(*id)}});
+            },
+            admin);
+}
+
+} // namespace Switchboard
