@@ -23,7 +23,9 @@ std::optional<QString> OriginPolicy::normalize(const QString &origin)
         || url.hasQuery() || url.hasFragment())
         return std::nullopt;
     const int port = url.port(scheme == u"https" ? 443 : 80);
-    return scheme + u"://" + url.host().toLower() + u':' + QString::number(port);
+    const QString host = url.host().toLower();
+    const QString bracketed = host.contains(u':') ? u'[' + host + u']' : host; // IPv6 literal
+    return scheme + u"://" + bracketed + u':' + QString::number(port);
 }
 
 bool OriginPolicy::allows(const QByteArray &origin, const QByteArray &host, bool tls) const

@@ -1,0 +1,217 @@
+// The real `switchboard` binary, started as a user would: options, exit codes,
+// the start-up line, the admin token and a clean shutdown on SIGTERM/SIGINT.
+
+#include "testutil.h"
+
+#include <QtCore/QProcess>
+#include <QtCore/QRegularExpression>
+#include <QtNetwork/QTcpServer>
+#include <QtTest/QTest>
+
+#include <csignal>
+
+using namespace TestUtil;
+
+class tst_App : public QObject
+{
+    Q_OBJECT
+
+private:
+    static QString binary() { return qEnvironmentVariable("SWITCHBOARD_BINARY"); }
+
+    struct Running
+    {
+        std::unique_ptr<QProcess> process;
+        quint16 port = 0;
+        QString firstLine;
+        QString output;
+    };
+
+    /*! Starts the binary headless on a free port and waits for its listening line. */
+    static Running start(QStringList args = {},
+                         const QProcessEnvironment &env = QProcessEnvironment::systemEnvironment())
+    {
+        Running r;
+        r.process = std::make_unique<QProcess>();
+        r.process->setProcessEnvironment(env);
+        r.process->start(binary(),
+                         QStringList{QStringLiteral("--no-gui"), QStringLiteral("--port"),
+                                     QStringLiteral("0")}
+                                 + args);
+        if (!r.process->waitForStarted(5000))
+            return r;
+        waitFor(
+                [&] {
+                    r.output += QString::fromUtf8(r.process->readAllStandardOutput());
+                    return r.output.contains(u'\n') || r.process->state() == QProcess::NotRunning;
+                },
+                10000);
+        r.firstLine = r.output.section(u'\n', 0, 0);
+        static const QRegularExpression line(
+                QStringLiteral("^Switchboard listening on http://127\\.0\\.0\\.1:(\\d+) "
+                               "\\(WebSocket ws://127\\.0\\.0\\.1:(\\d+)/ws\\)$"));
+        const auto match = line.match(r.firstLine);
+        if (match.hasMatch() && match.captured(1) == match.captured(2))
+            r.port = quint16(match.captured(1).toUInt());
+        return r;
+    }
+
+    static int runToEnd(const QStringList &args, QString *stdErr = nullptr,
+                        QString *stdOut = nullptr)
+    {
+        QProcess process;
+        process.start(binary(), args);
+        if (!process.waitForFinished(10000)) {
+            process.kill();
+            process.waitForFinished();
+            return -1;
+        }
+        if (stdErr)
+            *stdErr = QString::fromUtf8(process.readAllStandardError());
+        if (stdOut)
+            *stdOut = QString::fromUtf8(process.readAllStandardOutput());
+        return process.exitStatus() == QProcess::NormalExit ? process.exitCode() : -1;
+    }
+
+private slots:
+    void initTestCase()
+    {
+        QVERIFY2(QFile::exists(binary()),
+                 "SWITCHBOARD_BINARY must name the built switchboard binary");
+    }
+
+    void badOptionsExit2_data()
+    {
+        QTest::addColumn<QStringList>("args");
+        QTest::addColumn<QString>("mentions");
+        QTest::newRow("unknown") << QStringList{QStringLiteral("--bogus")}
+                                 << QStringLiteral("bogus");
+        QTest::newRow("port") << QStringList{QStringLiteral("--port"), QStringLiteral("99999")}
+                              << QStringLiteral("--port");
+        QTest::newRow("size") << QStringList{QStringLiteral("--max-message-size"),
+                                             QStringLiteral("big")}
+                              << QStringLiteral("--max-message-size");
+        QTest::newRow("origin") << QStringList{QStringLiteral("--allowed-origin"),
+                                               QStringLiteral("nope")}
+                                << QStringLiteral("--allowed-origin");
+    }
+
+    void badOptionsExit2()
+    {
+        QFETCH(QStringList, args);
+        QFETCH(QString, mentions);
+        QString err;
+        QCOMPARE(runToEnd(QStringList{QStringLiteral("--no-gui")} + args, &err), 2);
+        QVERIFY2(err.startsWith(u"Error: "), qPrintable(err));
+        QVERIFY2(err.contains(mentions), qPrintable(err));
+        QVERIFY2(err.contains(u"--help"), qPrintable(err));
+    }
+
+    void helpAndVersionExit0()
+    {
+        QString out;
+        QCOMPARE(runToEnd({QStringLiteral("--version")}, nullptr, &out), 0);
+        QCOMPARE(out.trimmed(), QStringLiteral("switchboard " SWITCHBOARD_VERSION));
+        QCOMPARE(runToEnd({QStringLiteral("--help")}, nullptr, &out), 0);
+        QVERIFY(out.contains(u"--idle-timeout"));
+    }
+
+    void portInUseExits1()
+    {
+        QTcpServer squatter;
+        QVERIFY(squatter.listen(QHostAddress::LocalHost, 0));
+        QString err;
+        QCOMPARE(runToEnd({QStringLiteral("--no-gui"), QStringLiteral("--port"),
+                           QString::number(squatter.serverPort())},
+                          &err),
+                 1);
+        QVERIFY2(err.contains(u"already in use"), qPrintable(err));
+        QVERIFY2(err.contains(u"--port"), qPrintable(err)); // says what to do
+    }
+
+    void printsListeningLineAndGeneratedToken()
+    {
+        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+        env.remove(QStringLiteral("SWITCHBOARD_ADMIN_TOKEN"));
+        Running app = start({}, env);
+        QVERIFY2(app.port != 0, qPrintable(app.firstLine));
+        QVERIFY(waitFor([&] {
+            app.output += QString::fromUtf8(app.process->readAllStandardOutput());
+            return app.output.contains(u"Admin token");
+        }));
+        static const QRegularExpression tokenLine(QStringLiteral("Admin token [^:]*: (\\S+)"));
+        const QString token = tokenLine.match(app.output).captured(1);
+        QCOMPARE(token.size(), 32);
+        QCOMPARE(request(app.port, "GET", "/api/connections").status, 401);
+        QCOMPARE(request(app.port, "GET", "/api/connections",
+                         {{"Authorization", "Bearer " + token.toLatin1()}})
+                         .status,
+                 200);
+        app.process->terminate();
+        QVERIFY(app.process->waitForFinished(5000));
+        QCOMPARE(app.output.count(u"Admin token"), 1);
+    }
+
+    void tokenFromEnvironmentIsNotPrinted()
+    {
+        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+        env.insert(QStringLiteral("SWITCHBOARD_ADMIN_TOKEN"), QStringLiteral("env-secret"));
+        Running app = start({}, env);
+        QVERIFY(app.port != 0);
+        QCOMPARE(request(app.port, "GET", "/api/connections",
+                         {{"Authorization", "Bearer env-secret"}})
+                         .status,
+                 200);
+        app.process->terminate();
+        QVERIFY(app.process->waitForFinished(5000));
+        app.output += QString::fromUtf8(app.process->readAllStandardOutput());
+        QVERIFY(!app.output.contains(u"env-secret"));
+        QVERIFY(!app.output.contains(u"Admin token"));
+    }
+
+    void signalClosesSessionsWith1001AndExits0_data()
+    {
+        QTest::addColumn<int>("signalNumber");
+        QTest::newRow("SIGTERM") << int(SIGTERM);
+        QTest::newRow("SIGINT") << int(SIGINT);
+    }
+
+    void signalClosesSessionsWith1001AndExits0()
+    {
+        QFETCH(int, signalNumber);
+        Running app = start();
+        QVERIFY2(app.port != 0, qPrintable(app.firstLine));
+        const QString url = QStringLiteral("ws://127.0.0.1:%1/ws").arg(app.port);
+        Client a(url);
+        Client b(QStringLiteral("ws://127.0.0.1:%1/ws/chat").arg(app.port));
+        QVERIFY(a.waitGreeted() && b.waitGreeted());
+        QCOMPARE(::kill(pid_t(app.process->processId()), signalNumber), 0);
+        QTRY_VERIFY_WITH_TIMEOUT(a.closed && b.closed, 5000);
+        QCOMPARE(a.closeCode, 1001);
+        QCOMPARE(b.closeCode, 1001);
+        QTRY_COMPARE_WITH_TIMEOUT(app.process->state(), QProcess::NotRunning, 5000);
+        QCOMPARE(app.process->exitStatus(), QProcess::NormalExit);
+        QCOMPARE(app.process->exitCode(), 0);
+    }
+
+    void signalWithAPeerThatNeverClosesStillExits()
+    {
+        // A peer that ignores the close frame must not hold the process up.
+        Running app = start();
+        QVERIFY(app.port != 0);
+        QTcpSocket raw;
+        raw.connectToHost(QHostAddress::LocalHost, app.port);
+        QVERIFY(raw.waitForConnected(5000));
+        raw.write(
+                "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+                "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n");
+        QVERIFY(waitFor([&] { return raw.bytesAvailable() > 0 || raw.waitForReadyRead(10); }));
+        QVERIFY(raw.readAll().startsWith("HTTP/1.1 101"));
+        QCOMPARE(::kill(pid_t(app.process->processId()), SIGTERM), 0);
+        QTRY_COMPARE_WITH_TIMEOUT(app.process->state(), QProcess::NotRunning, 5000);
+        QCOMPARE(app.process->exitCode(), 0);
+    }
+};
+
+QTEST_GUILESS_MAIN(tst_App)
+#include "tst_app.moc"

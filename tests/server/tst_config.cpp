@@ -1,0 +1,165 @@
+#include "config.h"
+
+#include <QtTest/QTest>
+
+using namespace Switchboard;
+using namespace std::chrono_literals;
+
+class tst_Config : public QObject
+{
+    Q_OBJECT
+
+private:
+    static CommandLine parse(QStringList args,
+                             const QProcessEnvironment &env = QProcessEnvironment())
+    {
+        args.prepend(QStringLiteral("switchboard"));
+        return parseCommandLine(args, env);
+    }
+
+private slots:
+    void defaults()
+    {
+        const CommandLine cli = parse({});
+        QCOMPARE(cli.action, CommandLine::Action::Run);
+        const ServerConfig &c = cli.config;
+        QCOMPARE(c.host, QHostAddress(QHostAddress::LocalHost));
+        QCOMPARE(c.port, quint16(4040));
+        QCOMPARE(c.hub.pingInterval, 10s);
+        QCOMPARE(c.hub.idleTimeout, 60s);
+        QCOMPARE(c.hub.maxMessageSize, 16 * 1024 * 1024);
+        QVERIFY(c.adminTokenGenerated);
+        QCOMPARE(c.adminToken.size(), 32);
+        QVERIFY(c.allowedOrigins.isEmpty());
+        QCOMPARE(c.logLevel, QStringLiteral("info"));
+        QVERIFY(!c.noGui);
+    }
+
+    void everyOption()
+    {
+        const CommandLine cli = parse(
+                {QStringLiteral("--host"), QStringLiteral("::1"), QStringLiteral("--port"),
+                 QStringLiteral("0"), QStringLiteral("--no-gui"), QStringLiteral("--ping-interval"),
+                 QStringLiteral("0.25"), QStringLiteral("--idle-timeout"), QStringLiteral("0"),
+                 QStringLiteral("--max-message-size"), QStringLiteral("64k"),
+                 QStringLiteral("--admin-token"), QStringLiteral("tok"),
+                 QStringLiteral("--allowed-origin"), QStringLiteral("http://a:1"),
+                 QStringLiteral("--allowed-origin"), QStringLiteral("*"),
+                 QStringLiteral("--log-level"), QStringLiteral("DEBUG")});
+        QCOMPARE(cli.action, CommandLine::Action::Run);
+        const ServerConfig &c = cli.config;
+        QCOMPARE(c.host, QHostAddress(QStringLiteral("::1")));
+        QCOMPARE(c.port, quint16(0));
+        QVERIFY(c.noGui);
+        QCOMPARE(c.hub.pingInterval, 250ms);
+        QCOMPARE(c.hub.idleTimeout, 0ms);
+        QCOMPARE(c.hub.maxMessageSize, 64 * 1024);
+        QCOMPARE(c.adminToken, QByteArray("tok"));
+        QVERIFY(!c.adminTokenGenerated);
+        QCOMPARE(c.allowedOrigins,
+                 QStringList({QStringLiteral("http://a:1"), QStringLiteral("*")}));
+        QCOMPARE(c.logLevel, QStringLiteral("debug"));
+    }
+
+    void adminTokenFromEnvironment()
+    {
+        QProcessEnvironment env;
+        env.insert(QStringLiteral("SWITCHBOARD_ADMIN_TOKEN"), QStringLiteral("from-env"));
+        QCOMPARE(parse({}, env).config.adminToken, QByteArray("from-env"));
+        QVERIFY(!parse({}, env).config.adminTokenGenerated);
+        // The option wins over the environment.
+        QCOMPARE(parse({QStringLiteral("--admin-token=cli")}, env).config.adminToken,
+                 QByteArray("cli"));
+    }
+
+    void generatedTokensDiffer()
+    {
+        QVERIFY(parse({}).config.adminToken != parse({}).config.adminToken);
+    }
+
+    void helpAndVersion()
+    {
+        const CommandLine help = parse({QStringLiteral("--help")});
+        QCOMPARE(help.action, CommandLine::Action::Help);
+        for (const char *option :
+             {"--host", "--port", "--no-gui", "--ping-interval", "--idle-timeout",
+              "--max-message-size", "--admin-token", "--allowed-origin", "--log-level"})
+            QVERIFY2(help.text.contains(QLatin1String(option)), option);
+        const CommandLine version = parse({QStringLiteral("--version")});
+        QCOMPARE(version.action, CommandLine::Action::Version);
+        QCOMPARE(version.text, QStringLiteral("switchboard " SWITCHBOARD_VERSION));
+    }
+
+    void badValues_data()
+    {
+        QTest::addColumn<QStringList>("args");
+        QTest::addColumn<QString>("mentions");
+        const auto L = [](std::initializer_list<const char *> list) {
+            QStringList out;
+            for (const char *s : list)
+                out << QString::fromLatin1(s);
+            return out;
+        };
+        QTest::newRow("unknown option") << L({"--frobnicate"}) << QStringLiteral("frobnicate");
+        QTest::newRow("missing value") << L({"--port"}) << QStringLiteral("port");
+        QTest::newRow("port text") << L({"--port", "http"}) << QStringLiteral("--port 'http'");
+        QTest::newRow("port too big") << L({"--port", "70000"}) << QStringLiteral("0 to 65535");
+        QTest::newRow("port negative") << L({"--port", "-1"}) << QStringLiteral("--port '-1'");
+        QTest::newRow("host name") << L({"--host", "example.com"}) << QStringLiteral("--host");
+        QTest::newRow("ping text")
+                << L({"--ping-interval", "soon"}) << QStringLiteral("--ping-interval");
+        QTest::newRow("ping negative")
+                << L({"--ping-interval", "-1"}) << QStringLiteral("--ping-interval");
+        QTest::newRow("ping nan") << L({"--ping-interval", "nan"})
+                                  << QStringLiteral("--ping-interval");
+        QTest::newRow("idle text")
+                << L({"--idle-timeout", "1m"}) << QStringLiteral("--idle-timeout");
+        QTest::newRow("size zero")
+                << L({"--max-message-size", "0"}) << QStringLiteral("--max-message-size");
+        QTest::newRow("size unit")
+                << L({"--max-message-size", "16X"}) << QStringLiteral("--max-message-size");
+        QTest::newRow("size too big") << L({"--max-message-size", "2G"}) << QStringLiteral("2G-1");
+        QTest::newRow("empty token") << L({"--admin-token", ""}) << QStringLiteral("--admin-token");
+        QTest::newRow("token with space")
+                << L({"--admin-token", "a b"}) << QStringLiteral("whitespace");
+        QTest::newRow("origin path")
+                << L({"--allowed-origin", "http://a/b"}) << QStringLiteral("--allowed-origin");
+        QTest::newRow("log level") << L({"--log-level", "loud"}) << QStringLiteral("--log-level");
+        QTest::newRow("positional") << L({"4040"}) << QStringLiteral("unexpected argument");
+    }
+
+    void badValues()
+    {
+        QFETCH(QStringList, args);
+        QFETCH(QString, mentions);
+        const CommandLine cli = parse(args);
+        QCOMPARE(cli.action, CommandLine::Action::Error);
+        QVERIFY2(cli.text.startsWith(u"Error: "), qPrintable(cli.text));
+        QVERIFY2(cli.text.contains(mentions), qPrintable(cli.text));
+        QVERIFY2(cli.text.contains(u"--help"), qPrintable(cli.text)); // says how to find out more
+    }
+
+    void byteSizes_data()
+    {
+        QTest::addColumn<QString>("text");
+        QTest::addColumn<qint64>("bytes");
+        QTest::newRow("plain") << QStringLiteral("1048576") << qint64(1048576);
+        QTest::newRow("k") << QStringLiteral("512k") << qint64(512 * 1024);
+        QTest::newRow("MiB") << QStringLiteral("16MiB") << qint64(16 * 1024 * 1024);
+        QTest::newRow("M spaced") << QStringLiteral(" 16 M ") << qint64(16 * 1024 * 1024);
+        QTest::newRow("G") << QStringLiteral("1G") << qint64(1) * 1024 * 1024 * 1024;
+        QTest::newRow("garbage") << QStringLiteral("lots") << qint64(-1);
+        QTest::newRow("fraction") << QStringLiteral("1.5M") << qint64(-1);
+        QTest::newRow("negative") << QStringLiteral("-5") << qint64(-1);
+    }
+
+    void byteSizes()
+    {
+        QFETCH(QString, text);
+        QFETCH(qint64, bytes);
+        QCOMPARE(parseByteSize(text), bytes);
+    }
+};
+
+QTEST_GUILESS_MAIN(tst_Config)
+#include "tst_config.moc"
