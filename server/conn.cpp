@@ -155,6 +155,8 @@ QByteArray reasonPhrase(int status)
         return QByteArrayLiteral("Content Too Large");
     case 415:
         return QByteArrayLiteral("Unsupported Media Type");
+    case 417:
+        return QByteArrayLiteral("Expectation Failed");
     case 422:
         return QByteArrayLiteral("Unprocessable Content");
     case 426:
@@ -169,6 +171,8 @@ QByteArray reasonPhrase(int status)
         return QByteArrayLiteral("Not Implemented");
     case 503:
         return QByteArrayLiteral("Service Unavailable");
+    case 505:
+        return QByteArrayLiteral("HTTP Version Not Supported");
     default:
         return QByteArrayLiteral("Unknown");
     }

@@ -23,6 +23,10 @@ bool applyLogLevel(const QString &level)
     for (qsizetype i = 0; i < levels.size(); ++i)
         rules << QStringLiteral("switchboard.*.%1=%2")
                          .arg(levels.at(i), i >= index ? u"true" : u"false");
+    // QtHttpServer 6.4 warns "WebSocket received but no slots connected" for every
+    // upgrade we refuse on purpose (see Server::handleUpgrade); keep that for debug.
+    if (index > 0)
+        rules << QStringLiteral("qt.httpserver.warning=false");
     QLoggingCategory::setFilterRules(rules.join(u'\n'));
     qSetMessagePattern(QStringLiteral(
             "%{time yyyy-MM-ddThh:mm:ss.zzz} %{if-debug}debug%{endif}%{if-info}info%{endif}"

@@ -1,5 +1,6 @@
 #include "server.h"
 
+#include "frontdoor.h"
 #include "hub.h"
 #include "logging.h"
 
@@ -93,8 +94,9 @@ void Server::addWebSocketEndpoint(const QByteArray &path, HandlerFactory factory
 bool Server::listen(const QHostAddress &address, quint16 port)
 {
     if (!m_tcpServer) {
-        m_tcpServer = new QTcpServer(this);
+        m_tcpServer = new FrontDoor(m_limits, this);
         m_tcpServer->setMaxPendingConnections(1024);
+        connect(m_tcpServer, &FrontDoor::refused, this, &Server::requestRefused);
         m_bound = false;
     }
     if (m_tcpServer->isListening())
@@ -129,6 +131,11 @@ void Server::stopListening()
         m_tcpServer->close();
         Q_EMIT listeningChanged(false);
     }
+}
+
+int Server::connectionCount() const
+{
+    return m_tcpServer ? m_tcpServer->connectionCount() : 0;
 }
 
 bool Server::isListening() const
@@ -178,7 +185,10 @@ bool Server::handleRequest(const QHttpServerRequest &request, QTcpSocket *socket
         else
             m_router.call(c);
     });
-    const bool close = conn.headerHasToken("connection", "close");
+    // The front door knows the framing (HTTP/1.0, Connection: close); Qt 6.4 ignores both.
+    auto *guarded = qobject_cast<GuardedSocket *>(socket);
+    const bool close = guarded ? guarded->takeCloseAfterResponse()
+                               : conn.headerHasToken("connection", "close");
     socket->write(conn.serializeResponse(close));
     if (close)
         socket->disconnectFromHost();
@@ -278,6 +288,9 @@ void Server::onNewWebSocketConnection()
         m_pending.erase(found);
         m_hub->adopt(std::move(socket), pending.socket.data(), std::move(pending.handler),
                      pending.path);
+        // The session's slots are connected now: let frames that came with the handshake in.
+        if (auto *guarded = qobject_cast<GuardedSocket *>(pending.socket.data()))
+            guarded->resumeAfterUpgrade();
     }
 }
 

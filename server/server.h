@@ -1,5 +1,6 @@
 #pragma once
 
+#include "httpguard.h"
 #include "originpolicy.h"
 #include "pipeline.h"
 #include "router.h"
@@ -13,11 +14,11 @@
 
 #include <map>
 
-class QTcpServer;
 class QTcpSocket;
 
 namespace Switchboard {
 
+class FrontDoor;
 class Hub;
 
 /*!
@@ -38,6 +39,12 @@ class Server final : public QAbstractHttpServer
 
 public:
     explicit Server(Hub *hub, QObject *parent = nullptr);
+
+    /*! Front-door limits for connections accepted from now on (see FrontDoor). */
+    void setHttpLimits(const HttpLimits &limits) { m_limits = limits; }
+    const HttpLimits &httpLimits() const { return m_limits; }
+    /*! Connections currently open on the listener (HTTP and WebSocket). */
+    int connectionCount() const;
     ~Server() override;
 
     Pipeline &pipeline() { return m_pipeline; }
@@ -67,6 +74,8 @@ public:
 
 Q_SIGNALS:
     void listeningChanged(bool listening);
+    /*! The front door refused a request before routing (400, 408, 413, 431, 503, ...). */
+    void requestRefused(int status);
 
 protected:
     bool handleRequest(const QHttpServerRequest &request, QTcpSocket *socket) override;
@@ -92,7 +101,8 @@ private:
     OriginPolicy m_originPolicy;
     QHash<QByteArray, HandlerFactory> m_endpoints;
     std::map<QString, PendingUpgrade> m_pending; // keyed by peer address:port
-    QPointer<QTcpServer> m_tcpServer;
+    HttpLimits m_limits;
+    QPointer<FrontDoor> m_tcpServer;
     bool m_bound = false;
     QTcpSocket *m_refusedUpgrade = nullptr;
     QElapsedTimer m_clock;

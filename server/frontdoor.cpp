@@ -1,0 +1,291 @@
+#include "frontdoor.h"
+
+#include "logging.h"
+
+#include <algorithm>
+
+namespace Switchboard {
+
+GuardedSocket::GuardedSocket(QTcpSocket *transport, FrontDoor *door)
+    : QTcpSocket(door), m_door(door), m_transport(transport), m_guard(door->limits())
+{
+    transport->setParent(this);
+    setPeerAddress(transport->peerAddress());
+    setPeerPort(transport->peerPort());
+    setLocalAddress(transport->localAddress());
+    setLocalPort(transport->localPort());
+    QIODevice::open(QIODevice::ReadWrite);
+    setSocketState(QAbstractSocket::ConnectedState);
+
+    connect(transport, &QIODevice::readyRead, this, &GuardedSocket::onTransportReadyRead);
+    connect(transport, &QAbstractSocket::disconnected, this,
+            &GuardedSocket::onTransportDisconnected);
+    connect(transport, &QAbstractSocket::errorOccurred, this, &GuardedSocket::onTransportError);
+    connect(transport, &QIODevice::bytesWritten, this, &QIODevice::bytesWritten);
+}
+
+GuardedSocket::~GuardedSocket()
+{
+    if (m_door)
+        m_door->untrack(this);
+}
+
+bool GuardedSocket::takeCloseAfterResponse()
+{
+    return !m_closeFlags.isEmpty() && m_closeFlags.takeFirst();
+}
+
+void GuardedSocket::resumeAfterUpgrade()
+{
+    if (!m_holding)
+        return;
+    m_holding = false;
+    if (!m_held.isEmpty())
+        release(std::exchange(m_held, {}));
+}
+
+void GuardedSocket::release(const QByteArray &bytes)
+{
+    if (bytes.isEmpty())
+        return;
+    m_released += bytes;
+    // Queued, like a real socket's notification: the reader is never re-entered.
+    QMetaObject::invokeMethod(this, &QIODevice::readyRead, Qt::QueuedConnection);
+}
+
+qint64 GuardedSocket::bytesAvailable() const
+{
+    return QIODevice::bytesAvailable() + (m_released.size() - m_releasedPos);
+}
+
+qint64 GuardedSocket::bytesToWrite() const
+{
+    return m_transport->bytesToWrite();
+}
+
+qint64 GuardedSocket::readData(char *data, qint64 maxSize)
+{
+    const qint64 n = qMin<qint64>(maxSize, m_released.size() - m_releasedPos);
+    if (n > 0) {
+        memcpy(data, m_released.constData() + m_releasedPos, size_t(n));
+        m_releasedPos += n;
+        if (m_releasedPos == m_released.size()) {
+            m_released.clear();
+            m_releasedPos = 0;
+        }
+        return n;
+    }
+    return state() == QAbstractSocket::UnconnectedState ? -1 : 0;
+}
+
+qint64 GuardedSocket::writeData(const char *data, qint64 size)
+{
+    if (m_refused || m_transport->state() != QAbstractSocket::ConnectedState)
+        return -1;
+    return m_transport->write(data, size);
+}
+
+void GuardedSocket::disconnectFromHost()
+{
+    if (state() != QAbstractSocket::ConnectedState)
+        return;
+    setSocketState(QAbstractSocket::ClosingState);
+    Q_EMIT stateChanged(QAbstractSocket::ClosingState);
+    m_transport->disconnectFromHost(); // flushes, then reports disconnected()
+}
+
+void GuardedSocket::close()
+{
+    // QAbstractSocket::abort() drops the write channel and calls close(): then
+    // the transport is cut at once; a plain close() lets pending writes out.
+    if (writeChannelCount() == 0)
+        m_transport->abort();
+    else
+        disconnectFromHost();
+}
+
+bool GuardedSocket::waitForBytesWritten(int msecs)
+{
+    return m_transport->waitForBytesWritten(msecs);
+}
+
+bool GuardedSocket::waitForReadyRead(int msecs)
+{
+    Q_UNUSED(msecs);
+    return bytesAvailable() > 0;
+}
+
+void GuardedSocket::setReadBufferSize(qint64 size)
+{
+    Q_UNUSED(size); // reads are bounded by the guard, not by this buffer
+}
+
+void GuardedSocket::setSocketOption(QAbstractSocket::SocketOption option, const QVariant &value)
+{
+    m_transport->setSocketOption(option, value);
+}
+
+QVariant GuardedSocket::socketOption(QAbstractSocket::SocketOption option)
+{
+    return m_transport->socketOption(option);
+}
+
+void GuardedSocket::onTransportReadyRead()
+{
+    while (!m_refused && m_transport->bytesAvailable() > 0) {
+        const QByteArray raw = m_transport->read(64 * 1024);
+        if (raw.isEmpty())
+            break;
+        m_sawRequest = true;
+        const ConnectionGuard::Result result = m_guard.feed(raw);
+        for (const bool close : result.completed)
+            m_closeFlags.append(close);
+        if (isUpgraded() && !result.release.isEmpty())
+            m_holding = true; // the upgrade head goes out now; frames wait for the session
+        QByteArray out = result.release;
+        if (m_holding)
+            m_held += result.upgraded;
+        else
+            out += result.upgraded;
+        release(out);
+        if (!result.reply.isEmpty())
+            m_transport->write(result.reply);
+        if (result.refusedStatus != 0) {
+            qCInfo(lcHttp, "refused a request from %s with %d before routing",
+                   qPrintable(peerAddress().toString()), result.refusedStatus);
+            m_refused = true;
+            if (m_door)
+                Q_EMIT m_door->refused(result.refusedStatus);
+            m_transport->disconnectFromHost();
+        }
+    }
+    refreshDeadline();
+}
+
+void GuardedSocket::onTransportDisconnected()
+{
+    m_deadlineMs = 0;
+    if (state() == QAbstractSocket::UnconnectedState)
+        return;
+    setSocketState(QAbstractSocket::UnconnectedState);
+    Q_EMIT readChannelFinished();
+    Q_EMIT stateChanged(QAbstractSocket::UnconnectedState);
+    Q_EMIT disconnected();
+}
+
+void GuardedSocket::onTransportError(QAbstractSocket::SocketError error)
+{
+    setSocketError(error);
+    setErrorString(m_transport->errorString());
+    Q_EMIT errorOccurred(error);
+}
+
+void GuardedSocket::refreshDeadline()
+{
+    if (!m_door)
+        return;
+    const HttpLimits &limits = m_door->limits();
+    const qint64 now = m_door->nowMs();
+    switch (m_guard.state()) {
+    case ConnectionGuard::State::Head:
+        if (m_guard.inHead()) {
+            // The header clock runs from the first byte of this head (or the accept).
+            if (m_deadlineMs == 0 || !m_headStarted)
+                m_deadlineMs = now + limits.headerTimeout.count();
+            m_headStarted = true;
+        } else {
+            // Between requests: the keep-alive clock restarts after each one.
+            m_deadlineMs
+                    = now + (m_sawRequest ? limits.keepAliveTimeout : limits.headerTimeout).count();
+            m_headStarted = false;
+        }
+        break;
+    case ConnectionGuard::State::Body:
+    case ConnectionGuard::State::ChunkedBody:
+        m_deadlineMs = now + limits.keepAliveTimeout.count(); // inactivity while a body arrives
+        m_headStarted = false;
+        break;
+    case ConnectionGuard::State::Upgraded:
+    case ConnectionGuard::State::Closed:
+        m_deadlineMs = 0; // WebSocket sessions have their own heartbeat
+        break;
+    }
+}
+
+void GuardedSocket::expire()
+{
+    m_deadlineMs = 0;
+    if (m_refused)
+        return;
+    const bool midRequest = m_guard.inHead() || !m_sawRequest
+            || m_guard.state() == ConnectionGuard::State::Body
+            || m_guard.state() == ConnectionGuard::State::ChunkedBody;
+    m_refused = true;
+    if (midRequest) {
+        m_transport->write(ConnectionGuard::errorResponse(408, "request not received in time"));
+        if (m_door)
+            Q_EMIT m_door->refused(408);
+    }
+    m_transport->disconnectFromHost();
+}
+
+FrontDoor::FrontDoor(const HttpLimits &limits, QObject *parent)
+    : QTcpServer(parent), m_limits(limits)
+{
+    m_clock.start();
+    using namespace std::chrono_literals;
+    const auto shortest = std::min(m_limits.headerTimeout, m_limits.keepAliveTimeout);
+    m_sweep.setInterval(std::clamp<std::chrono::milliseconds>(shortest / 8, 10ms, 1000ms));
+    connect(&m_sweep, &QTimer::timeout, this, &FrontDoor::sweep);
+}
+
+void FrontDoor::incomingConnection(qintptr handle)
+{
+    auto *transport = new QTcpSocket(this);
+    if (!transport->setSocketDescriptor(handle)) {
+        delete transport;
+        return;
+    }
+    if (int(m_sockets.size()) >= m_limits.maxConnections) {
+        qCWarning(lcHttp, "connection limit (%d) reached; refusing %s with 503",
+                  m_limits.maxConnections, qPrintable(transport->peerAddress().toString()));
+        connect(transport, &QTcpSocket::disconnected, transport, &QObject::deleteLater);
+        transport->write(
+                ConnectionGuard::errorResponse(503, "too many connections; try again later"));
+        transport->disconnectFromHost();
+        Q_EMIT refused(503);
+        return;
+    }
+    auto *socket = new GuardedSocket(transport, this);
+    track(socket);
+    addPendingConnection(socket); // QTcpServer emits newConnection() after this returns
+}
+
+void FrontDoor::track(GuardedSocket *socket)
+{
+    m_sockets.insert(socket);
+    socket->refreshDeadline();
+    if (!m_sweep.isActive())
+        m_sweep.start();
+}
+
+void FrontDoor::untrack(GuardedSocket *socket)
+{
+    m_sockets.remove(socket);
+    if (m_sockets.isEmpty())
+        m_sweep.stop();
+}
+
+void FrontDoor::sweep()
+{
+    const qint64 now = nowMs();
+    QList<GuardedSocket *> expired;
+    for (GuardedSocket *socket : std::as_const(m_sockets)) {
+        if (socket->deadlineMs() != 0 && now >= socket->deadlineMs())
+            expired.append(socket);
+    }
+    for (GuardedSocket *socket : expired)
+        socket->expire();
+}
+
+} // namespace Switchboard

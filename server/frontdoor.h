@@ -1,0 +1,125 @@
+#pragma once
+
+#include "httpguard.h"
+
+#include <QtCore/QElapsedTimer>
+#include <QtCore/QPointer>
+#include <QtCore/QSet>
+#include <QtCore/QVariant>
+#include <QtCore/QTimer>
+#include <QtNetwork/QTcpServer>
+#include <QtNetwork/QTcpSocket>
+
+namespace Switchboard {
+
+class FrontDoor;
+
+/*!
+    The socket QtHttpServer and QtWebSockets are given: it has no descriptor
+    of its own. The front door owns the real connection (the transport), runs
+    every byte that arrives through a ConnectionGuard, and only what the guard
+    releases can be read here: whole, valid request heads and exactly the body
+    bytes they announce, then, after a WebSocket upgrade, the frames. Writes,
+    closes and signals are forwarded to and from the transport.
+
+    (Qt 6.4 offers no public hook in front of its parser: QTcpSocket buffers
+    internally, so overriding readData() alone sees nothing.)
+
+    After an upgrade, frames are held until resumeAfterUpgrade(): QtWebSockets
+    6.4 parses frames that arrive with the handshake inside QWebSocket's
+    constructor, before any slot is connected, and would lose them.
+*/
+class GuardedSocket final : public QTcpSocket
+{
+    Q_OBJECT
+    Q_DISABLE_COPY_MOVE(GuardedSocket)
+
+public:
+    /*! Takes ownership of \a transport, a connected socket. */
+    GuardedSocket(QTcpSocket *transport, FrontDoor *door);
+    ~GuardedSocket() override;
+
+    /*! Whether the response to the request being handled must close the connection. */
+    bool takeCloseAfterResponse();
+    /*! Lets WebSocket frames through; call once the session's slots are connected. */
+    void resumeAfterUpgrade();
+    bool isUpgraded() const { return m_guard.state() == ConnectionGuard::State::Upgraded; }
+    QTcpSocket *transport() const { return m_transport; }
+
+    bool isSequential() const override { return true; }
+    qint64 bytesAvailable() const override;
+    qint64 bytesToWrite() const override;
+    void close() override;
+    void disconnectFromHost() override;
+    bool waitForBytesWritten(int msecs = 30000) override;
+    bool waitForReadyRead(int msecs = 30000) override;
+    void setReadBufferSize(qint64 size) override;
+    void setSocketOption(QAbstractSocket::SocketOption option, const QVariant &value) override;
+    QVariant socketOption(QAbstractSocket::SocketOption option) override;
+
+protected:
+    qint64 readData(char *data, qint64 maxSize) override;
+    qint64 writeData(const char *data, qint64 size) override;
+
+private:
+    friend class FrontDoor;
+    void onTransportReadyRead();
+    void onTransportDisconnected();
+    void onTransportError(QAbstractSocket::SocketError error);
+    void refreshDeadline();
+    void expire();
+    void release(const QByteArray &bytes);
+    qint64 deadlineMs() const { return m_deadlineMs; }
+
+    QPointer<FrontDoor> m_door;
+    QTcpSocket *m_transport;
+    ConnectionGuard m_guard;
+    QByteArray m_released;
+    qsizetype m_releasedPos = 0;
+    QByteArray m_held;
+    bool m_holding = false;
+    bool m_sawRequest = false;
+    bool m_headStarted = false;
+    bool m_refused = false;
+    QList<bool> m_closeFlags;
+    qint64 m_deadlineMs = 0; // FrontDoor clock; 0 = none
+};
+
+/*!
+    The listening socket given to QAbstractHttpServer::bind(): every accepted
+    connection is a GuardedSocket. It enforces the connection cap (503 and
+    close) and, with one timer for all connections, the header and keep-alive
+    timeouts (408 / close).
+*/
+class FrontDoor final : public QTcpServer
+{
+    Q_OBJECT
+    Q_DISABLE_COPY_MOVE(FrontDoor)
+
+public:
+    explicit FrontDoor(const HttpLimits &limits, QObject *parent = nullptr);
+
+    const HttpLimits &limits() const { return m_limits; }
+    int connectionCount() const { return int(m_sockets.size()); }
+    qint64 nowMs() const { return m_clock.elapsed(); }
+
+Q_SIGNALS:
+    /*! A request was refused before reaching the server (status 400, 408, 413, 431, 503...). */
+    void refused(int status);
+
+protected:
+    void incomingConnection(qintptr handle) override;
+
+private:
+    friend class GuardedSocket;
+    void track(GuardedSocket *socket);
+    void untrack(GuardedSocket *socket);
+    void sweep();
+
+    HttpLimits m_limits;
+    QElapsedTimer m_clock;
+    QSet<GuardedSocket *> m_sockets;
+    QTimer m_sweep;
+};
+
+} // namespace Switchboard
