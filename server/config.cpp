@@ -110,11 +110,33 @@ CommandLine parseCommandLine(const QStringList &arguments, const QProcessEnviron
             QStringLiteral("Browser origin allowed to open /ws, e.g. "
                            "http://localhost:3000; repeatable; * allows any."),
             QStringLiteral("origin"));
+    const QCommandLineOption headerTimeout(
+            QStringLiteral("header-timeout"),
+            QStringLiteral("Seconds a client has to send a whole request head (default 10)."),
+            QStringLiteral("seconds"), QStringLiteral("10"));
+    const QCommandLineOption keepAliveTimeout(
+            QStringLiteral("keepalive-timeout"),
+            QStringLiteral("Seconds an idle keep-alive HTTP connection is kept (default 30)."),
+            QStringLiteral("seconds"), QStringLiteral("30"));
+    const QCommandLineOption maxHeaderSize(
+            QStringLiteral("max-header-size"),
+            QStringLiteral("Largest request head, 1K to 64K (default 16K); larger -> 431."),
+            QStringLiteral("size"), QStringLiteral("16K"));
+    const QCommandLineOption maxBodySize(
+            QStringLiteral("max-body-size"),
+            QStringLiteral("Largest HTTP request body (default 1M); larger -> 413."),
+            QStringLiteral("size"), QStringLiteral("1M"));
+    const QCommandLineOption maxConnections(
+            QStringLiteral("max-connections"),
+            QStringLiteral("Open connections allowed, HTTP and WebSocket (default 10000); "
+                           "more -> 503."),
+            QStringLiteral("count"), QStringLiteral("10000"));
     const QCommandLineOption logLevel(
             QStringLiteral("log-level"),
             QStringLiteral("debug, info, warning or error (default info)."),
             QStringLiteral("level"), QStringLiteral("info"));
     parser.addOptions({help, version, host, port, noGui, ping, idle, maxMessage, adminToken, origin,
+                       headerTimeout, keepAliveTimeout, maxHeaderSize, maxBodySize, maxConnections,
                        logLevel});
 
     if (!parser.parse(arguments))
@@ -172,6 +194,43 @@ CommandLine parseCommandLine(const QStringList &arguments, const QProcessEnviron
                                       "byte and 2G-1; use e.g. 16M or 1048576.")
                                .arg(parser.value(maxMessage)));
     config.hub.maxMessageSize = maxSize;
+
+    const auto headerValue = parseSeconds(parser.value(headerTimeout));
+    if (!headerValue || headerValue->count() == 0)
+        return failure(QStringLiteral("Error: --header-timeout '%1' is not a positive number of "
+                                      "seconds; use e.g. 10.")
+                               .arg(parser.value(headerTimeout)));
+    config.http.headerTimeout = *headerValue;
+
+    const auto keepAliveValue = parseSeconds(parser.value(keepAliveTimeout));
+    if (!keepAliveValue || keepAliveValue->count() == 0)
+        return failure(QStringLiteral("Error: --keepalive-timeout '%1' is not a positive number "
+                                      "of seconds; use e.g. 30.")
+                               .arg(parser.value(keepAliveTimeout)));
+    config.http.keepAliveTimeout = *keepAliveValue;
+
+    // QtHttpServer 6.4 silently drops every header once one field exceeds ~100 KiB,
+    // so the head limit stays well below that.
+    const qint64 headerSize = parseByteSize(parser.value(maxHeaderSize));
+    if (headerSize < 1024 || headerSize > 64 * 1024)
+        return failure(QStringLiteral("Error: --max-header-size '%1' is not a size from 1K to "
+                                      "64K; use e.g. 16K.")
+                               .arg(parser.value(maxHeaderSize)));
+    config.http.maxHeaderSize = qsizetype(headerSize);
+
+    const qint64 bodySize = parseByteSize(parser.value(maxBodySize));
+    if (bodySize < 0 || bodySize > kMaxMessageSizeLimit)
+        return failure(QStringLiteral("Error: --max-body-size '%1' is not a size up to 2G-1; use "
+                                      "e.g. 1M or 0 to refuse bodies.")
+                               .arg(parser.value(maxBodySize)));
+    config.http.maxBodySize = bodySize;
+
+    const uint connections = parser.value(maxConnections).toUInt(&ok);
+    if (!ok || connections < 1 || connections > 1'000'000)
+        return failure(QStringLiteral("Error: --max-connections '%1' is not a count from 1 to "
+                                      "1000000.")
+                               .arg(parser.value(maxConnections)));
+    config.http.maxConnections = int(connections);
 
     QString token = parser.value(adminToken);
     if (!parser.isSet(adminToken))

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "httpguard.h"
 #include "hub.h"
 
 #include <QtCore/QByteArray>
@@ -16,6 +17,7 @@ struct ServerConfig
     QHostAddress host = QHostAddress(QHostAddress::LocalHost);
     quint16 port = 4040;
     HubSettings hub;
+    HttpLimits http;
     QByteArray adminToken;
     bool adminTokenGenerated = false;
     QStringList allowedOrigins;

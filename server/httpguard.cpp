@@ -266,6 +266,11 @@ ConnectionGuard::Result ConnectionGuard::feed(QByteArrayView bytes)
                 return result;
             break;
         case State::Head: {
+            if (m_head == "\r" && bytes[0] == '\n') { // the LF of a CRLF split across reads
+                m_head.clear();
+                bytes = bytes.sliced(1);
+                continue;
+            }
             // Empty lines before a request line are ignored (RFC 9112 §2.2).
             while (m_head.isEmpty() && !bytes.isEmpty() && (bytes[0] == '\r' || bytes[0] == '\n')) {
                 if (bytes[0] == '\n' || (bytes.size() >= 2 && bytes[1] == '\n')) {
@@ -289,9 +294,8 @@ ConnectionGuard::Result ConnectionGuard::feed(QByteArrayView bytes)
                 break;
             const qsizetype end = m_head.indexOf("\r\n\r\n", searchFrom);
             // NUL is checked in the head only: body bytes may be anything.
-            if (QByteArrayView(m_head)
-                        .sliced(oldSize, (end < 0 ? m_head.size() : end) - oldSize)
-                        .contains('\0')) {
+            const qsizetype headEnd = end < 0 ? m_head.size() : qMax(end, oldSize);
+            if (QByteArrayView(m_head).sliced(oldSize, headEnd - oldSize).contains('\0')) {
                 refuse(result, 400, "NUL byte in request head");
                 return result;
             }

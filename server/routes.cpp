@@ -111,6 +111,7 @@ void installDefaults(Server &server, const ServerConfig &config)
 {
     Hub &hub = server.hub();
     server.setOriginPolicy(OriginPolicy(config.allowedOrigins));
+    server.setHttpLimits(config.http);
 
     Pipeline &pipeline = server.pipeline();
     pipeline.add(Plugs::requestId());

@@ -6,6 +6,7 @@
 
 #include <csignal>
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -58,6 +59,20 @@ void UnixSignalWatcher::onReadable()
     unsigned char byte = 0;
     if (::read(g_fds[1], &byte, 1) == 1)
         Q_EMIT terminationRequested(int(byte));
+}
+
+quint64 raiseOpenFileLimit()
+{
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0)
+        return 0;
+    if (limit.rlim_cur < limit.rlim_max) {
+        rlimit raised = limit;
+        raised.rlim_cur = limit.rlim_max;
+        if (::setrlimit(RLIMIT_NOFILE, &raised) == 0)
+            limit = raised;
+    }
+    return quint64(limit.rlim_cur);
 }
 
 } // namespace Switchboard

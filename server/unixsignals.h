@@ -29,4 +29,11 @@ private:
     QSocketNotifier *m_notifier = nullptr;
 };
 
+/*!
+    Raises the soft limit on open files to the hard limit, so a server that
+    allows thousands of connections is not stopped by the usual 1024.
+    Returns the limit now in force.
+*/
+quint64 raiseOpenFileLimit();
+
 } // namespace Switchboard

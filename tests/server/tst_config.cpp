@@ -33,6 +33,28 @@ private slots:
         QVERIFY(c.allowedOrigins.isEmpty());
         QCOMPARE(c.logLevel, QStringLiteral("info"));
         QVERIFY(!c.noGui);
+        QCOMPARE(c.http.headerTimeout, 10s);
+        QCOMPARE(c.http.keepAliveTimeout, 30s);
+        QCOMPARE(c.http.maxHeaderSize, 16 * 1024);
+        QCOMPARE(c.http.maxHeaderFields, 100);
+        QCOMPARE(c.http.maxBodySize, 1024 * 1024);
+        QCOMPARE(c.http.maxConnections, 10000);
+    }
+
+    void httpLimits()
+    {
+        const CommandLine cli
+                = parse({QStringLiteral("--header-timeout"), QStringLiteral("2.5"),
+                         QStringLiteral("--keepalive-timeout"), QStringLiteral("5"),
+                         QStringLiteral("--max-header-size"), QStringLiteral("8K"),
+                         QStringLiteral("--max-body-size"), QStringLiteral("0"),
+                         QStringLiteral("--max-connections"), QStringLiteral("20000")});
+        QCOMPARE(cli.action, CommandLine::Action::Run);
+        QCOMPARE(cli.config.http.headerTimeout, 2500ms);
+        QCOMPARE(cli.config.http.keepAliveTimeout, 5s);
+        QCOMPARE(cli.config.http.maxHeaderSize, 8 * 1024);
+        QCOMPARE(cli.config.http.maxBodySize, 0);
+        QCOMPARE(cli.config.http.maxConnections, 20000);
     }
 
     void everyOption()
@@ -83,7 +105,9 @@ private slots:
         QCOMPARE(help.action, CommandLine::Action::Help);
         for (const char *option :
              {"--host", "--port", "--no-gui", "--ping-interval", "--idle-timeout",
-              "--max-message-size", "--admin-token", "--allowed-origin", "--log-level"})
+              "--max-message-size", "--admin-token", "--allowed-origin", "--log-level",
+              "--header-timeout", "--keepalive-timeout", "--max-header-size", "--max-body-size",
+              "--max-connections"})
             QVERIFY2(help.text.contains(QLatin1String(option)), option);
         const CommandLine version = parse({QStringLiteral("--version")});
         QCOMPARE(version.action, CommandLine::Action::Version);
@@ -126,6 +150,20 @@ private slots:
                 << L({"--allowed-origin", "http://a/b"}) << QStringLiteral("--allowed-origin");
         QTest::newRow("log level") << L({"--log-level", "loud"}) << QStringLiteral("--log-level");
         QTest::newRow("positional") << L({"4040"}) << QStringLiteral("unexpected argument");
+        QTest::newRow("header timeout 0")
+                << L({"--header-timeout", "0"}) << QStringLiteral("--header-timeout");
+        QTest::newRow("keepalive text")
+                << L({"--keepalive-timeout", "x"}) << QStringLiteral("--keepalive-timeout");
+        QTest::newRow("header size small")
+                << L({"--max-header-size", "100"}) << QStringLiteral("1K to 64K");
+        QTest::newRow("header size big")
+                << L({"--max-header-size", "1M"}) << QStringLiteral("1K to 64K");
+        QTest::newRow("body size text")
+                << L({"--max-body-size", "lots"}) << QStringLiteral("--max-body-size");
+        QTest::newRow("connections 0")
+                << L({"--max-connections", "0"}) << QStringLiteral("--max-connections");
+        QTest::newRow("connections text")
+                << L({"--max-connections", "many"}) << QStringLiteral("--max-connections");
     }
 
     void badValues()

@@ -6,6 +6,7 @@
 #include "routes.h"
 #include "server.h"
 
+#include "serverfixture.h"
 #include "testutil.h"
 
 #include <QtCore/QJsonArray>
@@ -22,17 +23,6 @@ using namespace TestUtil;
 using namespace std::chrono_literals;
 
 namespace {
-
-const QByteArray kToken = "test-token";
-const QList<std::pair<QByteArray, QByteArray>> kAdmin{{"Authorization", "Bearer test-token"}};
-
-QByteArray upgradeRequest(const QByteArray &path, quint16 port, const QByteArray &extra = {})
-{
-    return "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1:" + QByteArray::number(port)
-            + "\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
-              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-            + extra + "\r\n";
-}
 
 /*! A handler for the tests' own endpoints: refuses, throws or records on demand. */
 class ProbeHandler final : public WebSocketHandler
@@ -74,38 +64,6 @@ private:
     QList<TerminateReason> *m_reasons;
 };
 
-/*! One running server with the standard routes, like main() builds it. */
-struct Fixture
-{
-    explicit Fixture(HubSettings settings = {}, QStringList origins = {})
-        : hub(settings), server(&hub)
-    {
-        config.hub = settings;
-        config.adminToken = kToken;
-        config.allowedOrigins = origins;
-        installDefaults(server, config);
-        listening = server.listen(QHostAddress::LocalHost, 0);
-    }
-    quint16 port() const { return server.serverPort(); }
-    QString url(const QString &path = QStringLiteral("/ws")) const
-    {
-        return QStringLiteral("ws://127.0.0.1:%1%2").arg(port()).arg(path);
-    }
-
-    ServerConfig config;
-    Hub hub;
-    Server server;
-    bool listening = false;
-};
-
-HubSettings quietSettings()
-{
-    HubSettings s;
-    s.pingInterval = 0ms; // no heartbeat noise unless a test wants it
-    s.idleTimeout = 0ms;
-    return s;
-}
-
 } // namespace
 
 class tst_Server : public QObject
@@ -113,11 +71,7 @@ class tst_Server : public QObject
     Q_OBJECT
 
 private slots:
-    void initTestCase()
-    {
-        QLoggingCategory::setFilterRules(
-                QStringLiteral("switchboard.*.info=false\nqt.httpserver.warning=false"));
-    }
+    void initTestCase() { quietLogs(); }
 
     void greetsWithStart()
     {
