@@ -131,13 +131,23 @@ CommandLine parseCommandLine(const QStringList &arguments, const QProcessEnviron
             QStringLiteral("Open connections allowed, HTTP and WebSocket (default 10000); "
                            "more -> 503."),
             QStringLiteral("count"), QStringLiteral("10000"));
+    const QCommandLineOption clientToken(
+            QStringLiteral("client-token"),
+            QStringLiteral("Token every WebSocket client must send (?token= or Authorization: "
+                           "Bearer; also SWITCHBOARD_CLIENT_TOKEN). Default: none required."),
+            QStringLiteral("token"));
+    const QCommandLineOption maxSendBuffer(
+            QStringLiteral("max-send-buffer"),
+            QStringLiteral("Unsent bytes a WebSocket client may fall behind before it is closed "
+                           "with 1008 (default 8M)."),
+            QStringLiteral("size"), QStringLiteral("8M"));
     const QCommandLineOption logLevel(
             QStringLiteral("log-level"),
             QStringLiteral("debug, info, warning or error (default info)."),
             QStringLiteral("level"), QStringLiteral("info"));
     parser.addOptions({help, version, host, port, noGui, ping, idle, maxMessage, adminToken, origin,
                        headerTimeout, keepAliveTimeout, maxHeaderSize, maxBodySize, maxConnections,
-                       logLevel});
+                       clientToken, maxSendBuffer, logLevel});
 
     if (!parser.parse(arguments))
         return failure(QStringLiteral("Error: %1.").arg(parser.errorText()));
@@ -231,6 +241,24 @@ CommandLine parseCommandLine(const QStringList &arguments, const QProcessEnviron
                                       "1000000.")
                                .arg(parser.value(maxConnections)));
     config.http.maxConnections = int(connections);
+
+    const qint64 sendBuffer = parseByteSize(parser.value(maxSendBuffer));
+    if (sendBuffer < 64 * 1024 || sendBuffer > kMaxMessageSizeLimit)
+        return failure(QStringLiteral("Error: --max-send-buffer '%1' is not a size from 64K to "
+                                      "2G-1; use e.g. 8M.")
+                               .arg(parser.value(maxSendBuffer)));
+    config.hub.maxSendBuffer = sendBuffer;
+
+    const QString client = parser.isSet(clientToken)
+            ? parser.value(clientToken)
+            : env.value(QStringLiteral("SWITCHBOARD_CLIENT_TOKEN"));
+    if (parser.isSet(clientToken) && client.trimmed().isEmpty())
+        return failure(QStringLiteral("Error: --client-token is empty; give a token or leave the "
+                                      "option out to let clients connect without one."));
+    if (client.contains(QRegularExpression(QStringLiteral("[\\s\\x00-\\x1f\\x7f]"))))
+        return failure(QStringLiteral("Error: the client token contains whitespace or control "
+                                      "characters."));
+    config.clientToken = client.toUtf8();
 
     QString token = parser.value(adminToken);
     if (!parser.isSet(adminToken))

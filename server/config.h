@@ -19,6 +19,7 @@ struct ServerConfig
     HubSettings hub;
     HttpLimits http;
     QByteArray adminToken;
+    QByteArray clientToken; //!< required on WebSocket upgrades when set
     bool adminTokenGenerated = false;
     QStringList allowedOrigins;
     QString logLevel = QStringLiteral("info");

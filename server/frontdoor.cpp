@@ -150,7 +150,13 @@ void GuardedSocket::onTransportReadyRead()
         release(out);
         if (!result.reply.isEmpty())
             m_transport->write(result.reply);
-        if (result.refusedStatus != 0) {
+        if (result.refusedStatus >= 1000) { // a WebSocket close code, after the upgrade
+            qCInfo(lcWs, "closing %s with %d: client frame not masked",
+                   qPrintable(peerAddress().toString()), result.refusedStatus);
+            m_protocolCloseCode = result.refusedStatus;
+            m_refused = true;
+            m_transport->disconnectFromHost();
+        } else if (result.refusedStatus != 0) {
             qCInfo(lcHttp, "refused a request from %s with %d before routing",
                    qPrintable(peerAddress().toString()), result.refusedStatus);
             m_refused = true;

@@ -45,6 +45,8 @@ public:
     void resumeAfterUpgrade();
     bool isUpgraded() const { return m_guard.state() == ConnectionGuard::State::Upgraded; }
     QTcpSocket *transport() const { return m_transport; }
+    /*! The WebSocket close code the front door closed with (1002 for an unmasked frame), or 0. */
+    int protocolCloseCode() const { return m_protocolCloseCode; }
 
     bool isSequential() const override { return true; }
     qint64 bytesAvailable() const override;
@@ -83,6 +85,7 @@ private:
     bool m_refused = false;
     QList<bool> m_closeFlags;
     qint64 m_deadlineMs = 0; // FrontDoor clock; 0 = none
+    int m_protocolCloseCode = 0;
 };
 
 /*!

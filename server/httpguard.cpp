@@ -250,7 +250,7 @@ ConnectionGuard::Result ConnectionGuard::feed(QByteArrayView bytes)
         case State::Closed:
             return result;
         case State::Upgraded:
-            result.upgraded += bytes;
+            feedFrames(bytes, result);
             return result;
         case State::Body: {
             const qsizetype n = qsizetype(qMin<qint64>(m_bodyRemaining, bytes.size()));
@@ -352,6 +352,68 @@ ConnectionGuard::Result ConnectionGuard::feed(QByteArrayView bytes)
         }
     }
     return result;
+}
+
+bool ConnectionGuard::feedFrames(QByteArrayView bytes, Result &result)
+{
+    qsizetype i = 0;
+    while (i < bytes.size()) {
+        const auto byte = static_cast<quint8>(bytes[i]);
+        switch (m_frame) {
+        case Frame::Byte0:
+            m_frame = Frame::Byte1;
+            ++i;
+            break;
+        case Frame::Byte1:
+            if (!(byte & 0x80)) {
+                // Release the frames before this one; refuse from here on.
+                result.upgraded += bytes.first(i - 1);
+                static const QByteArray reason = "client frames must be masked";
+                result.reply += char(0x88);
+                result.reply += char(2 + reason.size());
+                result.reply += char(1002 >> 8);
+                result.reply += char(1002 & 0xff);
+                result.reply += reason;
+                result.refusedStatus = 1002;
+                result.close = true;
+                m_state = State::Closed;
+                return false;
+            }
+            m_frameLength = byte & 0x7f;
+            m_frameNeed = m_frameLength == 126 ? 2 : m_frameLength == 127 ? 8 : 4;
+            if (m_frameLength >= 126)
+                m_frameLength = 0;
+            m_frame = m_frameNeed == 4 ? Frame::MaskKey : Frame::ExtendedLength;
+            ++i;
+            break;
+        case Frame::ExtendedLength:
+            m_frameLength = (m_frameLength << 8) | byte;
+            ++i;
+            if (--m_frameNeed == 0) {
+                m_frameNeed = 4;
+                m_frame = Frame::MaskKey;
+            }
+            break;
+        case Frame::MaskKey: {
+            const qsizetype n = qMin<qsizetype>(m_frameNeed, bytes.size() - i);
+            i += n;
+            m_frameNeed -= int(n);
+            if (m_frameNeed == 0)
+                m_frame = m_frameLength == 0 ? Frame::Byte0 : Frame::Payload;
+            break;
+        }
+        case Frame::Payload: {
+            const auto n = qsizetype(qMin<quint64>(m_frameLength, quint64(bytes.size() - i)));
+            i += n;
+            m_frameLength -= quint64(n);
+            if (m_frameLength == 0)
+                m_frame = Frame::Byte0;
+            break;
+        }
+        }
+    }
+    result.upgraded += bytes;
+    return true;
 }
 
 bool ConnectionGuard::feedChunked(QByteArrayView &bytes, Result &result)

@@ -70,7 +70,7 @@ public:
         QByteArray upgraded; //!< bytes after an accepted upgrade head (WebSocket frames)
         QByteArray reply; //!< bytes to write to the client ourselves
         bool close = false; //!< close after reply (and after the responses still due)
-        int refusedStatus = 0;
+        int refusedStatus = 0; //!< HTTP status, or WebSocket close code after an upgrade
         QList<bool> completed; //!< one per complete plain request: close after its response?
     };
 
@@ -89,6 +89,7 @@ public:
 private:
     void refuse(Result &result, int status, const QByteArray &message);
     bool feedChunked(QByteArrayView &bytes, Result &result);
+    bool feedFrames(QByteArrayView bytes, Result &result);
     void finishRequest(Result &result);
 
     HttpLimits m_limits;
@@ -105,6 +106,13 @@ private:
     int m_chunkDigits = 0;
     qint64 m_chunkedTotal = 0;
     int m_trailerLineLength = 0;
+
+    // Client-to-server WebSocket frame headers (RFC 6455 §5.2), tracked only to
+    // enforce masking (§5.1): QtWebSockets 6.4 accepts unmasked client frames.
+    enum class Frame { Byte0, Byte1, ExtendedLength, MaskKey, Payload };
+    Frame m_frame = Frame::Byte0;
+    int m_frameNeed = 0;
+    quint64 m_frameLength = 0;
 };
 
 } // namespace Switchboard

@@ -28,6 +28,7 @@ struct HubSettings
     std::chrono::milliseconds pingInterval{10'000}; //!< 0 = no pings
     std::chrono::milliseconds idleTimeout{60'000}; //!< 0 = never
     qint64 maxMessageSize = 16 * 1024 * 1024;
+    qint64 maxSendBuffer = 8 * 1024 * 1024; //!< unsent bytes before a peer is a slow consumer
     std::chrono::milliseconds statsInterval{250}; //!< how often statsChanged() may fire
     std::chrono::milliseconds closeGrace{2'000}; //!< wait for the peer's close frame
 };

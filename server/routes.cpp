@@ -112,6 +112,7 @@ void installDefaults(Server &server, const ServerConfig &config)
     Hub &hub = server.hub();
     server.setOriginPolicy(OriginPolicy(config.allowedOrigins));
     server.setHttpLimits(config.http);
+    server.setClientToken(config.clientToken);
 
     Pipeline &pipeline = server.pipeline();
     pipeline.add(Plugs::requestId());

@@ -3,6 +3,7 @@
 #include "frontdoor.h"
 #include "hub.h"
 #include "logging.h"
+#include "plugs.h"
 
 #include <QtHttpServer/QHttpServerRequest>
 #include <QtNetwork/QTcpServer>
@@ -240,6 +241,14 @@ void Server::answerUpgrade(Conn &conn, std::unique_ptr<WebSocketHandler> *accept
         conn.sendError(400, QStringLiteral("missing or malformed Sec-WebSocket-Key"));
         return;
     }
+    if (!m_clientToken.isEmpty() && !hasClientToken(conn)) {
+        conn.putRespHeader(QByteArrayLiteral("www-authenticate"),
+                           QByteArrayLiteral("Bearer realm=\"switchboard-ws\""));
+        conn.sendError(401,
+                       QStringLiteral("a client token is required: ?token=TOKEN or "
+                                      "Authorization: Bearer TOKEN"));
+        return;
+    }
     if (!m_originPolicy.allows(conn.header("origin"), conn.header("host"))) {
         qCInfo(lcWs, "refused upgrade from origin %s", conn.header("origin").constData());
         conn.sendError(403,
@@ -261,6 +270,20 @@ void Server::answerUpgrade(Conn &conn, std::unique_ptr<WebSocketHandler> *accept
     }
     conn.status = 101;
     *accepted = std::move(handler);
+}
+
+bool Server::hasClientToken(const Conn &conn) const
+{
+    const QByteArray query
+            = conn.query.queryItemValue(QStringLiteral("token"), QUrl::FullyDecoded).toUtf8();
+    const QByteArray header = conn.header("authorization");
+    const bool bearer
+            = header.size() > 7 && header.first(7).compare("bearer ", Qt::CaseInsensitive) == 0;
+    // Evaluate both, so the time taken does not tell which one was tried.
+    const bool queryOk = Plugs::constantTimeEquals(query, m_clientToken);
+    const bool headerOk
+            = bearer && Plugs::constantTimeEquals(header.mid(7).trimmed(), m_clientToken);
+    return queryOk || headerOk;
 }
 
 void Server::missingHandler(const QHttpServerRequest &request, QTcpSocket *socket)

@@ -52,6 +52,11 @@ public:
     Hub &hub() { return *m_hub; }
 
     void setOriginPolicy(const OriginPolicy &policy) { m_originPolicy = policy; }
+    /*!
+        Requires \a token on every WebSocket upgrade (`?token=` or
+        `Authorization: Bearer`), else 401 before any 101. Empty = no check.
+    */
+    void setClientToken(const QByteArray &token) { m_clientToken = token; }
 
     /*!
         Serves WebSocket sessions on \a path, one handler from \a factory per
@@ -91,6 +96,7 @@ private:
     };
 
     bool handleUpgrade(Conn &conn, QTcpSocket *socket);
+    bool hasClientToken(const Conn &conn) const;
     void answerUpgrade(Conn &conn, std::unique_ptr<WebSocketHandler> *accepted);
     void onNewWebSocketConnection();
     static QString peerKey(const QHostAddress &address, quint16 port);
@@ -99,6 +105,7 @@ private:
     Pipeline m_pipeline;
     Router m_router;
     OriginPolicy m_originPolicy;
+    QByteArray m_clientToken;
     QHash<QByteArray, HandlerFactory> m_endpoints;
     std::map<QString, PendingUpgrade> m_pending; // keyed by peer address:port
     HttpLimits m_limits;

@@ -1,5 +1,6 @@
 #include "session.h"
 
+#include "frontdoor.h"
 #include "hub.h"
 #include "logging.h"
 
@@ -160,6 +161,15 @@ bool Session::sendFrame(const Frame &frame)
         }
         break;
     }
+    if (bytesToWrite() > m_hub->settings().maxSendBuffer) {
+        // The peer stopped reading. Stop queueing for it: close with 1008, and if it
+        // cannot even take the close frame, the grace timer cuts it off and frees the queue.
+        qCInfo(lcWs, "session %llu: %lld bytes unsent; closing as a slow consumer",
+               static_cast<unsigned long long>(id()), bytesToWrite());
+        closeWith({TerminateReason::Kind::SlowConsumer, 1008, QStringLiteral("slow consumer")},
+                  1008, QStringLiteral("slow consumer"));
+        return false;
+    }
     if (!frame.isControl()) {
         ++m_info.messagesOut;
         m_info.bytesOut += quint64(frame.size());
@@ -167,6 +177,11 @@ bool Session::sendFrame(const Frame &frame)
         Q_EMIT m_hub->frameSent(id(), frame);
     }
     return true;
+}
+
+qint64 Session::bytesToWrite() const
+{
+    return m_raw ? m_raw->bytesToWrite() : m_socket->bytesToWrite();
 }
 
 void Session::sendPing(qint64 nowMs, qint64 intervalMs)
@@ -211,8 +226,12 @@ void Session::onDisconnected()
     m_info.state = SessionInfo::State::Closing;
 
     TerminateReason reason;
+    const auto *guarded = qobject_cast<const GuardedSocket *>(m_raw.data());
     if (m_pendingReason) {
         reason = *m_pendingReason;
+    } else if (guarded && guarded->protocolCloseCode() != 0) {
+        reason = {TerminateReason::Kind::Error, quint16(guarded->protocolCloseCode()),
+                  QStringLiteral("client frame not masked")};
     } else {
         const auto code = quint16(m_socket->closeCode());
         if (code == QWebSocketProtocol::CloseCodeTooMuchData) {

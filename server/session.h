@@ -57,6 +57,8 @@ public:
     int outstandingPings() const { return m_outstandingPings; }
     qint64 nextPingAtMs() const { return m_nextPingAtMs; }
     void sendPing(qint64 nowMs, qint64 intervalMs);
+    /*! Bytes queued for this peer that the kernel has not taken yet. */
+    qint64 bytesToWrite() const;
 
 private:
     void onFrame(const Frame &frame);

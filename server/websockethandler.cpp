@@ -27,6 +27,9 @@ QString TerminateReason::toString() const
     case Kind::PingTimeout:
         text = QStringLiteral("ping timeout");
         break;
+    case Kind::SlowConsumer:
+        text = QStringLiteral("slow consumer");
+        break;
     case Kind::TooBig:
         text = QStringLiteral("message too big");
         break;

@@ -97,6 +97,7 @@ struct TerminateReason
         IdleTimeout, //!< nothing arrived for --idle-timeout
         PingTimeout, //!< two pings in a row went unanswered
         TooBig, //!< a message over --max-message-size (closed with 1009)
+        SlowConsumer, //!< unsent data over --max-send-buffer (closed with 1008)
         Error, //!< a transport or protocol error, or the peer vanished
         Shutdown, //!< the server is stopping (closed with 1001)
         Operator, //!< closed from the GUI or the admin API (4000)

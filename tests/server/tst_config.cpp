@@ -94,6 +94,21 @@ private slots:
                  QByteArray("cli"));
     }
 
+    void clientTokenAndSendBuffer()
+    {
+        QVERIFY(parse({}).config.clientToken.isEmpty()); // no client token unless asked for
+        QCOMPARE(parse({}).config.hub.maxSendBuffer, 8 * 1024 * 1024);
+        QProcessEnvironment env;
+        env.insert(QStringLiteral("SWITCHBOARD_CLIENT_TOKEN"), QStringLiteral("env-client"));
+        QCOMPARE(parse({}, env).config.clientToken, QByteArray("env-client"));
+        const CommandLine cli
+                = parse({QStringLiteral("--client-token"), QStringLiteral("cli-client"),
+                         QStringLiteral("--max-send-buffer"), QStringLiteral("1M")},
+                        env);
+        QCOMPARE(cli.config.clientToken, QByteArray("cli-client"));
+        QCOMPARE(cli.config.hub.maxSendBuffer, 1024 * 1024);
+    }
+
     void generatedTokensDiffer()
     {
         QVERIFY(parse({}).config.adminToken != parse({}).config.adminToken);
@@ -107,7 +122,7 @@ private slots:
              {"--host", "--port", "--no-gui", "--ping-interval", "--idle-timeout",
               "--max-message-size", "--admin-token", "--allowed-origin", "--log-level",
               "--header-timeout", "--keepalive-timeout", "--max-header-size", "--max-body-size",
-              "--max-connections"})
+              "--max-connections", "--client-token", "--max-send-buffer"})
             QVERIFY2(help.text.contains(QLatin1String(option)), option);
         const CommandLine version = parse({QStringLiteral("--version")});
         QCOMPARE(version.action, CommandLine::Action::Version);

@@ -297,6 +297,24 @@ private slots:
         QCOMPARE(request(capped.port(), "GET", "/api/health").status, 200);
     }
 
+    void unmaskedClientFrameIsClosedWith1002()
+    {
+        QSignalSpy closed(&f->hub, &Hub::sessionClosed);
+        Raw raw(f->port());
+        raw.socket.write(upgradeRequest("/ws", f->port()));
+        QTRY_VERIFY(raw.received.contains("start"));
+        raw.socket.write(QByteArray::fromHex("8102") + "hi"); // RFC 6455 §5.1: must be masked
+        QTRY_VERIFY(raw.closed);
+        const qsizetype close = raw.received.indexOf(QByteArray::fromHex("881e03ea"));
+        QVERIFY2(close > 0, raw.received.toHex().constData());
+        QVERIFY(!raw.received.contains(QByteArray("\x81\x02"
+                                                  "hi"))); // not echoed
+        QTRY_COMPARE(closed.size(), 1);
+        const auto reason = closed.first().at(1).value<TerminateReason>();
+        QCOMPARE(reason.kind, TerminateReason::Kind::Error);
+        QCOMPARE(reason.code, quint16(1002));
+    }
+
     void framesSentWithTheHandshakeAreNotLost()
     {
         // A client that does not wait for the 101 (RFC clients do) sends its first

@@ -237,17 +237,33 @@ private slots:
         ConnectionGuard guard(smallLimits());
         const QByteArray head = "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: "
                                 "websocket\r\n\r\n";
-        const QByteArray bytes = head
-                + "\x81\x85"
-                  "frame";
+        const QByteArray frame = QByteArray::fromHex("8185") + "mask" + "frame";
+        const QByteArray bytes = head + frame;
         const auto r = guard.feed(bytes);
         QCOMPARE(r.release, head);
-        QCOMPARE(r.upgraded,
-                 QByteArray("\x81\x85"
-                            "frame"));
+        QCOMPARE(r.upgraded, frame);
         QVERIFY(r.completed.isEmpty()); // upgrades are not plain requests
         QCOMPARE(guard.state(), ConnectionGuard::State::Upgraded);
-        QCOMPARE(guard.feed(QByteArray(5000, 'z')).upgraded.size(), 5000); // no HTTP limits now
+        // No HTTP limits now: a 5000-byte masked frame goes through whole.
+        const QByteArray big = QByteArray::fromHex("82fe1388") + "mask" + QByteArray(5000, 'z');
+        QCOMPARE(guard.feed(big).upgraded, big);
+    }
+
+    void unmaskedClientFrameIsRefusedWith1002()
+    {
+        ConnectionGuard guard(smallLimits());
+        const QByteArray head = "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: "
+                                "websocket\r\n\r\n";
+        const QByteArray masked = QByteArray::fromHex("8182") + "abcd" + "xy";
+        const QByteArray unmasked = QByteArray::fromHex("8102") + "hi";
+        const QByteArray bytes = head + masked + unmasked + masked;
+        const auto r = guard.feed(bytes);
+        QCOMPARE(r.upgraded, masked); // frames before the bad one still go through
+        QCOMPARE(r.refusedStatus, 1002);
+        QVERIFY(r.close);
+        QCOMPARE(r.reply.left(4).toHex(), QByteArray("881e03ea")); // close frame, code 1002
+        QVERIFY(r.reply.endsWith("client frames must be masked"));
+        QVERIFY(guard.feed(masked).upgraded.isEmpty());
     }
 
     void parseRequestHeadFields()

@@ -750,6 +750,102 @@ private slots:
         QTRY_COMPARE(listener->findChildren<QTcpSocket *>().size(), 0);
     }
 
+    void slowConsumerIsClosedWith1008()
+    {
+        HubSettings s = quietSettings();
+        s.maxSendBuffer = 256 * 1024;
+        s.closeGrace = 200ms;
+        Fixture f(s);
+        QSignalSpy closed(&f.hub, &Hub::sessionClosed);
+        Client reader(f.url());
+        QVERIFY(reader.waitGreeted());
+        // A client that completes the handshake and then stops reading.
+        QTcpSocket stalled;
+        stalled.setReadBufferSize(1024);
+        stalled.connectToHost(QHostAddress::LocalHost, f.port());
+        QVERIFY(stalled.waitForConnected(5000));
+        stalled.write(upgradeRequest("/ws", f.port()));
+        QTRY_COMPARE(f.hub.count(), 2);
+        const Frame chunk = Frame::binary(QByteArray(64 * 1024, 'b'));
+        int sent = 0;
+        while (closed.isEmpty() && sent < 400) { // 25 MiB at most, far over any kernel buffer
+            f.hub.broadcast(chunk);
+            ++sent;
+            QTRY_COMPARE(reader.binaries.size(), sent); // the reader keeps up with every one
+        }
+        QTRY_COMPARE(closed.size(), 1);
+        const auto reason = closed.first().at(1).value<TerminateReason>();
+        QCOMPARE(reason.kind, TerminateReason::Kind::SlowConsumer);
+        QCOMPARE(reason.code, quint16(1008));
+        QCOMPARE(f.hub.count(), 1);
+        // Broadcasts go on to the reader alone.
+        QCOMPARE(f.hub.broadcast(Frame::text(QStringLiteral("after"))), 1);
+        QTRY_COMPARE(reader.texts.last(), QStringLiteral("after"));
+        QVERIFY(!reader.closed);
+    }
+
+    void clientTokenIsRequiredWhenSet_data()
+    {
+        QTest::addColumn<QString>("query");
+        QTest::addColumn<QByteArray>("authorization");
+        QTest::addColumn<bool>("opens");
+        QTest::newRow("none") << QString() << QByteArray() << false;
+        QTest::newRow("wrong query") << QStringLiteral("?token=nope") << QByteArray() << false;
+        QTest::newRow("prefix of the token")
+                << QStringLiteral("?token=sesa") << QByteArray() << false;
+        QTest::newRow("query") << QStringLiteral("?token=sesame") << QByteArray() << true;
+        QTest::newRow("bearer") << QString() << QByteArray("Bearer sesame") << true;
+        QTest::newRow("wrong bearer") << QString() << QByteArray("Bearer sesam") << false;
+    }
+
+    void clientTokenIsRequiredWhenSet()
+    {
+        QFETCH(QString, query);
+        QFETCH(QByteArray, authorization);
+        QFETCH(bool, opens);
+        Fixture f(quietSettings());
+        f.server.setClientToken("sesame");
+        const QByteArray extra = authorization.isEmpty()
+                ? QByteArray()
+                : "Authorization: " + authorization + "\r\n";
+        const HttpResponse r
+                = rawRequest(f.port(), upgradeRequest("/ws" + query.toLatin1(), f.port(), extra));
+        QCOMPARE(r.status, opens ? 101 : 401);
+        if (!opens) {
+            QVERIFY(r.header("www-authenticate").startsWith("Bearer"));
+            QVERIFY(!r.raw.contains(" 101 "));
+        }
+        QCOMPARE(request(f.port(), "GET", "/api/health").status, 200); // HTTP needs no client token
+    }
+
+    void utf8SplitAcrossFragments()
+    {
+        // Pins a QtWebSockets 6.4.2 deviation (see README): a valid UTF-8 character
+        // split across two fragments of one text message is refused with 1007.
+        Fixture f(quietSettings());
+        QTcpSocket raw;
+        QByteArray received;
+        connect(&raw, &QTcpSocket::readyRead, &raw, [&] { received += raw.readAll(); });
+        raw.connectToHost(QHostAddress::LocalHost, f.port());
+        QVERIFY(raw.waitForConnected(5000));
+        raw.write(upgradeRequest("/ws", f.port()));
+        QTRY_VERIFY(received.contains("start"));
+        const auto masked = [](quint8 first, const QByteArray &payload) -> QByteArray {
+            QByteArray frame;
+            frame.append(char(first));
+            frame.append(char(0x80 | payload.size()));
+            frame += QByteArray(4, '\0'); // a zero mask keeps the payload readable
+            return frame + payload;
+        };
+        raw.write(masked(0x01, "caf\xc3") + masked(0x80, "\xa9")); // "café", é split
+        QTRY_VERIFY2(received.contains(char(0x88)) || received.contains("caf\xc3\xa9"),
+                     received.toHex().constData());
+        QVERIFY2(received.contains(QByteArray("\x03\xef"
+                                              "Invalid UTF-8")),
+                 received.constData());
+        QVERIFY(!received.contains("caf\xc3\xa9")); // not delivered (as RFC 6455 would have it)
+    }
+
     void listenOnTakenPortFails()
     {
         Fixture f(quietSettings());
