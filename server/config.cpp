@@ -141,13 +141,23 @@ CommandLine parseCommandLine(const QStringList &arguments, const QProcessEnviron
             QStringLiteral("Unsent bytes a WebSocket client may fall behind before it is closed "
                            "with 1008 (default 8M)."),
             QStringLiteral("size"), QStringLiteral("8M"));
+    const QCommandLineOption tlsCert(
+            QStringLiteral("tls-cert"),
+            QStringLiteral("PEM certificate (chain) file: serve HTTPS and WSS on the same port "
+                           "(with --tls-key)."),
+            QStringLiteral("file"));
+    const QCommandLineOption tlsKey(QStringLiteral("tls-key"),
+                                    QStringLiteral("PEM private key file for --tls-cert."),
+                                    QStringLiteral("file"));
     const QCommandLineOption logLevel(
             QStringLiteral("log-level"),
             QStringLiteral("debug, info, warning or error (default info)."),
             QStringLiteral("level"), QStringLiteral("info"));
-    parser.addOptions({help, version, host, port, noGui, ping, idle, maxMessage, adminToken, origin,
-                       headerTimeout, keepAliveTimeout, maxHeaderSize, maxBodySize, maxConnections,
-                       clientToken, maxSendBuffer, logLevel});
+    parser.addOptions({help,          version,     host,           port,
+                       noGui,         ping,        idle,           maxMessage,
+                       adminToken,    origin,      headerTimeout,  keepAliveTimeout,
+                       maxHeaderSize, maxBodySize, maxConnections, clientToken,
+                       maxSendBuffer, tlsCert,     tlsKey,         logLevel});
 
     if (!parser.parse(arguments))
         return failure(QStringLiteral("Error: %1.").arg(parser.errorText()));
@@ -241,6 +251,12 @@ CommandLine parseCommandLine(const QStringList &arguments, const QProcessEnviron
                                       "1000000.")
                                .arg(parser.value(maxConnections)));
     config.http.maxConnections = int(connections);
+
+    if (parser.isSet(tlsCert) != parser.isSet(tlsKey))
+        return failure(QStringLiteral("Error: --tls-cert and --tls-key go together; give both "
+                                      "files, or neither for plain HTTP."));
+    config.tlsCertificate = parser.value(tlsCert);
+    config.tlsKey = parser.value(tlsKey);
 
     const qint64 sendBuffer = parseByteSize(parser.value(maxSendBuffer));
     if (sendBuffer < 64 * 1024 || sendBuffer > kMaxMessageSizeLimit)

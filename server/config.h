@@ -20,6 +20,8 @@ struct ServerConfig
     HttpLimits http;
     QByteArray adminToken;
     QByteArray clientToken; //!< required on WebSocket upgrades when set
+    QString tlsCertificate; //!< PEM file; with tlsKey, serve HTTPS and WSS
+    QString tlsKey;
     bool adminTokenGenerated = false;
     QStringList allowedOrigins;
     QString logLevel = QStringLiteral("info");

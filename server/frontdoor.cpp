@@ -2,6 +2,8 @@
 
 #include "logging.h"
 
+#include <QtNetwork/QSslSocket>
+
 #include <algorithm>
 
 namespace Switchboard {
@@ -245,12 +247,24 @@ FrontDoor::FrontDoor(const HttpLimits &limits, QObject *parent)
     connect(&m_sweep, &QTimer::timeout, this, &FrontDoor::sweep);
 }
 
+void FrontDoor::setTlsConfiguration(const QSslConfiguration &configuration)
+{
+    m_tls = configuration;
+}
+
 void FrontDoor::incomingConnection(qintptr handle)
 {
-    auto *transport = new QTcpSocket(this);
+    QTcpSocket *transport = m_tls ? new QSslSocket(this) : new QTcpSocket(this);
     if (!transport->setSocketDescriptor(handle)) {
         delete transport;
         return;
+    }
+    if (m_tls) {
+        // The guard reads decrypted bytes; a peer that never completes the handshake
+        // (plain HTTP on this port, say) fails it, or meets the header timeout.
+        auto *tls = static_cast<QSslSocket *>(transport);
+        tls->setSslConfiguration(*m_tls);
+        tls->startServerEncryption();
     }
     if (int(m_sockets.size()) >= m_limits.maxConnections) {
         qCWarning(lcHttp, "connection limit (%d) reached; refusing %s with 503",

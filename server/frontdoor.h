@@ -6,7 +6,10 @@
 #include <QtCore/QPointer>
 #include <QtCore/QSet>
 #include <QtCore/QVariant>
+
+#include <optional>
 #include <QtCore/QTimer>
+#include <QtNetwork/QSslConfiguration>
 #include <QtNetwork/QTcpServer>
 #include <QtNetwork/QTcpSocket>
 
@@ -103,6 +106,9 @@ public:
     explicit FrontDoor(const HttpLimits &limits, QObject *parent = nullptr);
 
     const HttpLimits &limits() const { return m_limits; }
+    /*! Serves TLS on every connection accepted from now on (HTTPS and WSS). */
+    void setTlsConfiguration(const QSslConfiguration &configuration);
+    bool isTls() const { return m_tls.has_value(); }
     int connectionCount() const { return int(m_sockets.size()); }
     qint64 nowMs() const { return m_clock.elapsed(); }
 
@@ -120,6 +126,7 @@ private:
     void sweep();
 
     HttpLimits m_limits;
+    std::optional<QSslConfiguration> m_tls;
     QElapsedTimer m_clock;
     QSet<GuardedSocket *> m_sockets;
     QTimer m_sweep;

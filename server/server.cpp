@@ -98,6 +98,8 @@ bool Server::listen(const QHostAddress &address, quint16 port)
         m_tcpServer = new FrontDoor(m_limits, this);
         m_tcpServer->setMaxPendingConnections(1024);
         connect(m_tcpServer, &FrontDoor::refused, this, &Server::requestRefused);
+        if (m_tls)
+            m_tcpServer->setTlsConfiguration(*m_tls);
         m_bound = false;
     }
     if (m_tcpServer->isListening())
@@ -166,12 +168,13 @@ QString Server::httpUrl() const
         host = u'[' + address.toString() + u']';
     else
         host = address.toString();
-    return QStringLiteral("http://%1:%2").arg(host).arg(serverPort());
+    return QStringLiteral("%1://%2:%3").arg(m_tls ? u"https" : u"http", host).arg(serverPort());
 }
 
 QString Server::webSocketUrl() const
 {
-    return u"ws" + httpUrl().mid(4) + u"/ws";
+    const QString http = httpUrl();
+    return (m_tls ? u"wss" : u"ws") + http.mid(http.indexOf(u':')) + u"/ws";
 }
 
 bool Server::handleRequest(const QHttpServerRequest &request, QTcpSocket *socket)
@@ -249,7 +252,7 @@ void Server::answerUpgrade(Conn &conn, std::unique_ptr<WebSocketHandler> *accept
                                       "Authorization: Bearer TOKEN"));
         return;
     }
-    if (!m_originPolicy.allows(conn.header("origin"), conn.header("host"))) {
+    if (!m_originPolicy.allows(conn.header("origin"), conn.header("host"), m_tls.has_value())) {
         qCInfo(lcWs, "refused upgrade from origin %s", conn.header("origin").constData());
         conn.sendError(403,
                        QStringLiteral("origin %1 is not allowed; start the server with "

@@ -11,6 +11,7 @@
 #include <QtCore/QPointer>
 #include <QtHttpServer/QAbstractHttpServer>
 #include <QtNetwork/QHostAddress>
+#include <QtNetwork/QSslConfiguration>
 
 #include <map>
 
@@ -57,6 +58,9 @@ public:
         `Authorization: Bearer`), else 401 before any 101. Empty = no check.
     */
     void setClientToken(const QByteArray &token) { m_clientToken = token; }
+    /*! Serves HTTPS and WSS on the same port, for connections accepted after listen(). */
+    void setTlsConfiguration(const QSslConfiguration &configuration) { m_tls = configuration; }
+    bool isTls() const { return m_tls.has_value(); }
 
     /*!
         Serves WebSocket sessions on \a path, one handler from \a factory per
@@ -106,6 +110,7 @@ private:
     Router m_router;
     OriginPolicy m_originPolicy;
     QByteArray m_clientToken;
+    std::optional<QSslConfiguration> m_tls;
     QHash<QByteArray, HandlerFactory> m_endpoints;
     std::map<QString, PendingUpgrade> m_pending; // keyed by peer address:port
     HttpLimits m_limits;
