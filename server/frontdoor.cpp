@@ -6,6 +6,10 @@
 
 #include <algorithm>
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 namespace Switchboard {
 
 GuardedSocket::GuardedSocket(QTcpSocket *transport, FrontDoor *door)
@@ -135,7 +139,9 @@ QVariant GuardedSocket::socketOption(QAbstractSocket::SocketOption option)
 void GuardedSocket::onTransportReadyRead()
 {
     while (!m_refused && m_transport->bytesAvailable() > 0) {
-        const QByteArray raw = m_transport->read(64 * 1024);
+        // Sized to what is there: a fixed 64 KiB read would keep 64 KiB per connection alive.
+        const QByteArray raw
+                = m_transport->read(qMin<qint64>(m_transport->bytesAvailable(), 64 * 1024));
         if (raw.isEmpty())
             break;
         m_sawRequest = true;
@@ -245,6 +251,17 @@ FrontDoor::FrontDoor(const HttpLimits &limits, QObject *parent)
     const auto shortest = std::min(m_limits.headerTimeout, m_limits.keepAliveTimeout);
     m_sweep.setInterval(std::clamp<std::chrono::milliseconds>(shortest / 8, 10ms, 1000ms));
     connect(&m_sweep, &QTimer::timeout, this, &FrontDoor::sweep);
+
+    // glibc keeps freed heap pages for reuse; after a burst of connections has come
+    // and gone that looks like a leak in RSS. Hand them back once the burst is over.
+    m_trim.setSingleShot(true);
+    m_trim.setInterval(1s);
+    connect(&m_trim, &QTimer::timeout, this, [this] {
+#ifdef __GLIBC__
+        ::malloc_trim(0);
+#endif
+        m_peak = m_sockets.size();
+    });
 }
 
 void FrontDoor::setTlsConfiguration(const QSslConfiguration &configuration)
@@ -284,6 +301,7 @@ void FrontDoor::incomingConnection(qintptr handle)
 void FrontDoor::track(GuardedSocket *socket)
 {
     m_sockets.insert(socket);
+    m_peak = qMax(m_peak, m_sockets.size());
     socket->refreshDeadline();
     if (!m_sweep.isActive())
         m_sweep.start();
@@ -294,6 +312,8 @@ void FrontDoor::untrack(GuardedSocket *socket)
     m_sockets.remove(socket);
     if (m_sockets.isEmpty())
         m_sweep.stop();
+    if (m_peak >= 256 && m_sockets.size() <= m_peak / 4)
+        m_trim.start(); // (re)started: runs once things have been quiet for a second
 }
 
 void FrontDoor::sweep()

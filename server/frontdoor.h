@@ -130,6 +130,8 @@ private:
     QElapsedTimer m_clock;
     QSet<GuardedSocket *> m_sockets;
     QTimer m_sweep;
+    QTimer m_trim;
+    qsizetype m_peak = 0;
 };
 
 } // namespace Switchboard

@@ -72,6 +72,7 @@ void Session::onFrame(const Frame &frame)
     if (m_finished)
         return;
     m_lastReceivedMs = m_hub->nowMs();
+    m_outstandingPings = 0; // a peer that sends is alive, even if it never answers pings
     ++m_info.messagesIn;
     m_info.bytesIn += quint64(frame.size());
     m_hub->markDirty(id());

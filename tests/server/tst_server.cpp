@@ -516,6 +516,25 @@ private slots:
         QVERIFY(bytes.contains("\x89\x00"));
     }
 
+    void aPeerThatSendsIsAliveEvenWithoutPongs()
+    {
+        HubSettings s = quietSettings();
+        s.pingInterval = 50ms;
+        Fixture f(s);
+        QSignalSpy closed(&f.hub, &Hub::sessionClosed);
+        QTcpSocket raw; // never answers pings, but keeps talking
+        raw.connectToHost(QHostAddress::LocalHost, f.port());
+        QVERIFY(raw.waitForConnected(5000));
+        raw.write(upgradeRequest("/ws", f.port()));
+        QTRY_COMPARE(f.hub.count(), 1);
+        for (int i = 0; i < 10; ++i) { // 10 x 50 ms: five ping intervals
+            raw.write(QByteArray::fromHex("8182") + QByteArray(4, '\0') + "hi");
+            QTest::qWait(50);
+        }
+        QCOMPARE(closed.size(), 0);
+        QCOMPARE(f.hub.count(), 1);
+    }
+
     void idleSessionIsClosed()
     {
         HubSettings s = quietSettings();
