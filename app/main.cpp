@@ -6,10 +6,17 @@
 #include "logging.h"
 #include "routes.h"
 #include "server.h"
+#include "tls.h"
 #include "unixsignals.h"
 
 #include <QtCore/QCoreApplication>
 #include <QtCore/QTimer>
+
+#ifdef SWITCHBOARD_HAVE_GUI
+#include "mainwindow.h"
+
+#include <QtWidgets/QApplication>
+#endif
 
 #include <cstdio>
 #include <cstring>
@@ -33,6 +40,29 @@ bool wantsGui(int argc, char **argv)
     return true;
 }
 
+#ifdef SWITCHBOARD_HAVE_GUI
+bool hasDisplay()
+{
+    // Without one, QApplication aborts inside the platform plugin. An explicit
+    // QT_QPA_PLATFORM (offscreen, vnc, ...) is the user's choice to respect.
+    return qEnvironmentVariableIsSet("DISPLAY") || qEnvironmentVariableIsSet("WAYLAND_DISPLAY")
+            || qEnvironmentVariableIsSet("QT_QPA_PLATFORM");
+}
+
+bool givenOnCommandLine(const QStringList &arguments, QStringView option)
+{
+    // QCommandLineParser accepts --port, -port, --port=N and -port=N.
+    for (const QString &argument : arguments) {
+        QStringView name(argument);
+        while (name.startsWith(u'-'))
+            name = name.mid(1);
+        if (name == option || (name.startsWith(option) && name.mid(option.size()).startsWith(u'=')))
+            return true;
+    }
+    return false;
+}
+#endif
+
 void printLine(FILE *stream, const QString &text)
 {
     std::fputs(qPrintable(text), stream);
@@ -44,8 +74,18 @@ void printLine(FILE *stream, const QString &text)
 
 int main(int argc, char **argv)
 {
-    const bool gui = wantsGui(argc, argv);
+    bool gui = wantsGui(argc, argv);
+    bool noDisplay = false;
+#ifdef SWITCHBOARD_HAVE_GUI
+    if (gui && !hasDisplay()) {
+        gui = false;
+        noDisplay = true;
+    }
+    std::unique_ptr<QCoreApplication> app = gui ? std::make_unique<QApplication>(argc, argv)
+                                                : std::make_unique<QCoreApplication>(argc, argv);
+#else
     auto app = std::make_unique<QCoreApplication>(argc, argv);
+#endif
     QCoreApplication::setApplicationName(QStringLiteral("switchboard"));
     QCoreApplication::setOrganizationName(QStringLiteral("Switchboard"));
     QCoreApplication::setApplicationVersion(QStringLiteral(SWITCHBOARD_VERSION));
@@ -64,38 +104,106 @@ int main(int argc, char **argv)
     }
     const ServerConfig &config = cli.config;
     applyLogLevel(config.logLevel);
-    if (gui && !config.noGui)
+    gui = gui && !config.noGui;
+#ifdef SWITCHBOARD_HAVE_GUI
+    if (noDisplay && !config.noGui)
         printLine(stderr,
-                  QStringLiteral("Note: this build has no operator console yet; "
-                                 "running headless (as with --no-gui)."));
+                  QStringLiteral("Note: no display (DISPLAY and WAYLAND_DISPLAY are unset); "
+                                 "running headless, as with --no-gui. Set QT_QPA_PLATFORM to "
+                                 "force a Qt platform plugin."));
+#else
+    Q_UNUSED(noDisplay);
+    if (gui)
+        printLine(stderr,
+                  QStringLiteral("Note: this build has no operator console "
+                                 "(SWITCHBOARD_BUILD_GUI=OFF); running headless."));
+#endif
+
+    // Thousands of connections need more descriptors than the usual soft limit of 1024.
+    const quint64 files = raiseOpenFileLimit();
+    if (files != 0 && files < quint64(config.http.maxConnections) + 64)
+        qCWarning(lcApp,
+                  "only %llu open files allowed (ulimit -n); fewer than --max-connections %d "
+                  "can be served",
+                  static_cast<unsigned long long>(files), config.http.maxConnections);
 
     Hub hub(config.hub);
     Server server(&hub);
     installDefaults(server, config);
-
-    if (!server.listen(config.host, config.port)) {
-        printLine(stderr, QStringLiteral("Error: ") + server.errorString());
-        return 1;
+    if (!config.tlsCertificate.isEmpty()) {
+        QString error;
+        const auto tls = loadTlsConfiguration(config.tlsCertificate, config.tlsKey, &error);
+        if (!tls) {
+            printLine(stderr, QStringLiteral("Error: ") + error);
+            return 1;
+        }
+        server.setTlsConfiguration(*tls);
     }
-    printLine(stdout,
-              QStringLiteral("Switchboard listening on %1 (WebSocket %2)")
-                      .arg(server.httpUrl(), server.webSocketUrl()));
+
+#ifdef SWITCHBOARD_HAVE_GUI
+    // Declared after hub and server so it is destroyed before them.
+    std::unique_ptr<MainWindow> window;
+    if (gui) {
+        window = std::make_unique<MainWindow>(&hub, &server);
+        ListenAddress address{config.host, config.port};
+        // The command line wins; otherwise reuse the address chosen in the console last time.
+        const QStringList arguments = QCoreApplication::arguments();
+        if (const auto saved = MainWindow::savedListenAddress()) {
+            if (!givenOnCommandLine(arguments, u"host"))
+                address.host = saved->host;
+            if (!givenOnCommandLine(arguments, u"port"))
+                address.port = saved->port;
+        }
+        window->show();
+        // A failed listen() is shown in the window, which stays open so the
+        // operator can pick another address.
+        if (window->startListening(address))
+            printLine(stdout,
+                      QStringLiteral("Switchboard listening on %1 (WebSocket %2)")
+                              .arg(server.httpUrl(), server.webSocketUrl()));
+        else
+            printLine(stderr, QStringLiteral("Error: ") + server.errorString());
+    }
+#endif
+    if (!gui) {
+        if (!server.listen(config.host, config.port)) {
+            printLine(stderr, QStringLiteral("Error: ") + server.errorString());
+            return 1;
+        }
+        printLine(stdout,
+                  QStringLiteral("Switchboard listening on %1 (WebSocket %2)")
+                          .arg(server.httpUrl(), server.webSocketUrl()));
+    }
     if (config.adminTokenGenerated)
         printLine(stdout,
                   QStringLiteral("Admin token (generated for this run; set --admin-token "
                                  "or SWITCHBOARD_ADMIN_TOKEN to choose one): %1")
                           .arg(QString::fromLatin1(config.adminToken)));
 
-    // SIGINT/SIGTERM: close every session with 1001, stop listening, exit 0 within 2 s.
+    // SIGINT/SIGTERM, or the console window closing: close every session with
+    // 1001, stop listening, exit 0 within 2 s.
+    const auto shutDown = [&] {
+        server.stopListening();
+        hub.shutdown();
+        QTimer::singleShot(1500, app.get(), [] { QCoreApplication::exit(0); });
+    };
     UnixSignalWatcher signalWatcher;
     QObject::connect(
             &signalWatcher, &UnixSignalWatcher::terminationRequested, &hub, [&](int signal) {
                 qCInfo(lcApp, "signal %d: closing %d session(s) and stopping", signal, hub.count());
-                server.stopListening();
-                hub.shutdown();
-                QTimer::singleShot(1500, app.get(), [] { QCoreApplication::exit(0); });
+                shutDown();
             });
     QObject::connect(&hub, &Hub::drained, app.get(), [] { QCoreApplication::exit(0); });
+#ifdef SWITCHBOARD_HAVE_GUI
+    if (gui) {
+        // Closing the window ends the server too, but with proper close frames.
+        QApplication::setQuitOnLastWindowClosed(false);
+        QObject::connect(qApp, &QGuiApplication::lastWindowClosed, &hub, [&] {
+            qCInfo(lcApp, "console closed: closing %d session(s) and stopping", hub.count());
+            shutDown();
+        });
+    }
+#endif
 
     return QCoreApplication::exec();
 }

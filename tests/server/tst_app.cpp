@@ -129,6 +129,24 @@ private slots:
         QVERIFY2(err.contains(u"--port"), qPrintable(err)); // says what to do
     }
 
+    void badTlsFilesExit1()
+    {
+        QString err;
+        QCOMPARE(
+                runToEnd({QStringLiteral("--no-gui"), QStringLiteral("--port"), QStringLiteral("0"),
+                          QStringLiteral("--tls-cert"), QStringLiteral("/nonexistent/cert.pem"),
+                          QStringLiteral("--tls-key"), QStringLiteral("/nonexistent/key.pem")},
+                         &err),
+                1);
+        QVERIFY2(err.startsWith(u"Error: cannot read the TLS certificate /nonexistent/cert.pem"),
+                 qPrintable(err));
+        QCOMPARE(runToEnd({QStringLiteral("--no-gui"), QStringLiteral("--tls-cert"),
+                           QStringLiteral("cert.pem")},
+                          &err),
+                 2); // one without the other is a usage error
+        QVERIFY2(err.contains(u"--tls-key"), qPrintable(err));
+    }
+
     void printsListeningLineAndGeneratedToken()
     {
         QProcessEnvironment env = QProcessEnvironment::systemEnvironment();

@@ -1,0 +1,607 @@
+#include "mainwindow.h"
+
+#include "connectionsmodel.h"
+#include "hub.h"
+#include "logfiltermodel.h"
+#include "messagelogmodel.h"
+#include "server.h"
+#include "trafficmeter.h"
+
+#include <QtCore/QSaveFile>
+#include <QtCore/QSettings>
+#include <QtCore/QSortFilterProxyModel>
+#include <QtGui/QClipboard>
+#include <QtGui/QCloseEvent>
+#include <QtGui/QDesktopServices>
+#include <QtGui/QGuiApplication>
+#include <QtGui/QPainter>
+#include <QtWidgets/QCheckBox>
+#include <QtWidgets/QFileDialog>
+#include <QtWidgets/QHBoxLayout>
+#include <QtWidgets/QHeaderView>
+#include <QtWidgets/QLabel>
+#include <QtWidgets/QLineEdit>
+#include <QtWidgets/QMenu>
+#include <QtWidgets/QMessageBox>
+#include <QtWidgets/QPushButton>
+#include <QtWidgets/QScrollBar>
+#include <QtWidgets/QSplitter>
+#include <QtWidgets/QStatusBar>
+#include <QtWidgets/QSystemTrayIcon>
+#include <QtWidgets/QTableView>
+#include <QtWidgets/QToolBar>
+#include <QtWidgets/QVBoxLayout>
+
+#include <algorithm>
+
+namespace Switchboard {
+
+namespace {
+
+const QString kGeometryKey = QStringLiteral("window/geometry");
+const QString kWindowStateKey = QStringLiteral("window/state");
+const QString kSplitterKey = QStringLiteral("window/splitter");
+const QString kConnectionsHeaderKey = QStringLiteral("connections/header");
+const QString kLogHeaderKey = QStringLiteral("log/header");
+const QString kFollowSelectionKey = QStringLiteral("log/followSelection");
+const QString kHostKey = QStringLiteral("server/host");
+const QString kPortKey = QStringLiteral("server/port");
+
+// Spelled out rather than tr("%n connection(s)"): no English translation is loaded.
+QString connectionCount(int count)
+{
+    return count == 1 ? MainWindow::tr("1 connection")
+                      : MainWindow::tr("%1 connections").arg(count);
+}
+
+// The tray shows the count at a glance; the tooltip has the words.
+QIcon iconWithBadge(const QIcon &icon, int count)
+{
+    QPixmap pixmap = icon.pixmap(64, 64);
+    if (count <= 0)
+        return QIcon(pixmap);
+    const QString text = count > 99 ? QStringLiteral("99+") : QString::number(count);
+    QPainter painter(&pixmap);
+    painter.setRenderHint(QPainter::Antialiasing);
+    QFont font = painter.font();
+    font.setBold(true);
+    font.setPixelSize(text.size() > 2 ? 18 : 26);
+    painter.setFont(font);
+    const int width = text.size() > 2 ? 54 : 40;
+    const QRect badge(pixmap.width() - width, pixmap.height() - 34, width, 34);
+    painter.setPen(Qt::NoPen);
+    painter.setBrush(QColor(0xd1, 0x24, 0x2f));
+    painter.drawRoundedRect(badge, 14, 14);
+    painter.setPen(Qt::white);
+    painter.drawText(badge, Qt::AlignCenter, text);
+    return QIcon(pixmap);
+}
+
+Frame composeFrame(const QString &text, bool binary)
+{
+    return binary ? Frame::binary(text.toUtf8()) : Frame::text(text);
+}
+
+QTableView *makeTableView(QWidget *parent)
+{
+    auto *view = new QTableView(parent);
+    view->setSelectionBehavior(QAbstractItemView::SelectRows);
+    view->setSelectionMode(QAbstractItemView::ExtendedSelection);
+    view->setWordWrap(false);
+    view->setAlternatingRowColors(true);
+    view->verticalHeader()->hide();
+    // Fixed row heights: the view never measures rows, which matters at 10,000 lines.
+    view->verticalHeader()->setSectionResizeMode(QHeaderView::Fixed);
+    view->verticalHeader()->setDefaultSectionSize(view->fontMetrics().height() + 6);
+    view->horizontalHeader()->setStretchLastSection(true);
+    view->horizontalHeader()->setHighlightSections(false);
+    return view;
+}
+
+} // namespace
+
+MainWindow::MainWindow(Hub *hub, Server *server, QWidget *parent)
+    : QMainWindow(parent)
+    , m_hub(hub)
+    , m_server(server)
+    , m_connections(new ConnectionsModel(this))
+    , m_connectionsProxy(new QSortFilterProxyModel(this))
+    , m_log(new MessageLogModel(this))
+    , m_logProxy(new LogFilterModel(this))
+    , m_traffic(new TrafficMeter(this))
+{
+    setWindowTitle(tr("Switchboard"));
+    setWindowIcon(QIcon(QStringLiteral(":/icons/switchboard.png")));
+
+    m_connectionsProxy->setSourceModel(m_connections);
+    m_connectionsProxy->setSortRole(ConnectionsModel::SortRole);
+    m_connectionsProxy->setFilterKeyColumn(-1);
+    m_connectionsProxy->setFilterCaseSensitivity(Qt::CaseInsensitive);
+    m_logProxy->setSourceModel(m_log);
+
+    buildActions();
+    buildWidgets();
+    connectCore();
+    restoreSettings();
+    updateActions();
+}
+
+MainWindow::~MainWindow() = default;
+
+void MainWindow::buildActions()
+{
+    m_listenAction = new QAction(tr("Stop listening"), this);
+    m_listenAction->setObjectName(QStringLiteral("listenAction"));
+    m_listenAction->setToolTip(tr("Stop accepting new connections; live ones stay"));
+    connect(m_listenAction, &QAction::triggered, this, &MainWindow::toggleListening);
+
+    m_changeAddressAction = new QAction(tr("Change address…"), this);
+    m_changeAddressAction->setObjectName(QStringLiteral("changeAddressAction"));
+    m_changeAddressAction->setToolTip(tr("Listen on another host or port"));
+    connect(m_changeAddressAction, &QAction::triggered, this, &MainWindow::changeAddress);
+
+    m_openClientAction = new QAction(tr("Open test client"), this);
+    m_openClientAction->setObjectName(QStringLiteral("openClientAction"));
+    m_openClientAction->setToolTip(tr("Open the bundled browser client"));
+    connect(m_openClientAction, &QAction::triggered, this, &MainWindow::openTestClient);
+
+    auto *toolBar = addToolBar(tr("Server"));
+    toolBar->setObjectName(QStringLiteral("serverToolBar"));
+    toolBar->setMovable(false);
+    toolBar->setToolButtonStyle(Qt::ToolButtonTextOnly);
+    toolBar->addAction(m_listenAction);
+    toolBar->addAction(m_changeAddressAction);
+    toolBar->addSeparator();
+    toolBar->addAction(m_openClientAction);
+}
+
+void MainWindow::buildWidgets()
+{
+    auto *central = new QWidget(this);
+    auto *layout = new QVBoxLayout(central);
+
+    // Listener errors stay on screen until they are fixed: a taken port is
+    // something the operator has to act on.
+    m_errorBanner = new QFrame(central);
+    m_errorBanner->setObjectName(QStringLiteral("errorBanner"));
+    m_errorBanner->setFrameShape(QFrame::StyledPanel);
+    m_errorBanner->setStyleSheet(QStringLiteral(
+            "#errorBanner { background: #fde7e9; border: 1px solid #d1242f; border-radius: 4px; }"
+            "#errorBanner QLabel { color: #82071e; }"));
+    m_errorLabel = new QLabel(m_errorBanner);
+    m_errorLabel->setObjectName(QStringLiteral("errorLabel"));
+    m_errorLabel->setWordWrap(true);
+    m_errorLabel->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    auto *fixButton = new QPushButton(tr("Change address…"), m_errorBanner);
+    connect(fixButton, &QPushButton::clicked, this, &MainWindow::changeAddress);
+    auto *bannerLayout = new QHBoxLayout(m_errorBanner);
+    bannerLayout->addWidget(m_errorLabel, 1);
+    bannerLayout->addWidget(fixButton);
+    m_errorBanner->hide();
+    layout->addWidget(m_errorBanner);
+
+    // Connections: filter box over the table.
+    auto *connectionsPane = new QWidget(central);
+    auto *connectionsLayout = new QVBoxLayout(connectionsPane);
+    connectionsLayout->setContentsMargins(0, 0, 0, 0);
+    m_filterEdit = new QLineEdit(connectionsPane);
+    m_filterEdit->setObjectName(QStringLiteral("filterEdit"));
+    m_filterEdit->setPlaceholderText(tr("Filter connections (any column)"));
+    m_filterEdit->setClearButtonEnabled(true);
+    connect(m_filterEdit, &QLineEdit::textChanged, m_connectionsProxy,
+            &QSortFilterProxyModel::setFilterFixedString);
+    m_connectionsView = makeTableView(connectionsPane);
+    m_connectionsView->setObjectName(QStringLiteral("connectionsView"));
+    m_connectionsView->setModel(m_connectionsProxy);
+    m_connectionsView->setSortingEnabled(true);
+    m_connectionsView->sortByColumn(ConnectionsModel::IdColumn, Qt::AscendingOrder);
+    const QList<int> widths{50, 150, 80, 100, 80, 80, 90, 90, 80, 70};
+    for (int column = 0; column < widths.size(); ++column)
+        m_connectionsView->setColumnWidth(column, widths.at(column));
+    connectionsLayout->addWidget(m_filterEdit);
+    connectionsLayout->addWidget(m_connectionsView);
+
+    // Message log with its controls.
+    auto *logPane = new QWidget(central);
+    auto *logLayout = new QVBoxLayout(logPane);
+    logLayout->setContentsMargins(0, 0, 0, 0);
+    auto *logBar = new QHBoxLayout;
+    auto *logTitle = new QLabel(tr("<b>Message log</b>"), logPane);
+    m_followSelection = new QCheckBox(tr("Only selected connections"), logPane);
+    m_followSelection->setObjectName(QStringLiteral("followSelectionCheck"));
+    m_followSelection->setToolTip(
+            tr("Show only the messages of the selected connections (and broadcasts)"));
+    connect(m_followSelection, &QCheckBox::toggled, this, &MainWindow::updateLogFilter);
+    auto *clearButton = new QPushButton(tr("Clear"), logPane);
+    clearButton->setObjectName(QStringLiteral("clearLogButton"));
+    connect(clearButton, &QPushButton::clicked, m_log, &MessageLogModel::clear);
+    auto *saveButton = new QPushButton(tr("Save…"), logPane);
+    saveButton->setObjectName(QStringLiteral("saveLogButton"));
+    saveButton->setToolTip(tr("Save the log as JSON Lines"));
+    connect(saveButton, &QPushButton::clicked, this, &MainWindow::saveLog);
+    logBar->addWidget(logTitle);
+    logBar->addSpacing(12);
+    logBar->addWidget(m_followSelection);
+    logBar->addStretch();
+    logBar->addWidget(clearButton);
+    logBar->addWidget(saveButton);
+    m_logView = makeTableView(logPane);
+    m_logView->setObjectName(QStringLiteral("logView"));
+    m_logView->setModel(m_logProxy);
+    m_logView->setColumnWidth(MessageLogModel::TimeColumn, 100);
+    m_logView->setColumnWidth(MessageLogModel::DirectionColumn, 80);
+    m_logView->setColumnWidth(MessageLogModel::SessionColumn, 70);
+    logLayout->addLayout(logBar);
+    logLayout->addWidget(m_logView);
+
+    // Keep the newest line in sight, unless the operator scrolled up to read.
+    connect(m_logProxy, &QAbstractItemModel::rowsAboutToBeInserted, this, [this] {
+        const QScrollBar *bar = m_logView->verticalScrollBar();
+        m_logAtBottom = bar->value() >= bar->maximum();
+    });
+    connect(m_logProxy, &QAbstractItemModel::rowsInserted, this, [this] {
+        if (m_logAtBottom)
+            m_logView->scrollToBottom();
+    });
+
+    m_splitter = new QSplitter(Qt::Vertical, central);
+    m_splitter->setObjectName(QStringLiteral("splitter"));
+    m_splitter->addWidget(connectionsPane);
+    m_splitter->addWidget(logPane);
+    m_splitter->setStretchFactor(0, 2);
+    m_splitter->setStretchFactor(1, 3);
+    m_splitter->setChildrenCollapsible(false);
+    layout->addWidget(m_splitter, 1);
+
+    // Composer.
+    auto *composer = new QHBoxLayout;
+    m_messageEdit = new QLineEdit(central);
+    m_messageEdit->setObjectName(QStringLiteral("messageEdit"));
+    m_messageEdit->setPlaceholderText(tr("Message (Enter sends to the selected connections)"));
+    m_binary = new QCheckBox(tr("Binary"), central);
+    m_binary->setObjectName(QStringLiteral("binaryCheck"));
+    m_binary->setToolTip(tr("Send the text's UTF-8 bytes as a binary frame"));
+    m_sendButton = new QPushButton(tr("Send to selected"), central);
+    m_sendButton->setObjectName(QStringLiteral("sendButton"));
+    m_broadcastButton = new QPushButton(tr("Broadcast"), central);
+    m_broadcastButton->setObjectName(QStringLiteral("broadcastButton"));
+    m_broadcastButton->setToolTip(tr("Send to every connection"));
+    m_disconnectButton = new QPushButton(tr("Disconnect selected"), central);
+    m_disconnectButton->setObjectName(QStringLiteral("disconnectButton"));
+    m_disconnectButton->setToolTip(tr("Close the selected connections with code 4000"));
+    composer->addWidget(m_messageEdit, 1);
+    composer->addWidget(m_binary);
+    composer->addWidget(m_sendButton);
+    composer->addWidget(m_broadcastButton);
+    composer->addSpacing(12);
+    composer->addWidget(m_disconnectButton);
+    layout->addLayout(composer);
+
+    connect(m_messageEdit, &QLineEdit::textChanged, this, &MainWindow::updateActions);
+    connect(m_messageEdit, &QLineEdit::returnPressed, this, [this] {
+        if (selectedSessionIds(true).isEmpty())
+            statusBar()->showMessage(
+                    tr("Select one or more connections to send to, or click Broadcast."), 4000);
+        else
+            sendToSelected();
+    });
+    connect(m_sendButton, &QPushButton::clicked, this, &MainWindow::sendToSelected);
+    connect(m_broadcastButton, &QPushButton::clicked, this, &MainWindow::broadcast);
+    connect(m_disconnectButton, &QPushButton::clicked, this, &MainWindow::disconnectSelected);
+
+    // Selections change when rows go away too; every path ends in the same refresh.
+    const auto selectionMayHaveChanged = [this] {
+        updateActions();
+        updateLogFilter();
+    };
+    connect(m_connectionsView->selectionModel(), &QItemSelectionModel::selectionChanged, this,
+            selectionMayHaveChanged);
+    connect(m_connectionsProxy, &QAbstractItemModel::rowsRemoved, this, selectionMayHaveChanged);
+    connect(m_connectionsProxy, &QAbstractItemModel::modelReset, this, selectionMayHaveChanged);
+    connect(m_connectionsProxy, &QAbstractItemModel::dataChanged, this, &MainWindow::updateActions);
+
+    setCentralWidget(central);
+
+    m_addressLabel = new QLabel(this);
+    m_addressLabel->setObjectName(QStringLiteral("addressLabel"));
+    m_addressLabel->setToolTip(tr("Click to copy the WebSocket URL"));
+    connect(m_addressLabel, &QLabel::linkActivated, this, &MainWindow::copyWebSocketUrl);
+    m_countLabel = new QLabel(this);
+    m_countLabel->setObjectName(QStringLiteral("countLabel"));
+    m_rateLabel = new QLabel(this);
+    m_rateLabel->setObjectName(QStringLiteral("rateLabel"));
+    m_countLabel->setContentsMargins(8, 0, 8, 0);
+    m_rateLabel->setContentsMargins(8, 0, 4, 0);
+    statusBar()->addWidget(m_addressLabel);
+    statusBar()->addPermanentWidget(m_countLabel);
+    statusBar()->addPermanentWidget(m_rateLabel);
+    onRatesChanged(0, 0);
+
+    if (QSystemTrayIcon::isSystemTrayAvailable()) {
+        m_tray = new QSystemTrayIcon(windowIcon(), this);
+        auto *menu = new QMenu(this);
+        menu->addAction(tr("Show console"), this, &MainWindow::bringToFront);
+        menu->addSeparator();
+        menu->addAction(tr("Quit"), this, &QWidget::close);
+        m_tray->setContextMenu(menu);
+        connect(m_tray, &QSystemTrayIcon::activated, this,
+                [this](QSystemTrayIcon::ActivationReason reason) {
+                    if (reason == QSystemTrayIcon::Trigger)
+                        bringToFront();
+                });
+        m_tray->show();
+    }
+}
+
+void MainWindow::connectCore()
+{
+    connect(m_hub, &Hub::sessionOpened, m_connections, &ConnectionsModel::addSession);
+    connect(m_hub, &Hub::statsChanged, m_connections, &ConnectionsModel::updateSessions);
+    connect(m_hub, &Hub::sessionClosed, m_connections, &ConnectionsModel::removeSession);
+
+    connect(m_hub, &Hub::sessionOpened, m_log, [this](const SessionInfo &info) {
+        m_log->addSystem(
+                tr("connected from %1 on %2").arg(info.peer(), QString::fromUtf8(info.path)),
+                info.id);
+    });
+    connect(m_hub, &Hub::sessionClosed, m_log, [this](quint64 id, const TerminateReason &reason) {
+        m_log->addSystem(tr("disconnected: %1").arg(reason.toString()), id);
+    });
+    connect(m_hub, &Hub::frameReceived, m_log, &MessageLogModel::addIncoming);
+    connect(m_hub, &Hub::frameSent, m_log, &MessageLogModel::addOutgoing);
+    connect(m_hub, &Hub::broadcastSent, m_log, &MessageLogModel::addBroadcast);
+
+    connect(m_hub, &Hub::frameReceived, m_traffic, &TrafficMeter::countIncoming);
+    connect(m_hub, &Hub::frameSent, m_traffic, &TrafficMeter::countOutgoing);
+    connect(m_traffic, &TrafficMeter::ratesChanged, this, &MainWindow::onRatesChanged);
+
+    connect(m_hub, &Hub::countChanged, this, &MainWindow::onCountChanged);
+    connect(m_server, &Server::listeningChanged, this, &MainWindow::onListeningChanged);
+
+    // Catch up with whatever happened before the window existed.
+    m_connections->resetSessions(m_hub->sessions());
+    onCountChanged(m_hub->count());
+    onListeningChanged(m_server->isListening());
+    if (m_server->isListening())
+        m_address = {m_server->serverAddress(), m_server->serverPort()};
+}
+
+bool MainWindow::startListening(const ListenAddress &address)
+{
+    const bool wasListening = m_server->isListening();
+    const ListenAddress previous{m_server->serverAddress(), m_server->serverPort()};
+    if (m_server->listen(address.host, address.port)) {
+        m_address = address;
+        hideError();
+        m_log->addSystem(tr("listening on %1").arg(m_server->webSocketUrl()));
+        QSettings settings;
+        settings.setValue(kHostKey, address.host.toString());
+        settings.setValue(kPortKey, address.port);
+        return true;
+    }
+
+    QString message = m_server->errorString();
+    m_log->addSystem(message);
+    if (wasListening && m_server->listen(previous.host, previous.port)) {
+        message += u' ' + tr("Still listening on %1.").arg(m_server->httpUrl());
+    } else {
+        m_address = address; // "Start listening" retries what was asked for
+    }
+    showError(message);
+    return false;
+}
+
+std::optional<ListenAddress> MainWindow::savedListenAddress()
+{
+    const QSettings settings;
+    if (!settings.contains(kHostKey) || !settings.contains(kPortKey))
+        return std::nullopt;
+    QHostAddress host;
+    bool ok = false;
+    const uint port = settings.value(kPortKey).toUInt(&ok);
+    if (!host.setAddress(settings.value(kHostKey).toString()) || !ok || port > 65535)
+        return std::nullopt;
+    return ListenAddress{host, quint16(port)};
+}
+
+void MainWindow::closeEvent(QCloseEvent *event)
+{
+    saveSettings();
+    QMainWindow::closeEvent(event);
+}
+
+void MainWindow::restoreSettings()
+{
+    const QSettings settings;
+    if (!restoreGeometry(settings.value(kGeometryKey).toByteArray()))
+        resize(1100, 720);
+    restoreState(settings.value(kWindowStateKey).toByteArray());
+    m_splitter->restoreState(settings.value(kSplitterKey).toByteArray());
+    m_connectionsView->horizontalHeader()->restoreState(
+            settings.value(kConnectionsHeaderKey).toByteArray());
+    m_logView->horizontalHeader()->restoreState(settings.value(kLogHeaderKey).toByteArray());
+    m_followSelection->setChecked(settings.value(kFollowSelectionKey, false).toBool());
+}
+
+void MainWindow::saveSettings() const
+{
+    QSettings settings;
+    settings.setValue(kGeometryKey, saveGeometry());
+    settings.setValue(kWindowStateKey, saveState());
+    settings.setValue(kSplitterKey, m_splitter->saveState());
+    settings.setValue(kConnectionsHeaderKey, m_connectionsView->horizontalHeader()->saveState());
+    settings.setValue(kLogHeaderKey, m_logView->horizontalHeader()->saveState());
+    settings.setValue(kFollowSelectionKey, m_followSelection->isChecked());
+}
+
+void MainWindow::bringToFront()
+{
+    showNormal();
+    raise();
+    activateWindow();
+}
+
+void MainWindow::onListeningChanged(bool listening)
+{
+    m_listenAction->setText(listening ? tr("Stop listening") : tr("Start listening"));
+    m_listenAction->setToolTip(listening ? tr("Stop accepting new connections; live ones stay")
+                                         : tr("Accept connections again"));
+    m_openClientAction->setEnabled(listening);
+    if (listening) {
+        const QString url = m_server->webSocketUrl();
+        m_addressLabel->setText(
+                tr("Listening on <a href=\"copy\">%1</a>").arg(url.toHtmlEscaped()));
+        setWindowTitle(tr("Switchboard — %1").arg(url));
+    } else {
+        m_addressLabel->setText(tr("Not listening"));
+        setWindowTitle(tr("Switchboard — not listening"));
+    }
+}
+
+void MainWindow::onCountChanged(int count)
+{
+    const QString text = connectionCount(count);
+    m_countLabel->setText(text);
+    if (m_tray) {
+        m_tray->setToolTip(tr("Switchboard: %1").arg(text));
+        m_tray->setIcon(iconWithBadge(windowIcon(), count));
+    }
+    updateActions();
+}
+
+void MainWindow::onRatesChanged(double in, double out)
+{
+    const QLocale locale;
+    m_rateLabel->setText(tr("in %1 msg/s · out %2 msg/s")
+                                 .arg(locale.toString(in, 'f', 1), locale.toString(out, 'f', 1)));
+}
+
+QList<quint64> MainWindow::selectedSessionIds(bool openOnly) const
+{
+    QList<quint64> ids;
+    const QModelIndexList rows = m_connectionsView->selectionModel()->selectedRows();
+    ids.reserve(rows.size());
+    for (const QModelIndex &row : rows) {
+        const SessionInfo info
+                = m_connections->sessionAt(m_connectionsProxy->mapToSource(row).row());
+        if (info.id != 0 && (!openOnly || info.state == SessionInfo::State::Open))
+            ids.append(info.id);
+    }
+    std::sort(ids.begin(), ids.end());
+    return ids;
+}
+
+void MainWindow::updateActions()
+{
+    const bool hasText = !m_messageEdit->text().isEmpty();
+    const bool hasSelection = !selectedSessionIds(true).isEmpty();
+    m_sendButton->setEnabled(hasText && hasSelection);
+    m_broadcastButton->setEnabled(hasText && m_hub->count() > 0);
+    m_disconnectButton->setEnabled(hasSelection);
+}
+
+void MainWindow::updateLogFilter()
+{
+    if (!m_followSelection->isChecked()) {
+        m_logProxy->setSessions({});
+        return;
+    }
+    const QList<quint64> ids = selectedSessionIds();
+    m_logProxy->setSessions(QSet<quint64>(ids.cbegin(), ids.cend()));
+}
+
+void MainWindow::showError(const QString &message)
+{
+    m_errorLabel->setText(message);
+    m_errorBanner->show();
+}
+
+void MainWindow::hideError()
+{
+    m_errorLabel->clear();
+    m_errorBanner->hide();
+}
+
+void MainWindow::sendToSelected()
+{
+    const QList<quint64> ids = selectedSessionIds(true);
+    const QString text = m_messageEdit->text();
+    if (ids.isEmpty() || text.isEmpty())
+        return;
+    // One frame for every recipient: it is encoded once.
+    const Frame frame = composeFrame(text, m_binary->isChecked());
+    int sent = 0;
+    for (const quint64 id : ids)
+        sent += m_hub->send(id, frame) ? 1 : 0;
+    statusBar()->showMessage(tr("Sent to %1").arg(connectionCount(sent)), 3000);
+    m_messageEdit->clear();
+}
+
+void MainWindow::broadcast()
+{
+    const QString text = m_messageEdit->text();
+    if (text.isEmpty())
+        return;
+    const int delivered = m_hub->broadcast(composeFrame(text, m_binary->isChecked()));
+    statusBar()->showMessage(tr("Broadcast to %1").arg(connectionCount(delivered)), 3000);
+    m_messageEdit->clear();
+}
+
+void MainWindow::disconnectSelected()
+{
+    const QList<quint64> ids = selectedSessionIds(true);
+    for (const quint64 id : ids)
+        m_hub->close(id, 4000, QStringLiteral("closed by operator"));
+    if (!ids.isEmpty())
+        statusBar()->showMessage(tr("Closing %1").arg(connectionCount(int(ids.size()))), 3000);
+}
+
+void MainWindow::toggleListening()
+{
+    if (m_server->isListening()) {
+        m_server->stopListening();
+        m_log->addSystem(tr("stopped listening; live connections stay open"));
+    } else {
+        startListening(m_address);
+    }
+}
+
+void MainWindow::changeAddress()
+{
+    ListenAddressDialog dialog(m_address, this);
+    if (dialog.exec() != QDialog::Accepted)
+        return;
+    startListening(dialog.address());
+}
+
+void MainWindow::openTestClient()
+{
+    if (!QDesktopServices::openUrl(QUrl(m_server->httpUrl())))
+        statusBar()->showMessage(tr("Could not open a browser; visit %1").arg(m_server->httpUrl()),
+                                 8000);
+}
+
+void MainWindow::copyWebSocketUrl()
+{
+    const QString url = m_server->webSocketUrl();
+    QGuiApplication::clipboard()->setText(url);
+    statusBar()->showMessage(tr("Copied %1 to the clipboard").arg(url), 3000);
+}
+
+void MainWindow::saveLog()
+{
+    const QString path = QFileDialog::getSaveFileName(this, tr("Save message log"),
+                                                      QStringLiteral("switchboard-log.jsonl"),
+                                                      tr("JSON Lines (*.jsonl);;All files (*)"));
+    if (path.isEmpty())
+        return;
+    QSaveFile file(path);
+    if (!file.open(QIODevice::WriteOnly) || !m_log->writeJsonLines(&file) || !file.commit()) {
+        QMessageBox::warning(this, tr("Save message log"),
+                             tr("Could not save %1: %2").arg(path, file.errorString()));
+        return;
+    }
+    statusBar()->showMessage(tr("Saved the log to %1").arg(path), 4000);
+}
+
+} // namespace Switchboard

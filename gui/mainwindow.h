@@ -1,0 +1,121 @@
+#pragma once
+
+#include "listenaddressdialog.h"
+
+#include <QtCore/QList>
+#include <QtWidgets/QMainWindow>
+
+#include <optional>
+
+class QAction;
+class QCheckBox;
+class QFrame;
+class QLabel;
+class QLineEdit;
+class QPushButton;
+class QSortFilterProxyModel;
+class QSplitter;
+class QSystemTrayIcon;
+class QTableView;
+
+namespace Switchboard {
+
+class ConnectionsModel;
+class Hub;
+class LogFilterModel;
+class MessageLogModel;
+class Server;
+class TrafficMeter;
+
+/*!
+    The operator console: live connections, the message log, a composer and
+    the listener controls, for a Hub and Server owned by the caller.
+
+    It reaches sessions only through the hub's public API and by session id.
+    Every hub and server signal the console uses is connected in one place,
+    connectCore().
+*/
+class MainWindow final : public QMainWindow
+{
+    Q_OBJECT
+    Q_DISABLE_COPY_MOVE(MainWindow)
+
+public:
+    MainWindow(Hub *hub, Server *server, QWidget *parent = nullptr);
+    ~MainWindow() override;
+
+    /*!
+        Listens on \a address. On failure the error is shown in the window,
+        not only on the console; if the server was listening elsewhere it goes
+        back to that address. Returns whether \a address is now in use.
+    */
+    bool startListening(const ListenAddress &address);
+    /*! The address the operator last asked for. */
+    ListenAddress listenAddress() const { return m_address; }
+
+    /*! The address saved by the last successful startListening(), if any. */
+    static std::optional<ListenAddress> savedListenAddress();
+
+protected:
+    void closeEvent(QCloseEvent *event) override;
+
+private:
+    void buildActions();
+    void buildWidgets();
+    void connectCore();
+    void restoreSettings();
+    void saveSettings() const;
+
+    void bringToFront();
+    void onListeningChanged(bool listening);
+    void onCountChanged(int count);
+    void onRatesChanged(double in, double out);
+    void updateActions();
+    void updateLogFilter();
+    void showError(const QString &message);
+    void hideError();
+
+    QList<quint64> selectedSessionIds(bool openOnly = false) const;
+    void sendToSelected();
+    void broadcast();
+    void disconnectSelected();
+    void toggleListening();
+    void changeAddress();
+    void openTestClient();
+    void copyWebSocketUrl();
+    void saveLog();
+
+    Hub *m_hub;
+    Server *m_server;
+    ListenAddress m_address;
+
+    ConnectionsModel *m_connections;
+    QSortFilterProxyModel *m_connectionsProxy;
+    MessageLogModel *m_log;
+    LogFilterModel *m_logProxy;
+    TrafficMeter *m_traffic;
+
+    QAction *m_listenAction = nullptr;
+    QAction *m_changeAddressAction = nullptr;
+    QAction *m_openClientAction = nullptr;
+
+    QFrame *m_errorBanner = nullptr;
+    QLabel *m_errorLabel = nullptr;
+    QSplitter *m_splitter = nullptr;
+    QLineEdit *m_filterEdit = nullptr;
+    QTableView *m_connectionsView = nullptr;
+    QTableView *m_logView = nullptr;
+    QCheckBox *m_followSelection = nullptr;
+    QLineEdit *m_messageEdit = nullptr;
+    QCheckBox *m_binary = nullptr;
+    QPushButton *m_sendButton = nullptr;
+    QPushButton *m_broadcastButton = nullptr;
+    QPushButton *m_disconnectButton = nullptr;
+    QLabel *m_addressLabel = nullptr;
+    QLabel *m_countLabel = nullptr;
+    QLabel *m_rateLabel = nullptr;
+    QSystemTrayIcon *m_tray = nullptr;
+    bool m_logAtBottom = true;
+};
+
+} // namespace Switchboard

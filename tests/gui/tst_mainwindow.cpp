@@ -1,0 +1,448 @@
+// The operator console under QT_QPA_PLATFORM=offscreen, driven like an
+// operator would, against a real Server + Hub and real WebSocket clients.
+
+#include "connectionsmodel.h"
+#include "guitestutil.h"
+#include "mainwindow.h"
+#include "messagelogmodel.h"
+
+#include <QtCore/QFile>
+#include <QtCore/QSettings>
+#include <QtCore/QTemporaryDir>
+#include <QtNetwork/QTcpServer>
+#include <QtTest/QSignalSpy>
+#include <QtTest/QTest>
+#include <QtWidgets/QApplication>
+#include <QtWidgets/QCheckBox>
+#include <QtWidgets/QDialogButtonBox>
+#include <QtWidgets/QHeaderView>
+#include <QtWidgets/QLabel>
+#include <QtWidgets/QLineEdit>
+#include <QtWidgets/QPushButton>
+#include <QtWidgets/QSpinBox>
+#include <QtWidgets/QTableView>
+
+#include <memory>
+
+using namespace Switchboard;
+using GuiTest::Client;
+
+class tst_MainWindow : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void initTestCase();
+    void init();
+    void cleanup();
+
+    void showsConnectionsAndStatus();
+    void sendToSelectedReachesExactlyThose();
+    void enterSendsToSelected();
+    void broadcastReachesAll();
+    void binaryToggleSendsBinaryFrame();
+    void disconnectSelectedClosesWith4000();
+    void buttonsDisabledWhenTheyWouldDoNothing();
+    void logShowsIncomingMessages();
+    void logFollowsSelection();
+    void filterNarrowsRows();
+    void takenPortShowsErrorInWindow();
+    void takenPortKeepsPreviousAddress();
+    void stopAndStartListening();
+    void settingsPersist();
+    void addressDialogValidatesHost();
+
+private:
+    void createWindow();
+    Client *connectClient(const QString &path = QStringLiteral("/ws"));
+    /*! Connects \a count clients to /ws and waits until the table shows them. */
+    QList<Client *> connectClients(int count);
+    void select(const QList<Client *> &clients);
+    template<typename T> T *child(const char *name) const
+    {
+        auto *widget = m_window->findChild<T *>(QString::fromLatin1(name));
+        if (!widget)
+            qFatal("no child named %s", name);
+        return widget;
+    }
+    QTableView *connectionsView() const { return child<QTableView>("connectionsView"); }
+    QTableView *logView() const { return child<QTableView>("logView"); }
+    QPushButton *sendButton() const { return child<QPushButton>("sendButton"); }
+    QPushButton *broadcastButton() const { return child<QPushButton>("broadcastButton"); }
+    QPushButton *disconnectButton() const { return child<QPushButton>("disconnectButton"); }
+    QLineEdit *messageEdit() const { return child<QLineEdit>("messageEdit"); }
+    bool logHasLine(const QString &direction, quint64 session, const QString &message) const;
+
+    QTemporaryDir m_settingsDir;
+    std::unique_ptr<GuiTest::TestServer> m_server;
+    std::unique_ptr<MainWindow> m_window;
+    std::vector<std::unique_ptr<Client>> m_clients;
+};
+
+void tst_MainWindow::initTestCase()
+{
+    // Keep the console's QSettings away from the user's own.
+    QVERIFY(m_settingsDir.isValid());
+    QSettings::setDefaultFormat(QSettings::IniFormat);
+    QSettings::setPath(QSettings::IniFormat, QSettings::UserScope, m_settingsDir.path());
+    QCoreApplication::setOrganizationName(QStringLiteral("SwitchboardTests"));
+    QCoreApplication::setApplicationName(QStringLiteral("tst_mainwindow"));
+    // settingsPersist() closes a window; that must not quit the test's application.
+    QApplication::setQuitOnLastWindowClosed(false);
+}
+
+void tst_MainWindow::init()
+{
+    QSettings().clear(); // every test starts from a first run
+    m_server = std::make_unique<GuiTest::TestServer>();
+    QVERIFY(m_server->listen());
+    createWindow();
+}
+
+void tst_MainWindow::cleanup()
+{
+    m_clients.clear();
+    m_window.reset();
+    m_server.reset();
+}
+
+void tst_MainWindow::createWindow()
+{
+    m_window = std::make_unique<MainWindow>(&m_server->hub, &m_server->server);
+    m_window->show();
+    QVERIFY(QTest::qWaitForWindowExposed(m_window.get()));
+}
+
+Client *tst_MainWindow::connectClient(const QString &path)
+{
+    m_clients.push_back(std::make_unique<Client>(m_server->url(path)));
+    return m_clients.back().get();
+}
+
+QList<Client *> tst_MainWindow::connectClients(int count)
+{
+    QList<Client *> clients;
+    for (int i = 0; i < count; ++i)
+        clients.append(connectClient());
+    for (Client *client : std::as_const(clients)) {
+        if (!client->waitGreeted())
+            qWarning("client was not greeted");
+    }
+    const int expected = int(m_clients.size());
+    if (!QTest::qWaitFor([&] { return connectionsView()->model()->rowCount() == expected; }))
+        qWarning("the table shows %d rows, not %d", connectionsView()->model()->rowCount(),
+                 expected);
+    return clients;
+}
+
+void tst_MainWindow::select(const QList<Client *> &clients)
+{
+    QSet<quint64> ids;
+    for (const Client *client : clients)
+        ids.insert(client->sessionId(m_server->hub));
+    QTableView *view = connectionsView();
+    const QAbstractItemModel *model = view->model();
+    QItemSelection selection;
+    for (int row = 0; row < model->rowCount(); ++row) {
+        const QModelIndex index = model->index(row, 0);
+        if (ids.contains(index.data(ConnectionsModel::SessionIdRole).value<quint64>()))
+            selection.select(index, index);
+    }
+    view->selectionModel()->select(selection,
+                                   QItemSelectionModel::ClearAndSelect | QItemSelectionModel::Rows);
+}
+
+bool tst_MainWindow::logHasLine(const QString &direction, quint64 session,
+                                const QString &message) const
+{
+    const QAbstractItemModel *model = logView()->model();
+    for (int row = 0; row < model->rowCount(); ++row) {
+        if (model->index(row, MessageLogModel::DirectionColumn).data().toString() == direction
+            && model->index(row, 0).data(MessageLogModel::SessionIdRole).value<quint64>() == session
+            && model->index(row, MessageLogModel::MessageColumn).data().toString() == message)
+            return true;
+    }
+    return false;
+}
+
+void tst_MainWindow::showsConnectionsAndStatus()
+{
+    const auto clients = connectClients(3);
+    QCOMPARE(connectionsView()->model()->rowCount(), 3);
+    QTRY_COMPARE(child<QLabel>("countLabel")->text(), QStringLiteral("3 connections"));
+    QVERIFY(child<QLabel>("addressLabel")->text().contains(m_server->server.webSocketUrl()));
+    QVERIFY(m_window->windowTitle().contains(m_server->server.webSocketUrl()));
+    QVERIFY(QFile::exists(QStringLiteral(":/icons/switchboard.png"))); // the resource is linked in
+    QVERIFY(!m_window->windowIcon().pixmap(32).isNull());
+
+    clients.at(0)->socket.close();
+    QTRY_COMPARE(connectionsView()->model()->rowCount(), 2);
+    QTRY_COMPARE(child<QLabel>("countLabel")->text(), QStringLiteral("2 connections"));
+}
+
+void tst_MainWindow::sendToSelectedReachesExactlyThose()
+{
+    const auto clients = connectClients(3);
+    select({clients.at(0), clients.at(2)});
+    QTest::keyClicks(messageEdit(), QStringLiteral("to two"));
+    QVERIFY(sendButton()->isEnabled());
+    QTest::mouseClick(sendButton(), Qt::LeftButton);
+
+    QTRY_COMPARE(clients.at(0)->texts,
+                 (QStringList{QStringLiteral("start"), QStringLiteral("to two")}));
+    QTRY_COMPARE(clients.at(2)->texts,
+                 (QStringList{QStringLiteral("start"), QStringLiteral("to two")}));
+    QVERIFY(messageEdit()->text().isEmpty());
+
+    // The middle client was not selected. Anything sent to it before this
+    // marker would arrive before the marker, so seeing only the marker proves it.
+    m_server->hub.send(clients.at(1)->sessionId(m_server->hub),
+                       Frame::text(QStringLiteral("marker")));
+    QTRY_COMPARE(clients.at(1)->texts.size(), 2);
+    QCOMPARE(clients.at(1)->texts,
+             (QStringList{QStringLiteral("start"), QStringLiteral("marker")}));
+}
+
+void tst_MainWindow::enterSendsToSelected()
+{
+    const auto clients = connectClients(2);
+    select({clients.at(1)});
+    QTest::keyClicks(messageEdit(), QStringLiteral("via enter"));
+    QTest::keyClick(messageEdit(), Qt::Key_Return);
+    QTRY_COMPARE(clients.at(1)->texts.value(1), QStringLiteral("via enter"));
+
+    // Without a selection Enter sends nothing, and the text stays for the operator.
+    connectionsView()->clearSelection();
+    QTest::keyClicks(messageEdit(), QStringLiteral("nowhere"));
+    QTest::keyClick(messageEdit(), Qt::Key_Return);
+    QCOMPARE(messageEdit()->text(), QStringLiteral("nowhere"));
+    m_server->hub.broadcast(Frame::text(QStringLiteral("marker")));
+    QTRY_COMPARE(clients.at(0)->texts.size(), 2);
+    QCOMPARE(clients.at(0)->texts.value(1), QStringLiteral("marker"));
+    QTRY_COMPARE(clients.at(1)->texts.size(), 3);
+    QCOMPARE(clients.at(1)->texts.value(2), QStringLiteral("marker"));
+}
+
+void tst_MainWindow::broadcastReachesAll()
+{
+    const auto clients = connectClients(3);
+    select({clients.at(0)}); // a selection does not narrow a broadcast
+    QTest::keyClicks(messageEdit(), QStringLiteral("hello everyone"));
+    QVERIFY(broadcastButton()->isEnabled());
+    QTest::mouseClick(broadcastButton(), Qt::LeftButton);
+    for (Client *client : clients)
+        QTRY_COMPARE(client->texts.value(1), QStringLiteral("hello everyone"));
+    QTRY_VERIFY(logHasLine(QStringLiteral("broadcast"), 0, QStringLiteral("hello everyone")));
+}
+
+void tst_MainWindow::binaryToggleSendsBinaryFrame()
+{
+    const auto clients = connectClients(1);
+    select({clients.at(0)});
+    child<QCheckBox>("binaryCheck")->setChecked(true);
+    QTest::keyClicks(messageEdit(), QStringLiteral("raw"));
+    QTest::mouseClick(sendButton(), Qt::LeftButton);
+    QTRY_COMPARE(clients.at(0)->binaries, (QList<QByteArray>{QByteArrayLiteral("raw")}));
+    QCOMPARE(clients.at(0)->texts, QStringList{QStringLiteral("start")});
+}
+
+void tst_MainWindow::disconnectSelectedClosesWith4000()
+{
+    const auto clients = connectClients(3);
+    select({clients.at(1)});
+    QVERIFY(disconnectButton()->isEnabled());
+    QTest::mouseClick(disconnectButton(), Qt::LeftButton);
+
+    QTRY_VERIFY(clients.at(1)->closed);
+    QCOMPARE(clients.at(1)->closeCode, 4000);
+    QTRY_COMPARE(connectionsView()->model()->rowCount(), 2);
+    QVERIFY(!clients.at(0)->closed);
+    QVERIFY(!clients.at(2)->closed);
+    QCOMPARE(m_server->hub.count(), 2);
+    QTRY_VERIFY(!disconnectButton()->isEnabled()); // the selected row went away
+}
+
+void tst_MainWindow::buttonsDisabledWhenTheyWouldDoNothing()
+{
+    QVERIFY(!sendButton()->isEnabled());
+    QVERIFY(!broadcastButton()->isEnabled());
+    QVERIFY(!disconnectButton()->isEnabled());
+
+    QTest::keyClicks(messageEdit(), QStringLiteral("text"));
+    QVERIFY(!broadcastButton()->isEnabled()); // nobody to reach
+    QVERIFY(!sendButton()->isEnabled());
+
+    const auto clients = connectClients(2);
+    QTRY_VERIFY(broadcastButton()->isEnabled());
+    QVERIFY(!sendButton()->isEnabled()); // nothing selected
+    QVERIFY(!disconnectButton()->isEnabled());
+
+    select({clients.at(0)});
+    QVERIFY(sendButton()->isEnabled());
+    QVERIFY(disconnectButton()->isEnabled());
+
+    messageEdit()->clear();
+    QVERIFY(!sendButton()->isEnabled());
+    QVERIFY(!broadcastButton()->isEnabled());
+    QVERIFY(disconnectButton()->isEnabled()); // needs no text
+}
+
+void tst_MainWindow::logShowsIncomingMessages()
+{
+    const auto clients = connectClients(2);
+    const quint64 id = clients.at(1)->sessionId(m_server->hub);
+    clients.at(1)->socket.sendTextMessage(QStringLiteral("hello from a client"));
+    QTRY_VERIFY(logHasLine(QStringLiteral("in"), id, QStringLiteral("hello from a client")));
+    // The echo handler answers, and the log shows that too.
+    QTRY_VERIFY(logHasLine(QStringLiteral("out"), id, QStringLiteral("hello from a client")));
+}
+
+void tst_MainWindow::logFollowsSelection()
+{
+    const auto clients = connectClients(2);
+    const quint64 first = clients.at(0)->sessionId(m_server->hub);
+    const quint64 second = clients.at(1)->sessionId(m_server->hub);
+    clients.at(0)->socket.sendTextMessage(QStringLiteral("one"));
+    clients.at(1)->socket.sendTextMessage(QStringLiteral("two"));
+    QTRY_VERIFY(logHasLine(QStringLiteral("in"), first, QStringLiteral("one")));
+    QTRY_VERIFY(logHasLine(QStringLiteral("in"), second, QStringLiteral("two")));
+
+    child<QCheckBox>("followSelectionCheck")->setChecked(true);
+    select({clients.at(1)});
+    QVERIFY(!logHasLine(QStringLiteral("in"), first, QStringLiteral("one")));
+    QVERIFY(logHasLine(QStringLiteral("in"), second, QStringLiteral("two")));
+
+    child<QCheckBox>("followSelectionCheck")->setChecked(false);
+    QVERIFY(logHasLine(QStringLiteral("in"), first, QStringLiteral("one")));
+}
+
+void tst_MainWindow::filterNarrowsRows()
+{
+    connectClients(2);
+    Client *chat = connectClient(QStringLiteral("/ws/chat"));
+    QVERIFY(chat->waitGreeted());
+    const QAbstractItemModel *model = connectionsView()->model();
+    QTRY_COMPARE(model->rowCount(), 3);
+
+    QTest::keyClicks(child<QLineEdit>("filterEdit"), QStringLiteral("CHAT"));
+    QCOMPARE(model->rowCount(), 1);
+    QCOMPARE(model->index(0, 0).data(ConnectionsModel::SessionIdRole).value<quint64>(),
+             chat->sessionId(m_server->hub));
+
+    // Any column: the peer's port picks one client out.
+    const QString port = QString::number(m_clients.front()->socket.localPort());
+    child<QLineEdit>("filterEdit")->setText(u':' + port);
+    QCOMPARE(model->rowCount(), 1);
+    QCOMPARE(model->index(0, 0).data(ConnectionsModel::SessionIdRole).value<quint64>(),
+             m_clients.front()->sessionId(m_server->hub));
+
+    child<QLineEdit>("filterEdit")->clear();
+    QCOMPARE(model->rowCount(), 3);
+}
+
+void tst_MainWindow::takenPortShowsErrorInWindow()
+{
+    // As main() does it: the window exists before the first listen().
+    m_window.reset();
+    m_server = std::make_unique<GuiTest::TestServer>();
+    createWindow();
+    QTcpServer squatter;
+    QVERIFY(squatter.listen(QHostAddress(QHostAddress::LocalHost), 0));
+
+    QVERIFY(!m_window->startListening(
+            {QHostAddress(QHostAddress::LocalHost), squatter.serverPort()}));
+    QVERIFY(m_window->isVisible());
+    QVERIFY(!m_server->server.isListening());
+    auto *banner = child<QWidget>("errorBanner");
+    QVERIFY(banner->isVisible());
+    const QString error = child<QLabel>("errorLabel")->text();
+    QVERIFY2(error.contains(QString::number(squatter.serverPort())), qPrintable(error));
+    QVERIFY2(error.contains(QStringLiteral("already in use")), qPrintable(error));
+    QVERIFY(child<QLabel>("addressLabel")->text().contains(QStringLiteral("Not listening")));
+
+    // Fixing the address clears the error.
+    QVERIFY(m_window->startListening({QHostAddress(QHostAddress::LocalHost), 0}));
+    QVERIFY(m_server->server.isListening());
+    QVERIFY(!banner->isVisible());
+    Client *client = connectClient();
+    QVERIFY(client->waitGreeted());
+}
+
+void tst_MainWindow::takenPortKeepsPreviousAddress()
+{
+    const quint16 port = m_server->server.serverPort();
+    QTcpServer squatter;
+    QVERIFY(squatter.listen(QHostAddress(QHostAddress::LocalHost), 0));
+    QVERIFY(!m_window->startListening(
+            {QHostAddress(QHostAddress::LocalHost), squatter.serverPort()}));
+    QVERIFY(child<QWidget>("errorBanner")->isVisible());
+    QVERIFY(m_server->server.isListening());
+    QCOMPARE(m_server->server.serverPort(), port);
+    QVERIFY(child<QLabel>("errorLabel")->text().contains(QStringLiteral("Still listening")));
+    Client *client = connectClient();
+    QVERIFY(client->waitGreeted());
+}
+
+void tst_MainWindow::stopAndStartListening()
+{
+    const auto clients = connectClients(1);
+    auto *action = m_window->findChild<QAction *>(QStringLiteral("listenAction"));
+    QVERIFY(action);
+    QCOMPARE(action->text(), QStringLiteral("Stop listening"));
+    action->trigger();
+    QVERIFY(!m_server->server.isListening());
+    QCOMPARE(action->text(), QStringLiteral("Start listening"));
+    QVERIFY(!clients.at(0)->closed); // live sessions stay
+    QVERIFY(!m_window->findChild<QAction *>(QStringLiteral("openClientAction"))->isEnabled());
+
+    action->trigger();
+    QVERIFY(m_server->server.isListening());
+    QCOMPARE(action->text(), QStringLiteral("Stop listening"));
+    Client *late = connectClient();
+    QVERIFY(late->waitGreeted());
+}
+
+void tst_MainWindow::settingsPersist()
+{
+    QSettings().clear();
+    QVERIFY(!MainWindow::savedListenAddress());
+    QVERIFY(m_window->startListening({QHostAddress(QStringLiteral("127.0.0.1")), 0}));
+    connectionsView()->setColumnWidth(ConnectionsModel::PeerColumn, 222);
+    logView()->setColumnWidth(MessageLogModel::DirectionColumn, 111);
+    m_window->resize(900, 650);
+    m_window->close();
+
+    m_window.reset();
+    createWindow();
+    QCOMPARE(connectionsView()->columnWidth(ConnectionsModel::PeerColumn), 222);
+    QCOMPARE(logView()->columnWidth(MessageLogModel::DirectionColumn), 111);
+    QCOMPARE(m_window->size(), QSize(900, 650));
+    const auto saved = MainWindow::savedListenAddress();
+    QVERIFY(saved);
+    QCOMPARE(saved->host, QHostAddress(QStringLiteral("127.0.0.1")));
+    QCOMPARE(saved->port, quint16(0));
+}
+
+void tst_MainWindow::addressDialogValidatesHost()
+{
+    ListenAddressDialog dialog({QHostAddress(QHostAddress::LocalHost), 4040});
+    auto *host = dialog.findChild<QLineEdit *>(QStringLiteral("hostEdit"));
+    auto *port = dialog.findChild<QSpinBox *>(QStringLiteral("portSpinBox"));
+    auto *ok = dialog.findChild<QDialogButtonBox *>()->button(QDialogButtonBox::Ok);
+    QVERIFY(host && port && ok);
+    QCOMPARE(host->text(), QStringLiteral("127.0.0.1"));
+    QCOMPARE(port->value(), 4040);
+
+    host->setText(QStringLiteral("not an address"));
+    QVERIFY(!ok->isEnabled());
+    host->setText(QStringLiteral("::1"));
+    QVERIFY(ok->isEnabled());
+    port->setValue(0);
+    QCOMPARE(dialog.address().host, QHostAddress(QHostAddress::LocalHostIPv6));
+    QCOMPARE(dialog.address().port, quint16(0));
+    host->setText(QStringLiteral("localhost"));
+    QCOMPARE(dialog.address().host, QHostAddress(QHostAddress::LocalHost));
+}
+
+QTEST_MAIN(tst_MainWindow)
+#include "tst_mainwindow.moc"
