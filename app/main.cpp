@@ -14,6 +14,7 @@
 
 #ifdef SWITCHBOARD_HAVE_GUI
 #include "mainwindow.h"
+#include "uilatencyprobe.h"
 
 #include <QtWidgets/QApplication>
 #endif
@@ -155,6 +156,9 @@ int main(int argc, char **argv)
                 address.port = saved->port;
         }
         window->show();
+        // For bench/gui_responsiveness.py: how long clicks and repaints wait under load.
+        if (qEnvironmentVariableIsSet("SWITCHBOARD_UI_PROBE"))
+            new UiLatencyProbe(window.get(), stderr, window.get());
         // A failed listen() is shown in the window, which stays open so the
         // operator can pick another address.
         if (window->startListening(address))

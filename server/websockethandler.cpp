@@ -43,9 +43,10 @@ QString TerminateReason::toString() const
         text = QStringLiteral("closed by operator");
         break;
     }
+    const bool detailRepeats = detail == text; // "closed by operator (4000): closed by operator"
     if (code != 0)
         text += QStringLiteral(" (%1)").arg(code);
-    if (!detail.isEmpty())
+    if (!detail.isEmpty() && !detailRepeats)
         text += QStringLiteral(": ") + detail;
     return text;
 }
