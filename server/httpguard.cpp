@@ -354,66 +354,119 @@ ConnectionGuard::Result ConnectionGuard::feed(QByteArrayView bytes)
     return result;
 }
 
+void ConnectionGuard::refuseFrames(Result &result, quint16 code, const QByteArray &reason)
+{
+    result.reply += char(0x88);
+    result.reply += char(2 + reason.size());
+    result.reply += char(code >> 8);
+    result.reply += char(code & 0xff);
+    result.reply += reason;
+    result.refusedStatus = code;
+    result.close = true;
+    m_state = State::Closed;
+    m_message.clear();
+}
+
+void ConnectionGuard::finishFrame(Result &result)
+{
+    m_inPayload = false;
+    const bool last = m_frameJoined && m_joiningFin;
+    m_frameJoined = false;
+    if (!last)
+        return;
+    // The last fragment: hand Qt the whole text message as one masked frame (a zero
+    // mask: the payload is already in the clear).
+    const quint64 size = quint64(m_message.size());
+    result.upgraded += char(0x81);
+    if (size < 126) {
+        result.upgraded += char(0x80 | size);
+    } else if (size <= 0xffff) {
+        result.upgraded += char(0x80 | 126);
+        result.upgraded += char(size >> 8);
+        result.upgraded += char(size & 0xff);
+    } else {
+        result.upgraded += char(0x80 | 127);
+        for (int shift = 56; shift >= 0; shift -= 8)
+            result.upgraded += char((size >> shift) & 0xff);
+    }
+    result.upgraded += QByteArray(4, '\0');
+    result.upgraded += m_message;
+    m_message.clear();
+    m_joining = false;
+}
+
 bool ConnectionGuard::feedFrames(QByteArrayView bytes, Result &result)
 {
     qsizetype i = 0;
-    while (i < bytes.size()) {
-        const auto byte = static_cast<quint8>(bytes[i]);
-        switch (m_frame) {
-        case Frame::Byte0:
-            m_frame = Frame::Byte1;
-            ++i;
-            break;
-        case Frame::Byte1:
-            if (!(byte & 0x80)) {
-                // Release the frames before this one; refuse from here on.
-                result.upgraded += bytes.first(i - 1);
-                static const QByteArray reason = "client frames must be masked";
-                result.reply += char(0x88);
-                result.reply += char(2 + reason.size());
-                result.reply += char(1002 >> 8);
-                result.reply += char(1002 & 0xff);
-                result.reply += reason;
-                result.refusedStatus = 1002;
-                result.close = true;
-                m_state = State::Closed;
-                return false;
-            }
-            m_frameLength = byte & 0x7f;
-            m_frameNeed = m_frameLength == 126 ? 2 : m_frameLength == 127 ? 8 : 4;
-            if (m_frameLength >= 126)
-                m_frameLength = 0;
-            m_frame = m_frameNeed == 4 ? Frame::MaskKey : Frame::ExtendedLength;
-            ++i;
-            break;
-        case Frame::ExtendedLength:
-            m_frameLength = (m_frameLength << 8) | byte;
-            ++i;
-            if (--m_frameNeed == 0) {
-                m_frameNeed = 4;
-                m_frame = Frame::MaskKey;
-            }
-            break;
-        case Frame::MaskKey: {
-            const qsizetype n = qMin<qsizetype>(m_frameNeed, bytes.size() - i);
-            i += n;
-            m_frameNeed -= int(n);
-            if (m_frameNeed == 0)
-                m_frame = m_frameLength == 0 ? Frame::Byte0 : Frame::Payload;
-            break;
-        }
-        case Frame::Payload: {
+    while (i < bytes.size() && m_state == State::Upgraded) {
+        if (m_inPayload) {
             const auto n = qsizetype(qMin<quint64>(m_frameLength, quint64(bytes.size() - i)));
+            if (!m_frameJoined) {
+                result.upgraded += bytes.sliced(i, n);
+            } else {
+                if (m_message.size() + n > m_limits.maxWebSocketMessage) {
+                    refuseFrames(result, 1009, "message too big");
+                    return false;
+                }
+                const qsizetype at = m_message.size();
+                m_message.append(bytes.sliced(i, n));
+                for (qsizetype k = 0; k < n; ++k)
+                    m_message[at + k] = char(m_message[at + k] ^ m_mask[m_maskPos++ % 4]);
+            }
             i += n;
             m_frameLength -= quint64(n);
             if (m_frameLength == 0)
-                m_frame = Frame::Byte0;
-            break;
+                finishFrame(result);
+            continue;
         }
+
+        m_frameHeader.append(bytes[i++]);
+        if (m_frameHeader.size() < 2)
+            continue;
+        const auto byte0 = static_cast<quint8>(m_frameHeader[0]);
+        const auto byte1 = static_cast<quint8>(m_frameHeader[1]);
+        if (!(byte1 & 0x80)) {
+            refuseFrames(result, 1002, "client frames must be masked");
+            return false;
         }
+        const quint8 length7 = byte1 & 0x7f;
+        const qsizetype extended = length7 == 126 ? 2 : length7 == 127 ? 8 : 0;
+        if (m_frameHeader.size() < 2 + extended + 4)
+            continue;
+
+        // The header is complete: length, mask, and what to do with the payload.
+        quint64 length = length7;
+        if (extended) {
+            length = 0;
+            for (qsizetype k = 0; k < extended; ++k)
+                length = (length << 8) | static_cast<quint8>(m_frameHeader[2 + k]);
+        }
+        for (int k = 0; k < 4; ++k)
+            m_mask[k] = static_cast<quint8>(m_frameHeader[2 + extended + k]);
+        const bool fin = byte0 & 0x80;
+        const quint8 opcode = byte0 & 0x0f;
+        if (m_joining && (opcode == 0x1 || opcode == 0x2)) {
+            refuseFrames(result, 1002, "new message inside a fragmented one");
+            return false;
+        }
+        // Fragments of a text message are joined; anything else (whole messages,
+        // binary fragments, control frames between fragments) goes to Qt as it is.
+        m_frameJoined = (opcode == 0x1 && !fin) || (opcode == 0x0 && m_joining);
+        if (opcode == 0x1 && !fin)
+            m_joining = true;
+        if (m_frameJoined) {
+            m_joiningFin = fin;
+            m_maskPos = 0;
+        } else {
+            result.upgraded += m_frameHeader;
+        }
+        m_frameHeader.clear();
+        m_frameLength = length;
+        m_inPayload = true;
+        if (m_frameLength == 0)
+            finishFrame(result);
     }
-    result.upgraded += bytes;
-    return true;
+    return m_state == State::Upgraded;
 }
 
 bool ConnectionGuard::feedChunked(QByteArrayView &bytes, Result &result)

@@ -17,6 +17,7 @@ struct HttpLimits
     int maxHeaderFields = 100;
     qint64 maxBodySize = 1024 * 1024;
     int maxConnections = 10'000;
+    qint64 maxWebSocketMessage = 16 * 1024 * 1024; //!< bound for joining text fragments (1009)
 };
 
 /*! A request head that passed every check. */
@@ -107,12 +108,21 @@ private:
     qint64 m_chunkedTotal = 0;
     int m_trailerLineLength = 0;
 
-    // Client-to-server WebSocket frame headers (RFC 6455 §5.2), tracked only to
-    // enforce masking (§5.1): QtWebSockets 6.4 accepts unmasked client frames.
-    enum class Frame { Byte0, Byte1, ExtendedLength, MaskKey, Payload };
-    Frame m_frame = Frame::Byte0;
-    int m_frameNeed = 0;
-    quint64 m_frameLength = 0;
+    // Client-to-server WebSocket frames (RFC 6455 §5.2), after an upgrade. Two
+    // QtWebSockets 6.4 gaps are closed here: unmasked client frames are refused
+    // (§5.1), and a fragmented text message is joined into one frame, because Qt
+    // checks UTF-8 per fragment and refuses a character split across two.
+    void refuseFrames(Result &result, quint16 code, const QByteArray &reason);
+    void finishFrame(Result &result);
+    QByteArray m_frameHeader; // the current frame's header while it arrives
+    bool m_inPayload = false;
+    bool m_joining = false; // a fragmented text message is being joined
+    bool m_frameJoined = false; // the current frame's payload goes into m_message
+    bool m_joiningFin = false;
+    quint64 m_frameLength = 0; // payload bytes still to come
+    quint8 m_mask[4] = {};
+    quint64 m_maskPos = 0;
+    QByteArray m_message; // unmasked payload of the text message being joined
 };
 
 } // namespace Switchboard

@@ -111,7 +111,9 @@ void installDefaults(Server &server, const ServerConfig &config)
 {
     Hub &hub = server.hub();
     server.setOriginPolicy(OriginPolicy(config.allowedOrigins));
-    server.setHttpLimits(config.http);
+    HttpLimits limits = config.http;
+    limits.maxWebSocketMessage = config.hub.maxMessageSize;
+    server.setHttpLimits(limits);
     server.setClientToken(config.clientToken);
 
     Pipeline &pipeline = server.pipeline();

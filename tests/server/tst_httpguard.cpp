@@ -266,6 +266,53 @@ private slots:
         QVERIFY(guard.feed(masked).upgraded.isEmpty());
     }
 
+    void fragmentedTextIsJoined()
+    {
+        HttpLimits limits = smallLimits();
+        limits.maxWebSocketMessage = 8;
+        ConnectionGuard guard(limits);
+        const QByteArray head = "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: "
+                                "websocket\r\n\r\n";
+        const auto frame = [](quint8 first, const QByteArray &payload) -> QByteArray {
+            QByteArray out;
+            out.append(char(first));
+            out.append(char(0x80 | payload.size()));
+            const QByteArray mask = "\x01\x02\x03\x04";
+            out += mask;
+            for (qsizetype i = 0; i < payload.size(); ++i)
+                out.append(char(payload[i] ^ mask[i % 4]));
+            return out;
+        };
+        const QByteArray ping = frame(0x89, "p");
+        const QByteArray binaryStart = frame(0x02, "b1"); // binary fragments are not touched
+        const QByteArray bytes = head + frame(0x01, "ab") + ping + frame(0x00, "c\xc3")
+                + frame(0x80, "\xa9") + binaryStart;
+        QByteArray out;
+        // Byte by byte and whole must give the same frames.
+        for (const bool trickle : {true, false}) {
+            ConnectionGuard g(limits);
+            out.clear();
+            if (trickle) {
+                for (qsizetype i = 0; i < bytes.size(); ++i)
+                    out += g.feed(QByteArrayView(bytes).sliced(i, 1)).upgraded;
+            } else {
+                out = g.feed(bytes).upgraded;
+            }
+            const QByteArray joined = ping + QByteArray::fromHex("8185") + QByteArray(4, '\0')
+                    + "abc\xc3\xa9" + binaryStart;
+            QCOMPARE(out.toHex(), joined.toHex());
+        }
+        // Joined messages are bounded: over maxWebSocketMessage -> 1009.
+        const QByteArray tooBig = head + frame(0x01, "12345") + frame(0x80, "6789");
+        const auto r = guard.feed(tooBig);
+        QCOMPARE(r.refusedStatus, 1009);
+        QVERIFY(r.reply.startsWith("\x88"));
+        // A new message inside a fragmented one is a protocol error.
+        ConnectionGuard bad(limits);
+        const QByteArray interleaved = head + frame(0x01, "a") + frame(0x81, "b");
+        QCOMPARE(bad.feed(interleaved).refusedStatus, 1002);
+    }
+
     void parseRequestHeadFields()
     {
         HttpRefusal refusal;
