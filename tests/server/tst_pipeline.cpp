@@ -4,22 +4,16 @@
 #include <QtCore/QJsonObject>
 #include <QtTest/QTest>
 
+#include "connutil.h"
+
 #include <stdexcept>
 
 using namespace Switchboard;
+using TestUtil::makeConn;
 
 class tst_Pipeline : public QObject
 {
     Q_OBJECT
-
-private:
-    static Conn makeConn(const QByteArray &method, const QByteArray &path)
-    {
-        Conn conn;
-        conn.method = method;
-        conn.path = path;
-        return conn;
-    }
 
 private slots:
     void plugsRunInOrderThenTerminal()

@@ -6,7 +6,10 @@
 #include <QtCore/QLoggingCategory>
 #include <QtTest/QTest>
 
+#include "connutil.h"
+
 using namespace Switchboard;
+using TestUtil::makeConn;
 
 namespace {
 
@@ -15,18 +18,6 @@ QStringList g_messages;
 void captureMessages(QtMsgType, const QMessageLogContext &context, const QString &message)
 {
     g_messages << QString::fromLatin1(context.category) + u' ' + message;
-}
-
-Conn makeConn(const QByteArray &method, const QByteArray &path, const HeaderList &headers = {},
-              const QByteArray &body = {})
-{
-    Conn conn;
-    conn.method = method;
-    conn.path = path;
-    conn.headers = headers;
-    conn.body = body;
-    conn.clock.start();
-    return conn;
 }
 
 } // namespace

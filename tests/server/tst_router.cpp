@@ -4,21 +4,16 @@
 #include <QtCore/QJsonObject>
 #include <QtTest/QTest>
 
+#include "connutil.h"
+
 using namespace Switchboard;
+using TestUtil::makeConn;
 
 class tst_Router : public QObject
 {
     Q_OBJECT
 
 private:
-    static Conn makeConn(const QByteArray &method, const QByteArray &path)
-    {
-        Conn conn;
-        conn.method = method;
-        conn.path = path;
-        return conn;
-    }
-
     static Router sampleRouter()
     {
         Router router;
