@@ -1,6 +1,7 @@
 // Switchboard's only wiring point: parse options, pick the application class,
 // build the objects, connect them once, run.
 
+#include "cluster.h"
 #include "config.h"
 #include "hub.h"
 #include "logging.h"
@@ -11,6 +12,7 @@
 
 #include <QtCore/QCoreApplication>
 #include <QtCore/QTimer>
+#include <QtNetwork/QHostInfo>
 
 #ifdef SWITCHBOARD_HAVE_GUI
 #include "mainwindow.h"
@@ -130,7 +132,11 @@ int main(int argc, char **argv)
 
     Hub hub(config.hub);
     Server server(&hub);
-    installDefaults(server, config);
+    // Cluster mode only with --cluster: otherwise Redis is never touched.
+    std::unique_ptr<Cluster> cluster;
+    if (config.cluster.enabled())
+        cluster = std::make_unique<Cluster>(&hub, config.cluster);
+    installDefaults(server, config, cluster.get());
     if (!config.tlsCertificate.isEmpty()) {
         QString error;
         const auto tls = loadTlsConfiguration(config.tlsCertificate, config.tlsKey, &error);
@@ -177,6 +183,10 @@ int main(int argc, char **argv)
         printLine(stdout,
                   QStringLiteral("Switchboard listening on %1 (WebSocket %2)")
                           .arg(server.httpUrl(), server.webSocketUrl()));
+    }
+    if (cluster) {
+        const quint16 port = server.isListening() ? server.serverPort() : config.port;
+        cluster->start(QHostInfo::localHostName() + u':' + QString::number(port));
     }
     if (config.adminTokenGenerated)
         printLine(stdout,

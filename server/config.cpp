@@ -7,6 +7,7 @@
 #include <QtCore/QCoreApplication>
 #include <QtCore/QRandomGenerator>
 #include <QtCore/QRegularExpression>
+#include <QtCore/QUrl>
 
 #include <cmath>
 
@@ -58,6 +59,36 @@ qint64 parseByteSize(const QString &text)
     if (number > (std::numeric_limits<qint64>::max() >> shift))
         return -1;
     return number << shift;
+}
+
+std::optional<ClusterSettings> parseClusterUrl(const QString &text, QString *error)
+{
+    const QUrl url(text.trimmed(), QUrl::StrictMode);
+    const auto fail = [error](const QString &why) {
+        if (error)
+            *error = why;
+        return std::nullopt;
+    };
+    if (!url.isValid() || url.scheme() != u"redis")
+        return fail(QStringLiteral("is not a redis:// URL"));
+    if (url.host().isEmpty())
+        return fail(QStringLiteral("has no host"));
+    if (!url.userInfo().isEmpty() || url.hasQuery() || url.hasFragment())
+        return fail(QStringLiteral("has a password, query or fragment, which are not supported"));
+    ClusterSettings settings;
+    settings.redisHost = url.host();
+    if (url.port() == 0)
+        return fail(QStringLiteral("has port 0"));
+    settings.redisPort = quint16(url.port(6379));
+    const QString path = url.path();
+    if (!path.isEmpty() && path != u"/") {
+        bool ok = false;
+        const int db = path.mid(1).toInt(&ok);
+        if (!ok || db < 0 || !path.mid(1).front().isDigit())
+            return fail(QStringLiteral("has '%1' where a database number belongs").arg(path));
+        settings.redisDb = db;
+    }
+    return settings;
 }
 
 QByteArray generateToken()
@@ -153,11 +184,22 @@ CommandLine parseCommandLine(const QStringList &arguments, const QProcessEnviron
             QStringLiteral("log-level"),
             QStringLiteral("debug, info, warning or error (default info)."),
             QStringLiteral("level"), QStringLiteral("info"));
+    const QCommandLineOption cluster(
+            QStringLiteral("cluster"),
+            QStringLiteral("Join a cluster of instances through Redis pub/sub, e.g. "
+                           "redis://127.0.0.1:6379 (optional /DB selects the cluster). "
+                           "Default: run alone."),
+            QStringLiteral("url"));
+    const QCommandLineOption nodeName(
+            QStringLiteral("node-name"),
+            QStringLiteral("This instance's name in the cluster (default host name:port)."),
+            QStringLiteral("name"));
     parser.addOptions({help,          version,     host,           port,
                        noGui,         ping,        idle,           maxMessage,
                        adminToken,    origin,      headerTimeout,  keepAliveTimeout,
                        maxHeaderSize, maxBodySize, maxConnections, clientToken,
                        maxSendBuffer, tlsCert,     tlsKey,         logLevel});
+    parser.addOptions({cluster, nodeName});
 
     if (!parser.parse(arguments))
         return failure(QStringLiteral("Error: %1.").arg(parser.errorText()));
@@ -300,6 +342,28 @@ CommandLine parseCommandLine(const QStringList &arguments, const QProcessEnviron
                                    "scheme://host[:port] such as http://localhost:3000, or *.")
                             .arg(value));
         config.allowedOrigins.append(value);
+    }
+
+    if (parser.isSet(cluster)) {
+        QString error;
+        const auto settings = parseClusterUrl(parser.value(cluster), &error);
+        if (!settings)
+            return failure(QStringLiteral("Error: --cluster '%1' %2; use "
+                                          "redis://HOST:PORT[/DB] such as "
+                                          "redis://127.0.0.1:6379.")
+                                   .arg(parser.value(cluster), error));
+        config.cluster = *settings;
+    }
+    if (parser.isSet(nodeName)) {
+        const QString name = parser.value(nodeName);
+        if (!config.cluster.enabled())
+            return failure(QStringLiteral("Error: --node-name needs --cluster."));
+        if (name.isEmpty() || name.size() > 100
+            || name.contains(QRegularExpression(QStringLiteral("[\\s\\x00-\\x1f\\x7f]"))))
+            return failure(QStringLiteral("Error: --node-name '%1' must be 1 to 100 characters "
+                                          "without whitespace.")
+                                   .arg(name));
+        config.cluster.nodeName = name;
     }
 
     config.logLevel = parser.value(logLevel).trimmed().toLower();

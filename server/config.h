@@ -1,5 +1,6 @@
 #pragma once
 
+#include "cluster.h"
 #include "httpguard.h"
 #include "hub.h"
 
@@ -26,6 +27,7 @@ struct ServerConfig
     QStringList allowedOrigins;
     QString logLevel = QStringLiteral("info");
     bool noGui = false;
+    ClusterSettings cluster; //!< --cluster and --node-name; off unless given
 };
 
 /*! The outcome of parsing the command line. */
@@ -48,6 +50,12 @@ CommandLine parseCommandLine(const QStringList &arguments,
 
 /*! Parses "16M", "16MiB", "512k", "1048576" into bytes; -1 if malformed. */
 qint64 parseByteSize(const QString &text);
+
+/*!
+    Parses redis://HOST[:PORT][/DB] (port 6379 and database 0 when left out);
+    nullopt with \a error saying what is wrong otherwise.
+*/
+std::optional<ClusterSettings> parseClusterUrl(const QString &text, QString *error = nullptr);
 
 /*! A random URL-safe token of 32 characters (192 bits). */
 QByteArray generateToken();

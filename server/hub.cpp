@@ -79,6 +79,13 @@ std::optional<SessionInfo> Hub::session(quint64 id) const
 
 int Hub::broadcast(const Frame &frame, const BroadcastFilter &filter)
 {
+    const int delivered = broadcastLocal(frame, filter);
+    Q_EMIT broadcastRequested(frame, filter);
+    return delivered;
+}
+
+int Hub::broadcastLocal(const Frame &frame, const BroadcastFilter &filter)
+{
     // One QVariant and one Frame (with its encode cache) for all recipients.
     const QVariant message = QVariant::fromValue(frame);
     int delivered = 0;

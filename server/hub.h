@@ -73,6 +73,11 @@ public:
         returns how many got it. The frame is encoded once for all of them.
     */
     int broadcast(const Frame &frame, const BroadcastFilter &filter = {});
+    /*!
+        Like broadcast(), but without broadcastRequested(): for frames that
+        arrive from another instance, which must not be relayed again.
+    */
+    int broadcastLocal(const Frame &frame, const BroadcastFilter &filter = {});
     /*! Hands \a frame to one session's info(); false if it is gone. */
     bool send(quint64 id, const Frame &frame);
     /*! Queues \a message for session \a id's info(). Safe from any thread. */
@@ -93,6 +98,9 @@ Q_SIGNALS:
     void frameReceived(quint64 id, const Switchboard::Frame &frame);
     void frameSent(quint64 id, const Switchboard::Frame &frame);
     void broadcastSent(const Switchboard::Frame &frame, int delivered);
+    /*! A broadcast started on this instance (not by broadcastLocal()); cluster mode relays it. */
+    void broadcastRequested(const Switchboard::Frame &frame,
+                            const Switchboard::BroadcastFilter &filter);
     void countChanged(int count);
     void drained();
 

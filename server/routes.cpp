@@ -1,5 +1,6 @@
 #include "routes.h"
 
+#include "cluster.h"
 #include "handlers.h"
 #include "hub.h"
 #include "plugs.h"
@@ -50,6 +51,38 @@ void noSuchSession(Conn &conn)
     conn.sendError(404,
                    QStringLiteral("no connection with id %1")
                            .arg(conn.pathParams.value(QStringLiteral("id"))));
+}
+
+/*! A "node:id" of another live instance named in :id; nullopt for anything else. */
+std::optional<std::pair<QString, quint64>> remoteSessionId(const Conn &conn, Cluster *cluster)
+{
+    if (!cluster)
+        return std::nullopt;
+    const auto id = Cluster::splitGlobalId(conn.pathParams.value(QStringLiteral("id")));
+    if (!id || id->first == cluster->nodeName()
+        || !cluster->hasRemoteSession(id->first, id->second))
+        return std::nullopt;
+    return id;
+}
+
+/*! The local session named in :id as a plain id or as this instance's "node:id". */
+std::optional<quint64> localSessionId(const Conn &conn, Cluster *cluster)
+{
+    if (const auto id = sessionId(conn))
+        return id;
+    if (!cluster)
+        return std::nullopt;
+    const auto id = Cluster::splitGlobalId(conn.pathParams.value(QStringLiteral("id")));
+    if (!id || id->first != cluster->nodeName())
+        return std::nullopt;
+    return id->second;
+}
+
+void clusterUnavailable(Conn &conn)
+{
+    conn.sendError(503,
+                   QStringLiteral("the cluster is degraded (Redis unreachable); remote "
+                                  "sessions cannot be reached now"));
 }
 
 bool isValidUtf8(const QByteArray &bytes)
@@ -107,7 +140,7 @@ std::optional<Frame> frameFromRequestBody(Conn &conn)
     return std::nullopt;
 }
 
-void installDefaults(Server &server, const ServerConfig &config)
+void installDefaults(Server &server, const ServerConfig &config, Cluster *cluster)
 {
     Hub &hub = server.hub();
     server.setOriginPolicy(OriginPolicy(config.allowedOrigins));
@@ -142,20 +175,40 @@ void installDefaults(Server &server, const ServerConfig &config)
 
     auto uptime = std::make_shared<QElapsedTimer>();
     uptime->start();
-    router.get(QStringLiteral("/api/health"), [&hub, uptime](Conn &conn) {
-        conn.sendJson(200,
-                      QJsonObject{{QStringLiteral("status"), QStringLiteral("ok")},
-                                  {QStringLiteral("version"), QStringLiteral(SWITCHBOARD_VERSION)},
-                                  {QStringLiteral("uptime_s"), uptime->elapsed() / 1000},
-                                  {QStringLiteral("connections"), hub.count()}});
+    if (cluster)
+        cluster->setSessionFormatter(&sessionJson);
+    router.get(QStringLiteral("/api/health"), [&hub, uptime, cluster](Conn &conn) {
+        QJsonObject health{{QStringLiteral("status"), QStringLiteral("ok")},
+                           {QStringLiteral("version"), QStringLiteral(SWITCHBOARD_VERSION)},
+                           {QStringLiteral("uptime_s"), uptime->elapsed() / 1000},
+                           {QStringLiteral("connections"), hub.count()}};
+        if (cluster) {
+            health.insert(QStringLiteral("cluster"),
+                          cluster->isConnected() ? QStringLiteral("ok")
+                                                 : QStringLiteral("degraded"));
+            health.insert(QStringLiteral("node"), cluster->nodeName());
+        }
+        conn.sendJson(200, health);
     });
 
     router.get(
             QStringLiteral("/api/connections"),
-            [&hub](Conn &conn) {
+            [&hub, cluster](Conn &conn) {
                 QJsonArray list;
-                for (const SessionInfo &info : hub.sessions())
-                    list.append(sessionJson(info));
+                const bool wholeCluster = cluster
+                        && conn.query.queryItemValue(QStringLiteral("scope")) == u"cluster";
+                for (const SessionInfo &info : hub.sessions()) {
+                    QJsonObject entry = sessionJson(info);
+                    if (wholeCluster) {
+                        entry.insert(QStringLiteral("id"), cluster->globalId(info.id));
+                        entry.insert(QStringLiteral("node"), cluster->nodeName());
+                    }
+                    list.append(entry);
+                }
+                if (wholeCluster) {
+                    for (const Cluster::RemoteSession &session : cluster->remoteSessions())
+                        list.append(session.info);
+                }
                 conn.sendJson(200, QJsonObject{{QStringLiteral("connections"), list}});
             },
             admin);
@@ -182,8 +235,17 @@ void installDefaults(Server &server, const ServerConfig &config)
 
     router.post(
             QStringLiteral("/api/connections/:id/send"),
-            [&hub](Conn &conn) {
-                const auto id = sessionId(conn);
+            [&hub, cluster](Conn &conn) {
+                if (const auto remote = remoteSessionId(conn, cluster)) {
+                    const auto frame = frameFromRequestBody(conn);
+                    if (!frame)
+                        return;
+                    if (!cluster->sendRemote(remote->first, remote->second, *frame))
+                        return clusterUnavailable(conn);
+                    conn.sendJson(202, QJsonObject{{QStringLiteral("forwarded"), 1}});
+                    return;
+                }
+                const auto id = localSessionId(conn, cluster);
                 if (!id || !hub.session(*id))
                     return noSuchSession(conn);
                 if (const auto frame = frameFromRequestBody(conn)) {
@@ -196,8 +258,17 @@ void installDefaults(Server &server, const ServerConfig &config)
 
     router.del(
             QStringLiteral("/api/connections/:id"),
-            [&hub](Conn &conn) {
-                const auto id = sessionId(conn);
+            [&hub, cluster](Conn &conn) {
+                if (const auto remote = remoteSessionId(conn, cluster)) {
+                    if (!cluster->closeRemote(remote->first, remote->second, 4000,
+                                              QStringLiteral("closed by operator")))
+                        return clusterUnavailable(conn);
+                    conn.sendJson(202,
+                                  QJsonObject{{QStringLiteral("closed"),
+                                               conn.pathParams.value(QStringLiteral("id"))}});
+                    return;
+                }
+                const auto id = localSessionId(conn, cluster);
                 if (!id || !hub.close(*id))
                     return noSuchSession(conn);
                 conn.sendJson(200, QJsonObject{{QStringLiteral("closed"), qint64(*id)}});

@@ -7,6 +7,7 @@
 
 namespace Switchboard {
 
+class Cluster;
 class Server;
 struct Conn;
 
@@ -15,8 +16,10 @@ struct Conn;
     (request id, access log, JSON body), the routes (browser page, health,
     admin API) and the WebSocket endpoints `/ws` (echo) and `/ws/chat`
     (relay). main() and the tests both call this, so they run the same thing.
+    With \a cluster, health reports it, `GET /api/connections?scope=cluster`
+    lists every instance's sessions, and send/close take "node:id" ids.
 */
-void installDefaults(Server &server, const ServerConfig &config);
+void installDefaults(Server &server, const ServerConfig &config, Cluster *cluster = nullptr);
 
 /*!
     The frame an admin send/broadcast body asks for: text/plain is a text

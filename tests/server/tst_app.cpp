@@ -94,6 +94,9 @@ private slots:
         QTest::newRow("origin") << QStringList{QStringLiteral("--allowed-origin"),
                                                QStringLiteral("nope")}
                                 << QStringLiteral("--allowed-origin");
+        QTest::newRow("cluster") << QStringList{QStringLiteral("--cluster"),
+                                                QStringLiteral("http://127.0.0.1:6379")}
+                                 << QStringLiteral("--cluster");
     }
 
     void badOptionsExit2()

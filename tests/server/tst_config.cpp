@@ -39,6 +39,39 @@ private slots:
         QCOMPARE(c.http.maxHeaderFields, 100);
         QCOMPARE(c.http.maxBodySize, 1024 * 1024);
         QCOMPARE(c.http.maxConnections, 10000);
+        QVERIFY(!c.cluster.enabled()); // standalone unless --cluster is given
+    }
+
+    void cluster_data()
+    {
+        QTest::addColumn<QString>("url");
+        QTest::addColumn<QString>("host");
+        QTest::addColumn<int>("port");
+        QTest::addColumn<int>("db");
+        QTest::newRow("full") << QStringLiteral("redis://10.0.0.5:6380/3")
+                              << QStringLiteral("10.0.0.5") << 6380 << 3;
+        QTest::newRow("default port")
+                << QStringLiteral("redis://localhost") << QStringLiteral("localhost") << 6379 << 0;
+        QTest::newRow("trailing slash") << QStringLiteral("redis://127.0.0.1:7000/")
+                                        << QStringLiteral("127.0.0.1") << 7000 << 0;
+    }
+
+    void cluster()
+    {
+        QFETCH(QString, url);
+        QFETCH(QString, host);
+        QFETCH(int, port);
+        QFETCH(int, db);
+        const CommandLine cli = parse({QStringLiteral("--cluster"), url,
+                                       QStringLiteral("--node-name"), QStringLiteral("alpha")});
+        QCOMPARE(cli.action, CommandLine::Action::Run);
+        const ClusterSettings &c = cli.config.cluster;
+        QVERIFY(c.enabled());
+        QCOMPARE(c.redisHost, host);
+        QCOMPARE(c.redisPort, quint16(port));
+        QCOMPARE(c.redisDb, db);
+        QCOMPARE(c.nodeName, QStringLiteral("alpha"));
+        QCOMPARE(c.channel(), "switchboard:cluster:" + QByteArray::number(db));
     }
 
     void httpLimits()
@@ -179,6 +212,19 @@ private slots:
                 << L({"--max-connections", "0"}) << QStringLiteral("--max-connections");
         QTest::newRow("connections text")
                 << L({"--max-connections", "many"}) << QStringLiteral("--max-connections");
+        QTest::newRow("cluster scheme")
+                << L({"--cluster", "http://127.0.0.1:6379"}) << QStringLiteral("redis://");
+        QTest::newRow("cluster no host") << L({"--cluster", "redis://"}) << QStringLiteral("host");
+        QTest::newRow("cluster port")
+                << L({"--cluster", "redis://127.0.0.1:99999"}) << QStringLiteral("--cluster");
+        QTest::newRow("cluster db")
+                << L({"--cluster", "redis://127.0.0.1:6379/x"}) << QStringLiteral("database");
+        QTest::newRow("cluster password")
+                << L({"--cluster", "redis://:secret@127.0.0.1:6379"}) << QStringLiteral("password");
+        QTest::newRow("node name alone") << L({"--node-name", "a"}) << QStringLiteral("--cluster");
+        QTest::newRow("node name space")
+                << L({"--cluster", "redis://127.0.0.1", "--node-name", "a b"})
+                << QStringLiteral("--node-name");
     }
 
     void badValues()
