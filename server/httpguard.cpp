@@ -266,7 +266,11 @@ ConnectionGuard::Result ConnectionGuard::feed(QByteArrayView bytes)
                 return result;
             break;
         case State::Head: {
-            if (m_head == "\r" && bytes[0] == '\n') { // the LF of a CRLF split across reads
+            if (m_head == "\r") { // a CR before the request line, split from what follows
+                if (bytes[0] != '\n') {
+                    refuse(result, 400, "bare CR before request line");
+                    return result;
+                }
                 m_head.clear();
                 bytes = bytes.sliced(1);
                 continue;
@@ -304,7 +308,8 @@ ConnectionGuard::Result ConnectionGuard::feed(QByteArrayView bytes)
                     refuse(result, 400, "bare LF in request head; lines must end with CRLF");
                     return result;
                 }
-                if (m_head.size() > m_limits.maxHeaderSize) {
+                // Not too large yet while the end of a head within the limit may follow.
+                if (m_head.size() >= m_limits.maxHeaderSize + 4) {
                     refuse(result, 431, "request head too large");
                     return result;
                 }

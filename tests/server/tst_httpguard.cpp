@@ -176,6 +176,35 @@ private slots:
         }
     }
 
+    void verdictDoesNotDependOnTheSplit_data()
+    {
+        // Found by fuzz_httpguard: each was answered differently when TCP split it there.
+        QTest::addColumn<QByteArray>("first");
+        QTest::addColumn<QByteArray>("second");
+        QTest::addColumn<int>("status"); // 0 = accepted
+        QTest::newRow("CR before the request line, then not LF")
+                << QByteArray("\r") << QByteArray("X") << 400;
+        const QByteArray atLimit = "GET / HTTP/1.1\r\nHost: x\r\nX: "
+                + QByteArray(1024 - 28, 'a'); // request line + fields: exactly 1024 bytes
+        QTest::newRow("head at the limit, terminator split")
+                << QByteArray(atLimit + "\r\n\r") << QByteArray("\n") << 0;
+    }
+
+    void verdictDoesNotDependOnTheSplit()
+    {
+        QFETCH(QByteArray, first);
+        QFETCH(QByteArray, second);
+        QFETCH(int, status);
+        ConnectionGuard whole(smallLimits());
+        const QByteArray bytes = first + second;
+        QCOMPARE(whole.feed(bytes).refusedStatus, status);
+        ConnectionGuard split(smallLimits());
+        const auto a = split.feed(first);
+        const auto b = a.refusedStatus ? a : split.feed(second);
+        QCOMPARE(b.refusedStatus, status);
+        QCOMPARE(a.release.isEmpty() && b.release.isEmpty(), status != 0);
+    }
+
     void closeDropsWhatIsPipelinedAfter()
     {
         ConnectionGuard guard(smallLimits());
