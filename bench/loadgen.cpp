@@ -1,0 +1,1648 @@
+// switchboard-loadgen: the load generator behind bench/run.py.
+//
+// Plain C++20 on one epoll loop with non-blocking sockets, its own minimal RFC 6455
+// client framing and an HTTP/1.1 keep-alive client, so that it costs far less per
+// message than the servers it measures. Every byte that comes back is checked: echoes
+// against what this connection sent (in order), broadcasts against the body that was
+// POSTed, the greeting against "start". One JSON line per run goes to stdout.
+//
+// Modes (see --help): idle, echo, broadcast, http.
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <cerrno>
+#include <cinttypes>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace {
+
+int64_t nowNs()
+{
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+constexpr int64_t secondsToNs(double s)
+{
+    return int64_t(s * 1e9);
+}
+
+// ---------------------------------------------------------------------------------------
+// Options
+
+struct Options
+{
+    std::string mode;
+    std::string host = "127.0.0.1";
+    int port = 0;
+    std::string path = "/ws";
+    int connections = -1; // -1: the mode's default
+    int inflight = 1;
+    size_t size = 32;
+    bool binary = false;
+    double duration = 5.0;
+    double warmup = 1.0;
+    int count = 50; // broadcasts measured
+    int warmupCount = 3; // broadcasts not measured
+    double gapMs = 10.0;
+    double timeLimit = 0; // broadcast: stop starting new ones after this many seconds (0: none)
+    double hold = 5.0;
+    double settle = 1.0;
+    int pid = 0;
+    std::string token;
+    int sources = 4;
+    int connectConcurrency = 32;
+    double connectTimeout = 120.0;
+    std::string label;
+};
+
+void printUsage(FILE *out)
+{
+    std::fputs(
+            "usage: switchboard-loadgen MODE --port PORT [options]\n"
+            "\n"
+            "Modes:\n"
+            "  idle       open --connections N WebSockets (default 5000), hold them --hold s,\n"
+            "             answer pings; report how many are held and the server RSS (--pid)\n"
+            "  echo       --connections C (default 1) x --inflight K messages of --size S bytes\n"
+            "             (--binary for binary frames) for --duration s; msg/s, MiB/s, p50/p99\n"
+            "  broadcast  --connections N clients (default 1000); --count M POST /api/broadcast\n"
+            "             of 64 B (--token); time from the POST until the last client has it\n"
+            "  http       --connections C (default 50) keep-alive GET /api/health for --duration "
+            "s\n"
+            "\n"
+            "Options:\n"
+            "  --host A             server address (default 127.0.0.1)\n"
+            "  --port P             server port (required)\n"
+            "  --path P             WebSocket path (default /ws)\n"
+            "  --warmup S           seconds before measuring, echo/http (default 1)\n"
+            "  --warmup-count N     broadcasts before measuring (default 3)\n"
+            "  --gap-ms MS          pause between broadcasts (default 10)\n"
+            "  --time-limit S       broadcast: start no new broadcast after S seconds, once 3 "
+            "were\n"
+            "                       measured (default: no limit)\n"
+            "  --settle S           idle: seconds between the last connect and the RSS sample "
+            "(default 1)\n"
+            "  --pid PID            server process, for RSS and CPU figures from /proc\n"
+            "  --sources N          spread connections over 127.0.0.1..N as source addresses "
+            "(default 4)\n"
+            "  --connect-concurrency N  handshakes in progress at once (default 32)\n"
+            "  --connect-timeout S  give up opening connections after S seconds (default 120)\n"
+            "  --label TEXT         copied into the JSON line\n",
+            out);
+}
+
+std::optional<Options> parseOptions(int argc, char **argv)
+{
+    Options o;
+    std::vector<std::string> args(argv + 1, argv + argc);
+    auto fail = [](const std::string &message) -> std::optional<Options> {
+        std::fprintf(stderr, "switchboard-loadgen: %s (see --help)\n", message.c_str());
+        return std::nullopt;
+    };
+    for (size_t i = 0; i < args.size(); ++i) {
+        std::string key = args[i];
+        std::string value;
+        bool hasValue = false;
+        if (key == "-h" || key == "--help") {
+            printUsage(stdout);
+            std::exit(0);
+        }
+        if (key.rfind("--", 0) != 0) {
+            if (!o.mode.empty())
+                return fail("unexpected argument '" + key + "'");
+            o.mode = key;
+            continue;
+        }
+        if (const auto eq = key.find('='); eq != std::string::npos) {
+            value = key.substr(eq + 1);
+            key.resize(eq);
+            hasValue = true;
+        }
+        if (key == "--binary") {
+            o.binary = true;
+            continue;
+        }
+        if (!hasValue) {
+            if (i + 1 >= args.size())
+                return fail("option " + key + " needs a value");
+            value = args[++i];
+        }
+        char *end = nullptr;
+        errno = 0;
+        const double number = std::strtod(value.c_str(), &end);
+        const bool numeric = end && *end == '\0' && !value.empty() && errno == 0 && number >= 0;
+        auto needNumber = [&]() {
+            if (!numeric)
+                std::fprintf(stderr, "switchboard-loadgen: %s needs a non-negative number\n",
+                             key.c_str());
+            return numeric;
+        };
+        if (key == "--mode") {
+            o.mode = value;
+        } else if (key == "--host") {
+            o.host = value;
+        } else if (key == "--path") {
+            o.path = value;
+        } else if (key == "--token") {
+            o.token = value;
+        } else if (key == "--label") {
+            o.label = value;
+        } else if (!needNumber()) {
+            return std::nullopt;
+        } else if (key == "--port") {
+            o.port = int(number);
+        } else if (key == "--connections") {
+            o.connections = int(number);
+        } else if (key == "--inflight") {
+            o.inflight = std::max(1, int(number));
+        } else if (key == "--size") {
+            o.size = size_t(number);
+        } else if (key == "--duration") {
+            o.duration = number;
+        } else if (key == "--warmup") {
+            o.warmup = number;
+        } else if (key == "--count") {
+            o.count = std::max(1, int(number));
+        } else if (key == "--warmup-count") {
+            o.warmupCount = int(number);
+        } else if (key == "--gap-ms") {
+            o.gapMs = number;
+        } else if (key == "--time-limit") {
+            o.timeLimit = number;
+        } else if (key == "--hold") {
+            o.hold = number;
+        } else if (key == "--settle") {
+            o.settle = number;
+        } else if (key == "--pid") {
+            o.pid = int(number);
+        } else if (key == "--sources") {
+            o.sources = std::clamp(int(number), 1, 250);
+        } else if (key == "--connect-concurrency") {
+            o.connectConcurrency = std::max(1, int(number));
+        } else if (key == "--connect-timeout") {
+            o.connectTimeout = number;
+        } else {
+            return fail("unknown option " + key);
+        }
+    }
+    if (o.mode != "idle" && o.mode != "echo" && o.mode != "broadcast" && o.mode != "http")
+        return fail("MODE must be idle, echo, broadcast or http");
+    if (o.port <= 0 || o.port > 65535)
+        return fail("--port is required");
+    if (o.connections < 0)
+        o.connections = o.mode == "idle" ? 5000
+                : o.mode == "broadcast"  ? 1000
+                : o.mode == "http"       ? 50
+                                         : 1;
+    if (o.connections < 1)
+        return fail("--connections must be at least 1");
+    if (o.mode == "broadcast" && o.token.empty())
+        return fail("broadcast needs --token");
+    return o;
+}
+
+// ---------------------------------------------------------------------------------------
+// Small helpers: SHA-1 and base64 for the handshake, a PRNG, a latency histogram, /proc.
+
+std::array<uint8_t, 20> sha1(std::string_view data)
+{
+    uint32_t h[5] = {0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0};
+    std::string msg(data);
+    const uint64_t bits = uint64_t(data.size()) * 8;
+    msg.push_back(char(0x80));
+    while (msg.size() % 64 != 56)
+        msg.push_back('\0');
+    for (int i = 7; i >= 0; --i)
+        msg.push_back(char((bits >> (i * 8)) & 0xff));
+    for (size_t chunk = 0; chunk < msg.size(); chunk += 64) {
+        uint32_t w[80];
+        for (int i = 0; i < 16; ++i) {
+            const auto *p = reinterpret_cast<const uint8_t *>(msg.data() + chunk + size_t(i) * 4);
+            w[i] = uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3];
+        }
+        for (int i = 16; i < 80; ++i)
+            w[i] = std::rotl(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
+        uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
+        for (int i = 0; i < 80; ++i) {
+            uint32_t f, k;
+            if (i < 20) {
+                f = (b & c) | (~b & d);
+                k = 0x5A827999;
+            } else if (i < 40) {
+                f = b ^ c ^ d;
+                k = 0x6ED9EBA1;
+            } else if (i < 60) {
+                f = (b & c) | (b & d) | (c & d);
+                k = 0x8F1BBCDC;
+            } else {
+                f = b ^ c ^ d;
+                k = 0xCA62C1D6;
+            }
+            const uint32_t t = std::rotl(a, 5) + f + e + k + w[i];
+            e = d;
+            d = c;
+            c = std::rotl(b, 30);
+            b = a;
+            a = t;
+        }
+        h[0] += a;
+        h[1] += b;
+        h[2] += c;
+        h[3] += d;
+        h[4] += e;
+    }
+    std::array<uint8_t, 20> out{};
+    for (int i = 0; i < 20; ++i)
+        out[size_t(i)] = uint8_t(h[i / 4] >> (24 - 8 * (i % 4)));
+    return out;
+}
+
+std::string base64(const uint8_t *data, size_t size)
+{
+    static const char table[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    for (size_t i = 0; i < size; i += 3) {
+        const uint32_t n = uint32_t(data[i]) << 16 | (i + 1 < size ? uint32_t(data[i + 1]) << 8 : 0)
+                | (i + 2 < size ? data[i + 2] : 0);
+        out.push_back(table[(n >> 18) & 63]);
+        out.push_back(table[(n >> 12) & 63]);
+        out.push_back(i + 1 < size ? table[(n >> 6) & 63] : '=');
+        out.push_back(i + 2 < size ? table[n & 63] : '=');
+    }
+    return out;
+}
+
+class Random
+{
+public:
+    explicit Random(uint64_t seed) : m_state(seed | 1) { }
+    uint64_t next()
+    {
+        m_state ^= m_state >> 12;
+        m_state ^= m_state << 25;
+        m_state ^= m_state >> 27;
+        return m_state * 0x2545F4914F6CDD1DULL;
+    }
+
+private:
+    uint64_t m_state;
+};
+
+// Log-linear buckets (128 per power of two: under 1 % error), so that millions of
+// samples cost no memory and no sort.
+class Histogram
+{
+public:
+    void add(int64_t ns)
+    {
+        const uint64_t v = uint64_t(std::max<int64_t>(ns, 0));
+        ++m_buckets[index(v)];
+        ++m_count;
+        m_sum += double(v);
+        m_max = std::max(m_max, v);
+    }
+    uint64_t count() const { return m_count; }
+    double meanUs() const { return m_count ? m_sum / double(m_count) / 1e3 : 0.0; }
+    double maxUs() const { return double(m_max) / 1e3; }
+    double percentileUs(double p) const
+    {
+        if (m_count == 0)
+            return 0.0;
+        const auto rank = uint64_t(std::max(1.0, std::ceil(p / 100.0 * double(m_count))));
+        uint64_t seen = 0;
+        for (size_t i = 0; i < m_buckets.size(); ++i) {
+            seen += m_buckets[i];
+            if (seen >= rank)
+                return std::min(midpoint(i), double(m_max)) / 1e3;
+        }
+        return double(m_max) / 1e3;
+    }
+
+private:
+    static constexpr int SubBits = 7;
+    static size_t index(uint64_t v)
+    {
+        const int shift = std::max(0, int(std::bit_width(v)) - 1 - SubBits);
+        return size_t(shift) * (size_t(1) << SubBits) + size_t(v >> shift);
+    }
+    static double midpoint(size_t i)
+    {
+        constexpr size_t sub = size_t(1) << SubBits;
+        if (i < 2 * sub)
+            return double(i);
+        const size_t shift = i / sub - 1;
+        const size_t mantissa = i - shift * sub;
+        return double(mantissa << shift) + double((size_t(1) << shift) - 1) / 2.0;
+    }
+    std::vector<uint64_t> m_buckets = std::vector<uint64_t>((64 - SubBits + 1) << SubBits);
+    uint64_t m_count = 0;
+    double m_sum = 0;
+    uint64_t m_max = 0;
+};
+
+// VmRSS of a process in KiB, or -1.
+long readRssKib(int pid)
+{
+    if (pid <= 0)
+        return -1;
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/%d/status", pid);
+    FILE *f = std::fopen(path, "re");
+    if (!f)
+        return -1;
+    char line[256];
+    long rss = -1;
+    while (std::fgets(line, sizeof line, f)) {
+        if (std::strncmp(line, "VmRSS:", 6) == 0) {
+            rss = std::strtol(line + 6, nullptr, 10);
+            break;
+        }
+    }
+    std::fclose(f);
+    return rss;
+}
+
+// utime + stime of a process in seconds, or -1.
+double readCpuSeconds(int pid)
+{
+    if (pid <= 0)
+        return -1;
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = std::fopen(path, "re");
+    if (!f)
+        return -1;
+    char buffer[1024];
+    const size_t n = std::fread(buffer, 1, sizeof buffer - 1, f);
+    std::fclose(f);
+    buffer[n] = '\0';
+    // Fields after the ")" that ends the command name: state is field 3, utime 14, stime 15.
+    const char *p = std::strrchr(buffer, ')');
+    if (!p)
+        return -1;
+    unsigned long long utime = 0, stime = 0;
+    if (std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime)
+        != 2)
+        return -1;
+    return double(utime + stime) / double(sysconf(_SC_CLK_TCK));
+}
+
+double selfCpuSeconds()
+{
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    return double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+            + double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
+
+bool raiseFileLimit(rlim_t wanted)
+{
+    rlimit limit{};
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0)
+        return false;
+    if (limit.rlim_cur >= wanted)
+        return true;
+    if (limit.rlim_max < wanted)
+        limit.rlim_max = wanted; // works as root (CAP_SYS_RESOURCE), fails otherwise
+    limit.rlim_cur = wanted;
+    if (setrlimit(RLIMIT_NOFILE, &limit) == 0)
+        return true;
+    getrlimit(RLIMIT_NOFILE, &limit);
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+    return false;
+}
+
+// One JSON object, built field by field.
+class JsonLine
+{
+public:
+    JsonLine &add(const char *key, const std::string &value)
+    {
+        std::string escaped;
+        for (const char ch : value) {
+            if (ch == '"' || ch == '\\') {
+                escaped.push_back('\\');
+                escaped.push_back(ch);
+            } else if (uint8_t(ch) < 0x20) {
+                char hex[8];
+                std::snprintf(hex, sizeof hex, "\\u%04x", unsigned(uint8_t(ch)));
+                escaped += hex;
+            } else {
+                escaped.push_back(ch);
+            }
+        }
+        return raw(key, "\"" + escaped + "\"");
+    }
+    JsonLine &add(const char *key, const char *value) { return add(key, std::string(value)); }
+    JsonLine &add(const char *key, bool value) { return raw(key, value ? "true" : "false"); }
+    JsonLine &add(const char *key, long long value) { return raw(key, std::to_string(value)); }
+    JsonLine &add(const char *key, int value) { return add(key, static_cast<long long>(value)); }
+    JsonLine &add(const char *key, uint64_t value)
+    {
+        return add(key, static_cast<long long>(value));
+    }
+    JsonLine &add(const char *key, long value) { return add(key, static_cast<long long>(value)); }
+    JsonLine &add(const char *key, double value, int decimals = 3)
+    {
+        if (!std::isfinite(value))
+            return raw(key, "null");
+        char text[64];
+        std::snprintf(text, sizeof text, "%.*f", decimals, value);
+        return raw(key, text);
+    }
+    std::string str() const { return "{" + m_body + "}"; }
+
+private:
+    JsonLine &raw(const char *key, const std::string &value)
+    {
+        if (!m_body.empty())
+            m_body += ',';
+        m_body += '"';
+        m_body += key;
+        m_body += "\":";
+        m_body += value;
+        return *this;
+    }
+    std::string m_body;
+};
+
+// ---------------------------------------------------------------------------------------
+// Connections
+
+constexpr uint8_t OpContinuation = 0x0;
+constexpr uint8_t OpText = 0x1;
+constexpr uint8_t OpBinary = 0x2;
+constexpr uint8_t OpClose = 0x8;
+constexpr uint8_t OpPing = 0x9;
+constexpr uint8_t OpPong = 0xA;
+constexpr size_t PrefixSize = 8;
+
+enum class Kind : uint8_t { WebSocket, Http };
+enum class State : uint8_t { Unused, Connecting, Handshake, Open, Closed };
+
+struct Conn
+{
+    int fd = -1;
+    uint32_t index = 0;
+    Kind kind = Kind::WebSocket;
+    State state = State::Unused;
+    bool writeArmed = false;
+    bool ready = false; // WebSocket: greeted; HTTP: connected
+
+    std::string out;
+    size_t outPos = 0;
+    std::string in; // handshake response, HTTP responses
+    std::string acceptKey; // the Sec-WebSocket-Accept the server must answer
+
+    // Frame parser
+    uint8_t header[14]{};
+    uint8_t headerSize = 0;
+    uint8_t headerNeed = 2;
+    bool inPayload = false;
+    uint8_t frameOpcode = 0;
+    bool frameFin = false;
+    uint64_t payloadLeft = 0;
+    std::string control;
+
+    // Data message in progress, and what it must be
+    uint8_t messageOpcode = 0; // 0: none in progress
+    uint64_t messageOffset = 0;
+    bool messageOk = true;
+    const char *expected = nullptr;
+    size_t expectedSize = 0;
+    uint8_t expectedOpcode = 0;
+    bool expectedHasPrefix = false;
+    char prefix[PrefixSize]{};
+
+    // Echo
+    uint64_t sendSeq = 0;
+    uint64_t recvSeq = 0;
+    std::vector<int64_t> sentAt; // ring of --inflight send times
+    // Broadcast: the last broadcast this client received
+    int64_t lastBroadcast = -1;
+    // HTTP
+    int64_t requestAt = 0;
+};
+
+class LoadGen
+{
+public:
+    explicit LoadGen(Options options) : m_opt(std::move(options)), m_random(uint64_t(nowNs())) { }
+    int run();
+
+private:
+    // Setup and the loop
+    bool setUp(int connections);
+    bool startConnect(Conn &c, Kind kind);
+    void pumpConnects();
+    bool openAll(int64_t deadline);
+    bool runUntil(int64_t deadline, const std::function<bool()> &done);
+    void handleEvent(Conn &c, uint32_t events);
+    void onConnected(Conn &c);
+    void onReadable(Conn &c);
+    void onData(Conn &c, const uint8_t *data, size_t size);
+    void onHandshake(Conn &c);
+    void feedFrames(Conn &c, const uint8_t *data, size_t size);
+    bool parseHeader(Conn &c);
+    void finishFrame(Conn &c);
+    void beginMessage(Conn &c);
+    bool matches(const Conn &c, const uint8_t *data, size_t size) const;
+    void onMessage(Conn &c, bool ok);
+    void onReady(Conn &c);
+    void feedHttp(Conn &c);
+    void onHttpResponse(Conn &c, int status, std::string_view body);
+    void sendFrame(Conn &c, uint8_t opcode, const char *payload, size_t size);
+    void sendEcho(Conn &c, int64_t now);
+    void sendHealthRequest(Conn &c, int64_t now);
+    void flush(Conn &c);
+    void armWrite(Conn &c, bool on);
+    void closeConn(Conn &c, const char *why, bool error);
+    void error(const std::string &what);
+
+    // Modes
+    int runIdle();
+    int runEcho();
+    int runBroadcast();
+    int runHttp();
+    JsonLine baseJson() const;
+    int finish(JsonLine &json, bool ok);
+
+    Options m_opt;
+    Random m_random;
+    int m_epoll = -1;
+    sockaddr_in m_server{};
+    std::string m_hostHeader;
+    std::vector<Conn> m_conns;
+    std::vector<uint8_t> m_readBuffer = std::vector<uint8_t>(256 * 1024);
+
+    // Connection bookkeeping
+    int m_target = 0; // WebSocket or HTTP connections to open, indices [0, m_target)
+    int m_nextToOpen = 0;
+    int m_pending = 0; // connecting or handshaking
+    int m_ready = 0; // ready and still open
+    int m_failed = 0; // never became ready
+    int m_dropped = 0; // closed after becoming ready, not by us
+    bool m_closingOurselves = false;
+    Kind m_kind = Kind::WebSocket;
+    int64_t m_firstConnectAt = 0;
+    int64_t m_lastReadyAt = 0;
+
+    // Verification
+    uint64_t m_errors = 0;
+    std::string m_firstError;
+    uint64_t m_pingsReceived = 0;
+    uint64_t m_closeFrames = 0;
+
+    // Echo: one payload template, pre-masked frames with rotating mask keys
+    std::string m_template;
+    struct MaskedFrame
+    {
+        std::string bytes;
+        size_t payloadAt = 0;
+        uint8_t key[4]{};
+    };
+    std::vector<MaskedFrame> m_maskedFrames;
+    bool m_running = false; // echo/http: keep sending
+    bool m_measuring = false;
+    uint64_t m_completed = 0;
+    uint64_t m_completedBytes = 0;
+    Histogram m_latency;
+
+    // Broadcast
+    std::string m_broadcastBody;
+    int64_t m_broadcastId = -1;
+    int m_broadcastReceived = 0;
+    int64_t m_broadcastFirstAt = 0;
+    int64_t m_broadcastLastAt = 0;
+    bool m_broadcastAnswered = false;
+    int64_t m_broadcastAnsweredAt = 0;
+    long m_broadcastDelivered = -1;
+};
+
+void LoadGen::error(const std::string &what)
+{
+    if (m_errors++ == 0)
+        m_firstError = what;
+}
+
+bool LoadGen::setUp(int connections)
+{
+    const rlim_t wanted = rlim_t(connections) + 64;
+    if (!raiseFileLimit(wanted)) {
+        std::fprintf(stderr,
+                     "switchboard-loadgen: cannot raise RLIMIT_NOFILE to %llu (run as root or "
+                     "raise the hard limit with ulimit -Hn)\n",
+                     static_cast<unsigned long long>(wanted));
+    }
+    m_epoll = epoll_create1(EPOLL_CLOEXEC);
+    if (m_epoll < 0) {
+        std::perror("epoll_create1");
+        return false;
+    }
+    m_server.sin_family = AF_INET;
+    m_server.sin_port = htons(uint16_t(m_opt.port));
+    if (inet_pton(AF_INET, m_opt.host.c_str(), &m_server.sin_addr) != 1) {
+        std::fprintf(stderr, "switchboard-loadgen: --host must be an IPv4 address\n");
+        return false;
+    }
+    m_hostHeader = m_opt.host + ":" + std::to_string(m_opt.port);
+    m_conns.resize(size_t(connections) + 1); // +1: the broadcast's HTTP connection
+    for (size_t i = 0; i < m_conns.size(); ++i)
+        m_conns[i].index = uint32_t(i);
+    return true;
+}
+
+bool LoadGen::startConnect(Conn &c, Kind kind)
+{
+    c.kind = kind;
+    c.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (c.fd < 0) {
+        error(std::string("socket: ") + std::strerror(errno));
+        return false;
+    }
+    const int one = 1;
+    setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (m_opt.sources > 1) {
+        // Several loopback source addresses multiply the ~28k ephemeral ports available per
+        // destination; the port is picked at connect() time, per 4-tuple.
+        setsockopt(c.fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+        sockaddr_in source{};
+        source.sin_family = AF_INET;
+        source.sin_addr.s_addr = htonl(0x7f000001u + c.index % uint32_t(m_opt.sources));
+        if (::bind(c.fd, reinterpret_cast<const sockaddr *>(&source), sizeof source) != 0) {
+            error(std::string("bind: ") + std::strerror(errno));
+            ::close(c.fd);
+            c.fd = -1;
+            return false;
+        }
+    }
+    if (::connect(c.fd, reinterpret_cast<const sockaddr *>(&m_server), sizeof m_server) != 0
+        && errno != EINPROGRESS) {
+        error(std::string("connect: ") + std::strerror(errno));
+        ::close(c.fd);
+        c.fd = -1;
+        return false;
+    }
+    epoll_event event{};
+    event.events = EPOLLIN | EPOLLOUT;
+    event.data.u32 = c.index;
+    if (epoll_ctl(m_epoll, EPOLL_CTL_ADD, c.fd, &event) != 0) {
+        error(std::string("epoll_ctl: ") + std::strerror(errno));
+        ::close(c.fd);
+        c.fd = -1;
+        return false;
+    }
+    c.writeArmed = true;
+    c.state = State::Connecting;
+    return true;
+}
+
+void LoadGen::pumpConnects()
+{
+    while (m_pending < m_opt.connectConcurrency && m_nextToOpen < m_target) {
+        Conn &c = m_conns[size_t(m_nextToOpen++)];
+        if (startConnect(c, m_kind)) {
+            ++m_pending;
+        } else {
+            c.state = State::Closed;
+            ++m_failed;
+        }
+    }
+}
+
+bool LoadGen::openAll(int64_t deadline)
+{
+    m_firstConnectAt = nowNs();
+    pumpConnects();
+    return runUntil(deadline, [this] { return m_ready + m_failed + m_dropped >= m_target; });
+}
+
+bool LoadGen::runUntil(int64_t deadline, const std::function<bool()> &done)
+{
+    std::array<epoll_event, 1024> events;
+    for (;;) {
+        if (done())
+            return true;
+        const int64_t now = nowNs();
+        if (now >= deadline)
+            return false;
+        const int timeoutMs
+                = int(std::clamp<int64_t>((deadline - now + 999'999) / 1'000'000, 0, 100));
+        const int n = epoll_wait(m_epoll, events.data(), int(events.size()), timeoutMs);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            error(std::string("epoll_wait: ") + std::strerror(errno));
+            return false;
+        }
+        for (int i = 0; i < n; ++i)
+            handleEvent(m_conns[events[size_t(i)].data.u32], events[size_t(i)].events);
+    }
+}
+
+void LoadGen::handleEvent(Conn &c, uint32_t events)
+{
+    if (c.state == State::Closed || c.state == State::Unused)
+        return;
+    if (c.state == State::Connecting) {
+        onConnected(c);
+        return;
+    }
+    if (events & EPOLLOUT)
+        flush(c);
+    if (c.state != State::Closed && (events & (EPOLLIN | EPOLLERR | EPOLLHUP)))
+        onReadable(c);
+}
+
+void LoadGen::onConnected(Conn &c)
+{
+    int soError = 0;
+    socklen_t length = sizeof soError;
+    getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &soError, &length);
+    if (soError != 0) {
+        closeConn(c, "connect failed", true);
+        error(std::string("connect: ") + std::strerror(soError));
+        return;
+    }
+    armWrite(c, false);
+    if (c.kind == Kind::Http) {
+        c.state = State::Open;
+        onReady(c);
+        return;
+    }
+    uint8_t nonce[16];
+    for (size_t i = 0; i < sizeof nonce; i += 8) {
+        const uint64_t r = m_random.next();
+        std::memcpy(nonce + i, &r, 8);
+    }
+    const std::string key = base64(nonce, sizeof nonce);
+    const auto digest = sha1(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
+    c.acceptKey = base64(digest.data(), digest.size());
+    c.out += "GET " + m_opt.path + " HTTP/1.1\r\nHost: " + m_hostHeader
+            + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key
+            + "\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    c.state = State::Handshake;
+    flush(c);
+}
+
+void LoadGen::onReadable(Conn &c)
+{
+    // A few reads per wake-up: large messages need fewer epoll round trips, small ones
+    // stop at the first short read.
+    for (int round = 0; round < 4; ++round) {
+        const ssize_t n = ::recv(c.fd, m_readBuffer.data(), m_readBuffer.size(), 0);
+        if (n > 0) {
+            onData(c, m_readBuffer.data(), size_t(n));
+            if (c.state == State::Closed)
+                return;
+            if (size_t(n) < m_readBuffer.size())
+                break;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        closeConn(c, n == 0 ? "closed by server" : std::strerror(errno), !m_closingOurselves);
+        return;
+    }
+    flush(c);
+}
+
+void LoadGen::onData(Conn &c, const uint8_t *data, size_t size)
+{
+    if (c.kind == Kind::Http) {
+        c.in.append(reinterpret_cast<const char *>(data), size);
+        feedHttp(c);
+        return;
+    }
+    if (c.state == State::Handshake) {
+        c.in.append(reinterpret_cast<const char *>(data), size);
+        onHandshake(c);
+        return;
+    }
+    feedFrames(c, data, size);
+}
+
+// Case-insensitive header lookup in a raw HTTP head.
+std::optional<std::string_view> headerValue(std::string_view head, std::string_view name)
+{
+    size_t pos = head.find("\r\n");
+    while (pos != std::string_view::npos && pos + 2 < head.size()) {
+        const size_t start = pos + 2;
+        const size_t end = std::min(head.find("\r\n", start), head.size());
+        const std::string_view line = head.substr(start, end - start);
+        const size_t colon = line.find(':');
+        if (colon == name.size()
+            && std::equal(name.begin(), name.end(), line.begin(), [](char a, char b) {
+                   return std::tolower(uint8_t(a)) == std::tolower(uint8_t(b));
+               })) {
+            std::string_view value = line.substr(colon + 1);
+            while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+                value.remove_prefix(1);
+            while (!value.empty() && (value.back() == ' ' || value.back() == '\t'))
+                value.remove_suffix(1);
+            return value;
+        }
+        pos = end;
+    }
+    return std::nullopt;
+}
+
+void LoadGen::onHandshake(Conn &c)
+{
+    const size_t end = c.in.find("\r\n\r\n");
+    if (end == std::string::npos) {
+        if (c.in.size() > 16384)
+            closeConn(c, "handshake response too long", true);
+        return;
+    }
+    const std::string_view head(c.in.data(), end);
+    if (head.rfind("HTTP/1.1 101", 0) != 0) {
+        error("upgrade refused: " + std::string(head.substr(0, head.find("\r\n"))));
+        closeConn(c, "upgrade refused", true);
+        return;
+    }
+    const auto accept = headerValue(head, "sec-websocket-accept");
+    if (!accept || *accept != c.acceptKey) {
+        error("bad Sec-WebSocket-Accept");
+        closeConn(c, "bad Sec-WebSocket-Accept", true);
+        return;
+    }
+    const std::string rest = c.in.substr(end + 4);
+    c.in.clear();
+    c.in.shrink_to_fit();
+    c.acceptKey.clear();
+    c.acceptKey.shrink_to_fit();
+    c.state = State::Open;
+    if (!rest.empty())
+        feedFrames(c, reinterpret_cast<const uint8_t *>(rest.data()), rest.size());
+}
+
+bool LoadGen::parseHeader(Conn &c)
+{
+    const uint8_t b0 = c.header[0];
+    const uint8_t b1 = c.header[1];
+    if (b1 & 0x80) {
+        error("server sent a masked frame");
+        closeConn(c, "protocol error", true);
+        return false;
+    }
+    if (b0 & 0x70) {
+        error("server set RSV bits");
+        closeConn(c, "protocol error", true);
+        return false;
+    }
+    uint64_t length = b1 & 0x7f;
+    if (length == 126) {
+        length = uint64_t(c.header[2]) << 8 | c.header[3];
+    } else if (length == 127) {
+        length = 0;
+        for (int i = 2; i < 10; ++i)
+            length = length << 8 | c.header[i];
+    }
+    c.frameFin = b0 & 0x80;
+    c.frameOpcode = b0 & 0x0f;
+    c.payloadLeft = length;
+    c.inPayload = true;
+    c.headerSize = 0;
+    c.headerNeed = 2;
+    if (c.frameOpcode & 0x8) {
+        if (length > 125 || !c.frameFin) {
+            error("bad control frame");
+            closeConn(c, "protocol error", true);
+            return false;
+        }
+        c.control.clear();
+    } else if (c.frameOpcode == OpContinuation) {
+        if (c.messageOpcode == 0) {
+            error("continuation frame without a message");
+            closeConn(c, "protocol error", true);
+            return false;
+        }
+    } else if (c.frameOpcode == OpText || c.frameOpcode == OpBinary) {
+        if (c.messageOpcode != 0) {
+            error("new message inside a fragmented one");
+            closeConn(c, "protocol error", true);
+            return false;
+        }
+        c.messageOpcode = c.frameOpcode;
+        c.messageOffset = 0;
+        c.messageOk = true;
+        beginMessage(c);
+    } else {
+        error("unknown opcode");
+        closeConn(c, "protocol error", true);
+        return false;
+    }
+    return true;
+}
+
+void LoadGen::feedFrames(Conn &c, const uint8_t *data, size_t size)
+{
+    while (size > 0 && c.state == State::Open) {
+        if (!c.inPayload) {
+            const size_t take = std::min<size_t>(size_t(c.headerNeed - c.headerSize), size);
+            std::memcpy(c.header + c.headerSize, data, take);
+            c.headerSize = uint8_t(c.headerSize + take);
+            data += take;
+            size -= take;
+            if (c.headerSize < c.headerNeed)
+                return;
+            if (c.headerNeed == 2) {
+                const uint8_t length = c.header[1] & 0x7f;
+                c.headerNeed = length == 126 ? 4 : length == 127 ? 10 : 2;
+                if (c.headerNeed > 2)
+                    continue;
+            }
+            if (!parseHeader(c))
+                return;
+            if (c.payloadLeft == 0)
+                finishFrame(c);
+            continue;
+        }
+        const size_t take = size_t(std::min<uint64_t>(c.payloadLeft, size));
+        if (c.frameOpcode & 0x8) {
+            c.control.append(reinterpret_cast<const char *>(data), take);
+        } else {
+            if (c.messageOk && !matches(c, data, take))
+                c.messageOk = false;
+            c.messageOffset += take;
+        }
+        data += take;
+        size -= take;
+        c.payloadLeft -= take;
+        if (c.payloadLeft == 0)
+            finishFrame(c);
+    }
+}
+
+void LoadGen::finishFrame(Conn &c)
+{
+    c.inPayload = false;
+    switch (c.frameOpcode) {
+    case OpPing:
+        ++m_pingsReceived;
+        sendFrame(c, OpPong, c.control.data(), c.control.size());
+        return;
+    case OpPong:
+        return;
+    case OpClose: {
+        ++m_closeFrames;
+        const unsigned code = c.control.size() >= 2
+                ? unsigned(uint8_t(c.control[0])) << 8 | uint8_t(c.control[1])
+                : 1005;
+        const std::string why = "close frame " + std::to_string(code) + " "
+                + (c.control.size() > 2 ? c.control.substr(2) : std::string());
+        if (!m_closingOurselves)
+            error("server closed a session: " + why);
+        closeConn(c, why.c_str(), !m_closingOurselves);
+        return;
+    }
+    default:
+        break;
+    }
+    if (!c.frameFin)
+        return;
+    const bool ok = c.messageOk && c.messageOffset == c.expectedSize
+            && c.messageOpcode == c.expectedOpcode;
+    c.messageOpcode = 0;
+    onMessage(c, ok);
+}
+
+void LoadGen::beginMessage(Conn &c)
+{
+    c.expectedHasPrefix = false;
+    if (!c.ready) {
+        static const char greeting[] = "start";
+        c.expected = greeting;
+        c.expectedSize = sizeof greeting - 1;
+        c.expectedOpcode = OpText;
+    } else if (m_opt.mode == "echo") {
+        c.expected = m_template.data();
+        c.expectedSize = m_template.size();
+        c.expectedOpcode = m_opt.binary ? OpBinary : OpText;
+        c.expectedHasPrefix = true;
+        // The prefix names this connection and sequence number, so an echo that comes
+        // back on the wrong connection or out of order does not match.
+        const auto tag = uint32_t(c.recvSeq) ^ (c.index * 0x9E3779B9u);
+        std::snprintf(c.prefix, sizeof c.prefix, "%07x", tag & 0x0fffffffu);
+        c.prefix[PrefixSize - 1] = '.';
+    } else if (m_opt.mode == "broadcast") {
+        c.expected = m_broadcastBody.data();
+        c.expectedSize = m_broadcastBody.size();
+        c.expectedOpcode = OpText;
+    } else {
+        c.expected = nullptr; // idle: nothing but the greeting may arrive
+        c.expectedSize = 0;
+        c.expectedOpcode = 0;
+    }
+}
+
+bool LoadGen::matches(const Conn &c, const uint8_t *data, size_t size) const
+{
+    if (!c.expected || c.messageOffset + size > c.expectedSize)
+        return false;
+    size_t i = 0;
+    if (c.expectedHasPrefix) {
+        const size_t prefixEnd = std::min(PrefixSize, c.expectedSize);
+        for (; i < size && c.messageOffset + i < prefixEnd; ++i) {
+            if (data[i] != uint8_t(c.prefix[c.messageOffset + i]))
+                return false;
+        }
+    }
+    return std::memcmp(data + i, c.expected + c.messageOffset + i, size - i) == 0;
+}
+
+void LoadGen::onMessage(Conn &c, bool ok)
+{
+    const int64_t now = nowNs();
+    if (!c.ready) {
+        if (!ok) {
+            error("the first message was not the text greeting \"start\"");
+            closeConn(c, "bad greeting", true);
+            return;
+        }
+        onReady(c);
+        return;
+    }
+    if (m_opt.mode == "echo") {
+        if (!ok) {
+            error("echo mismatch on connection " + std::to_string(c.index) + " message "
+                  + std::to_string(c.recvSeq));
+            closeConn(c, "echo mismatch", true);
+            return;
+        }
+        const uint64_t seq = c.recvSeq++;
+        if (m_measuring) {
+            m_latency.add(now - c.sentAt[seq % c.sentAt.size()]);
+            ++m_completed;
+            m_completedBytes += m_template.size();
+        }
+        if (m_running)
+            sendEcho(c, now);
+        return;
+    }
+    if (m_opt.mode == "broadcast") {
+        if (!ok) {
+            error("broadcast " + std::to_string(m_broadcastId) + " arrived altered on client "
+                  + std::to_string(c.index));
+            return;
+        }
+        if (c.lastBroadcast == m_broadcastId) {
+            error("broadcast delivered twice to client " + std::to_string(c.index));
+            return;
+        }
+        c.lastBroadcast = m_broadcastId;
+        if (m_broadcastReceived++ == 0)
+            m_broadcastFirstAt = now;
+        m_broadcastLastAt = now;
+        return;
+    }
+    error("unexpected data message on an idle connection");
+}
+
+void LoadGen::onReady(Conn &c)
+{
+    c.ready = true;
+    --m_pending;
+    ++m_ready;
+    m_lastReadyAt = nowNs();
+    if (m_running) {
+        if (m_opt.mode == "echo") {
+            for (size_t i = 0; i < c.sentAt.size(); ++i)
+                sendEcho(c, m_lastReadyAt);
+        } else if (m_opt.mode == "http") {
+            sendHealthRequest(c, m_lastReadyAt);
+        }
+        flush(c);
+    }
+    pumpConnects();
+}
+
+void LoadGen::feedHttp(Conn &c)
+{
+    for (;;) {
+        const size_t end = c.in.find("\r\n\r\n");
+        if (end == std::string::npos) {
+            if (c.in.size() > 65536)
+                closeConn(c, "HTTP head too long", true);
+            return;
+        }
+        const std::string_view head(c.in.data(), end);
+        int status = 0;
+        if (head.rfind("HTTP/1.1 ", 0) == 0)
+            status = std::atoi(std::string(head.substr(9, 3)).c_str());
+        const auto length = headerValue(head, "content-length");
+        if (!length) {
+            error("HTTP response without Content-Length");
+            closeConn(c, "no Content-Length", true);
+            return;
+        }
+        const size_t bodySize = size_t(std::strtoull(std::string(*length).c_str(), nullptr, 10));
+        if (c.in.size() < end + 4 + bodySize)
+            return;
+        const auto connection = headerValue(head, "connection");
+        const bool closing = connection && connection->find("close") != std::string_view::npos;
+        onHttpResponse(c, status, std::string_view(c.in).substr(end + 4, bodySize));
+        if (c.state == State::Closed)
+            return;
+        c.in.erase(0, end + 4 + bodySize);
+        if (closing) {
+            error("server closed a keep-alive connection");
+            closeConn(c, "Connection: close", true);
+            return;
+        }
+    }
+}
+
+void LoadGen::onHttpResponse(Conn &c, int status, std::string_view body)
+{
+    const int64_t now = nowNs();
+    if (m_opt.mode == "http") {
+        if (status != 200 || body.find("\"status\":\"ok\"") == std::string_view::npos) {
+            error("bad /api/health answer: " + std::to_string(status) + " " + std::string(body));
+        } else if (m_measuring) {
+            m_latency.add(now - c.requestAt);
+            ++m_completed;
+        }
+        if (m_running)
+            sendHealthRequest(c, now);
+        return;
+    }
+    if (m_opt.mode == "broadcast") {
+        m_broadcastAnswered = true;
+        m_broadcastAnsweredAt = now;
+        const size_t at = body.find("\"delivered\":");
+        if (status != 200 || at == std::string_view::npos) {
+            error("bad /api/broadcast answer: " + std::to_string(status) + " " + std::string(body));
+            return;
+        }
+        m_broadcastDelivered = std::strtol(std::string(body.substr(at + 12)).c_str(), nullptr, 10);
+        return;
+    }
+    error("unexpected HTTP response");
+}
+
+void LoadGen::sendFrame(Conn &c, uint8_t opcode, const char *payload, size_t size)
+{
+    uint8_t head[14];
+    size_t headSize = 2;
+    head[0] = uint8_t(0x80 | opcode);
+    if (size < 126) {
+        head[1] = uint8_t(0x80 | size);
+    } else if (size < 65536) {
+        head[1] = 0x80 | 126;
+        head[2] = uint8_t(size >> 8);
+        head[3] = uint8_t(size);
+        headSize = 4;
+    } else {
+        head[1] = 0x80 | 127;
+        for (int i = 0; i < 8; ++i)
+            head[2 + i] = uint8_t(uint64_t(size) >> (56 - 8 * i));
+        headSize = 10;
+    }
+    const uint64_t r = m_random.next();
+    uint8_t key[4];
+    std::memcpy(key, &r, 4);
+    c.out.append(reinterpret_cast<const char *>(head), headSize);
+    c.out.append(reinterpret_cast<const char *>(key), 4);
+    const size_t at = c.out.size();
+    c.out.append(payload, size);
+    for (size_t i = 0; i < size; ++i)
+        c.out[at + i] = char(uint8_t(c.out[at + i]) ^ key[i & 3]);
+}
+
+void LoadGen::sendEcho(Conn &c, int64_t now)
+{
+    const uint64_t seq = c.sendSeq++;
+    c.sentAt[seq % c.sentAt.size()] = now;
+    // Frames come pre-masked (a few rotating keys); only the prefix is masked here.
+    const MaskedFrame &frame = m_maskedFrames[seq % m_maskedFrames.size()];
+    const size_t at = c.out.size();
+    c.out += frame.bytes;
+    char prefix[PrefixSize + 1];
+    const auto tag = uint32_t(seq) ^ (c.index * 0x9E3779B9u);
+    std::snprintf(prefix, sizeof prefix, "%07x", tag & 0x0fffffffu);
+    prefix[PrefixSize - 1] = '.';
+    const size_t prefixEnd = std::min(PrefixSize, m_template.size());
+    for (size_t i = 0; i < prefixEnd; ++i)
+        c.out[at + frame.payloadAt + i] = char(uint8_t(prefix[i]) ^ frame.key[i & 3]);
+}
+
+void LoadGen::sendHealthRequest(Conn &c, int64_t now)
+{
+    c.requestAt = now;
+    c.out += "GET /api/health HTTP/1.1\r\nHost: " + m_hostHeader + "\r\n\r\n";
+}
+
+void LoadGen::flush(Conn &c)
+{
+    while (c.outPos < c.out.size()) {
+        const ssize_t n
+                = ::send(c.fd, c.out.data() + c.outPos, c.out.size() - c.outPos, MSG_NOSIGNAL);
+        if (n > 0) {
+            c.outPos += size_t(n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (c.outPos > (1u << 20)) {
+                c.out.erase(0, c.outPos);
+                c.outPos = 0;
+            }
+            armWrite(c, true);
+            return;
+        }
+        closeConn(c, "send failed", !m_closingOurselves);
+        return;
+    }
+    c.out.clear();
+    c.outPos = 0;
+    if (c.writeArmed)
+        armWrite(c, false);
+}
+
+void LoadGen::armWrite(Conn &c, bool on)
+{
+    if (c.writeArmed == on)
+        return;
+    epoll_event event{};
+    event.events = EPOLLIN | (on ? EPOLLOUT : 0u);
+    event.data.u32 = c.index;
+    epoll_ctl(m_epoll, EPOLL_CTL_MOD, c.fd, &event);
+    c.writeArmed = on;
+}
+
+void LoadGen::closeConn(Conn &c, const char *why, bool isError)
+{
+    if (c.state == State::Closed)
+        return;
+    if (c.fd >= 0)
+        ::close(c.fd); // also leaves the epoll set
+    c.fd = -1;
+    c.state = State::Closed;
+    if (c.ready) {
+        --m_ready;
+        if (!m_closingOurselves)
+            ++m_dropped;
+    } else {
+        --m_pending;
+        ++m_failed;
+        pumpConnects();
+    }
+    if (isError)
+        error(std::string("connection ") + std::to_string(c.index) + ": " + why);
+}
+
+// ---------------------------------------------------------------------------------------
+// Modes
+
+JsonLine LoadGen::baseJson() const
+{
+    JsonLine json;
+    json.add("test", m_opt.mode);
+    if (!m_opt.label.empty())
+        json.add("label", m_opt.label);
+    json.add("connections", m_opt.connections);
+    return json;
+}
+
+int LoadGen::finish(JsonLine &json, bool ok)
+{
+    json.add("errors", m_errors);
+    if (!m_firstError.empty())
+        json.add("first_error", m_firstError);
+    json.add("ok", ok && m_errors == 0);
+    std::printf("%s\n", json.str().c_str());
+    std::fflush(stdout);
+    m_closingOurselves = true;
+    for (Conn &c : m_conns) {
+        if (c.fd >= 0)
+            ::close(c.fd);
+        c.fd = -1;
+    }
+    return ok && m_errors == 0 ? 0 : 1;
+}
+
+int LoadGen::runIdle()
+{
+    const int n = m_opt.connections;
+    if (!setUp(n))
+        return 2;
+    m_target = n;
+    const long rssBefore = readRssKib(m_opt.pid);
+    const bool opened = openAll(nowNs() + secondsToNs(m_opt.connectTimeout));
+    const double connectSeconds = double(m_lastReadyAt - m_firstConnectAt) / 1e9;
+    const int readyAfterConnect = m_ready;
+    runUntil(nowNs() + secondsToNs(m_opt.settle), [] { return false; });
+    const long rssConnected = readRssKib(m_opt.pid);
+    const uint64_t pingsBefore = m_pingsReceived;
+    const double serverCpu0 = readCpuSeconds(m_opt.pid);
+    runUntil(nowNs() + secondsToNs(m_opt.hold), [] { return false; });
+    const double serverCpu1 = readCpuSeconds(m_opt.pid);
+    const long rssEnd = readRssKib(m_opt.pid);
+
+    JsonLine json = baseJson();
+    json.add("held", m_ready)
+            .add("failed", m_failed)
+            .add("dropped", m_dropped)
+            .add("connect_s", connectSeconds)
+            .add("connect_per_s", connectSeconds > 0 ? readyAfterConnect / connectSeconds : 0.0, 0)
+            .add("hold_s", m_opt.hold, 1)
+            .add("pings_during_hold", m_pingsReceived - pingsBefore)
+            .add("rss_before_kib", rssBefore)
+            .add("rss_connected_kib", rssConnected)
+            .add("rss_end_kib", rssEnd);
+    // Idle connections should cost nothing but the pings.
+    if (serverCpu0 >= 0 && serverCpu1 >= 0 && m_opt.hold > 0)
+        json.add("server_cpu_pct_hold", (serverCpu1 - serverCpu0) / m_opt.hold * 100, 1);
+    if (rssBefore > 0 && readyAfterConnect > 0 && m_ready > 0) {
+        json.add("rss_per_conn_connected_kib",
+                 double(rssConnected - rssBefore) / double(readyAfterConnect), 2);
+        json.add("rss_per_conn_kib", double(rssEnd - rssBefore) / double(m_ready), 2);
+    }
+    return finish(json, opened && m_ready == n && m_dropped == 0);
+}
+
+int LoadGen::runEcho()
+{
+    const int n = m_opt.connections;
+    if (!setUp(n))
+        return 2;
+    // Payload: an 8-byte per-message prefix, then a fixed template (ASCII for text frames,
+    // all byte values for binary ones).
+    m_template.resize(m_opt.size);
+    for (size_t i = 0; i < m_template.size(); ++i)
+        m_template[i] = m_opt.binary ? char(m_random.next() & 0xff) : char('a' + (i * 7) % 26);
+    const uint8_t opcode = m_opt.binary ? OpBinary : OpText;
+    for (int k = 0; k < 8; ++k) {
+        Conn scratch;
+        sendFrame(scratch, opcode, m_template.data(), m_template.size());
+        MaskedFrame frame;
+        frame.bytes = std::move(scratch.out);
+        frame.payloadAt = frame.bytes.size() - m_template.size();
+        std::memcpy(frame.key, frame.bytes.data() + frame.payloadAt - 4, 4);
+        m_maskedFrames.push_back(std::move(frame));
+    }
+    for (Conn &c : m_conns)
+        c.sentAt.assign(size_t(m_opt.inflight), 0);
+    m_target = n;
+    const bool opened = openAll(nowNs() + secondsToNs(m_opt.connectTimeout));
+    if (!opened || m_ready != n) {
+        JsonLine json = baseJson();
+        json.add("ready", m_ready);
+        return finish(json, false);
+    }
+    m_running = true;
+    const int64_t start = nowNs();
+    for (int i = 0; i < n; ++i) {
+        Conn &c = m_conns[size_t(i)];
+        for (int k = 0; k < m_opt.inflight; ++k)
+            sendEcho(c, start);
+        flush(c);
+    }
+    runUntil(start + secondsToNs(m_opt.warmup), [] { return false; });
+    const double selfCpu0 = selfCpuSeconds();
+    const double serverCpu0 = readCpuSeconds(m_opt.pid);
+    const int64_t t0 = nowNs();
+    m_measuring = true;
+    runUntil(t0 + secondsToNs(m_opt.duration), [] { return false; });
+    m_measuring = false;
+    const int64_t t1 = nowNs();
+    const double selfCpu1 = selfCpuSeconds();
+    const double serverCpu1 = readCpuSeconds(m_opt.pid);
+    // Stop sending and collect what is still in flight, so every message is verified.
+    m_running = false;
+    const bool drained = runUntil(nowNs() + secondsToNs(10), [this, n] {
+        for (int i = 0; i < n; ++i) {
+            const Conn &c = m_conns[size_t(i)];
+            if (c.state == State::Open && c.recvSeq != c.sendSeq)
+                return false;
+        }
+        return true;
+    });
+    if (!drained)
+        error("echoes still missing 10 s after the end");
+    uint64_t sent = 0;
+    for (const Conn &c : m_conns)
+        sent += c.sendSeq;
+
+    const double seconds = double(t1 - t0) / 1e9;
+    JsonLine json = baseJson();
+    json.add("inflight", m_opt.inflight)
+            .add("size", uint64_t(m_opt.size))
+            .add("type", m_opt.binary ? "binary" : "text")
+            .add("duration_s", seconds)
+            .add("messages", m_completed)
+            .add("messages_total", sent)
+            .add("msg_per_s", double(m_completed) / seconds, 0)
+            .add("mib_per_s", double(m_completedBytes) / seconds / (1024.0 * 1024.0), 2)
+            .add("p50_us", m_latency.percentileUs(50), 1)
+            .add("p99_us", m_latency.percentileUs(99), 1)
+            .add("max_us", m_latency.maxUs(), 1)
+            .add("loadgen_cpu_pct", (selfCpu1 - selfCpu0) / seconds * 100, 1);
+    if (serverCpu0 >= 0 && serverCpu1 >= 0)
+        json.add("server_cpu_pct", (serverCpu1 - serverCpu0) / seconds * 100, 1);
+    json.add("dropped", m_dropped);
+    return finish(json, m_dropped == 0 && m_completed > 0);
+}
+
+int LoadGen::runBroadcast()
+{
+    const int n = m_opt.connections;
+    if (!setUp(n))
+        return 2;
+    m_target = n;
+    const bool opened = openAll(nowNs() + secondsToNs(m_opt.connectTimeout));
+    const double connectSeconds = double(m_lastReadyAt - m_firstConnectAt) / 1e9;
+    if (!opened || m_ready != n) {
+        JsonLine json = baseJson();
+        json.add("ready", m_ready);
+        return finish(json, false);
+    }
+    // The HTTP connection that POSTs, kept alive across broadcasts.
+    Conn &http = m_conns[size_t(n)];
+    m_kind = Kind::Http;
+    m_target = n + 1;
+    m_nextToOpen = n;
+    pumpConnects();
+    if (!runUntil(nowNs() + secondsToNs(10),
+                  [&http] { return http.ready || http.state == State::Closed; })
+        || !http.ready) {
+        JsonLine json = baseJson();
+        json.add("ready", m_ready);
+        error("cannot open the HTTP connection for POST /api/broadcast");
+        return finish(json, false);
+    }
+    const int wsClients = n;
+    // Let the server finish its own bookkeeping for the last sessions.
+    runUntil(nowNs() + secondsToNs(0.5), [] { return false; });
+
+    Histogram toLast;
+    Histogram toFirst;
+    Histogram toAnswer;
+    const double selfCpu0 = selfCpuSeconds();
+    const double serverCpu0 = readCpuSeconds(m_opt.pid);
+    const int64_t t0 = nowNs();
+    bool ok = true;
+    long deliveredMin = -1;
+    const int total = m_opt.warmupCount + m_opt.count;
+    for (int i = 0; i < total && ok; ++i) {
+        // A server that takes seconds per broadcast must not stretch the suite without end.
+        if (m_opt.timeLimit > 0 && toLast.count() >= 3
+            && nowNs() - t0 > secondsToNs(m_opt.timeLimit))
+            break;
+        m_broadcastId = i;
+        char text[65];
+        std::snprintf(text, sizeof text, "broadcast %08d ", i);
+        m_broadcastBody = text;
+        while (m_broadcastBody.size() < 64)
+            m_broadcastBody.push_back(char('A' + (m_broadcastBody.size() + size_t(i)) % 26));
+        m_broadcastReceived = 0;
+        m_broadcastAnswered = false;
+        m_broadcastDelivered = -1;
+        http.out += "POST /api/broadcast HTTP/1.1\r\nHost: " + m_hostHeader
+                + "\r\nAuthorization: Bearer " + m_opt.token
+                + "\r\nContent-Type: text/plain\r\nContent-Length: "
+                + std::to_string(m_broadcastBody.size()) + "\r\n\r\n" + m_broadcastBody;
+        const int64_t sentAt = nowNs();
+        flush(http);
+        const bool done = runUntil(sentAt + secondsToNs(30), [this, wsClients] {
+            return m_broadcastAnswered && m_broadcastReceived >= wsClients - m_dropped;
+        });
+        if (!done) {
+            error("broadcast " + std::to_string(i) + " reached "
+                  + std::to_string(m_broadcastReceived) + " of " + std::to_string(wsClients)
+                  + " clients within 30 s");
+            ok = false;
+            break;
+        }
+        if (m_broadcastDelivered != wsClients - m_dropped) {
+            error("broadcast " + std::to_string(i)
+                  + " answered delivered=" + std::to_string(m_broadcastDelivered) + ", expected "
+                  + std::to_string(wsClients - m_dropped));
+        }
+        deliveredMin = deliveredMin < 0 ? m_broadcastDelivered
+                                        : std::min(deliveredMin, m_broadcastDelivered);
+        if (i >= m_opt.warmupCount) {
+            toLast.add(m_broadcastLastAt - sentAt);
+            toFirst.add(m_broadcastFirstAt - sentAt);
+            toAnswer.add(m_broadcastAnsweredAt - sentAt);
+        }
+        if (m_opt.gapMs > 0)
+            runUntil(nowNs() + secondsToNs(m_opt.gapMs / 1e3), [] { return false; });
+    }
+    const double seconds = double(nowNs() - t0) / 1e9;
+    const double selfCpu1 = selfCpuSeconds();
+    const double serverCpu1 = readCpuSeconds(m_opt.pid);
+
+    JsonLine json = baseJson();
+    json.add("broadcasts", toLast.count())
+            .add("size", 64)
+            .add("connect_s", connectSeconds)
+            .add("p50_ms", toLast.percentileUs(50) / 1e3)
+            .add("p99_ms", toLast.percentileUs(99) / 1e3)
+            .add("max_ms", toLast.maxUs() / 1e3)
+            .add("mean_ms", toLast.meanUs() / 1e3)
+            .add("first_p50_ms", toFirst.percentileUs(50) / 1e3)
+            .add("answer_p50_ms", toAnswer.percentileUs(50) / 1e3)
+            .add("us_per_client_p50", toLast.percentileUs(50) / double(wsClients), 2)
+            .add("delivered_min", deliveredMin)
+            .add("dropped", m_dropped)
+            .add("loadgen_cpu_pct", (selfCpu1 - selfCpu0) / seconds * 100, 1);
+    if (serverCpu0 >= 0 && serverCpu1 >= 0)
+        json.add("server_cpu_pct", (serverCpu1 - serverCpu0) / seconds * 100, 1);
+    return finish(json, ok && m_dropped == 0 && toLast.count() > 0);
+}
+
+int LoadGen::runHttp()
+{
+    const int n = m_opt.connections;
+    if (!setUp(n))
+        return 2;
+    m_kind = Kind::Http;
+    m_target = n;
+    const bool opened = openAll(nowNs() + secondsToNs(m_opt.connectTimeout));
+    if (!opened || m_ready != n) {
+        JsonLine json = baseJson();
+        json.add("ready", m_ready);
+        return finish(json, false);
+    }
+    m_running = true;
+    const int64_t start = nowNs();
+    for (int i = 0; i < n; ++i) {
+        sendHealthRequest(m_conns[size_t(i)], start);
+        flush(m_conns[size_t(i)]);
+    }
+    runUntil(start + secondsToNs(m_opt.warmup), [] { return false; });
+    const double selfCpu0 = selfCpuSeconds();
+    const double serverCpu0 = readCpuSeconds(m_opt.pid);
+    const int64_t t0 = nowNs();
+    m_measuring = true;
+    runUntil(t0 + secondsToNs(m_opt.duration), [] { return false; });
+    m_measuring = false;
+    const int64_t t1 = nowNs();
+    const double selfCpu1 = selfCpuSeconds();
+    const double serverCpu1 = readCpuSeconds(m_opt.pid);
+    m_running = false;
+    const double seconds = double(t1 - t0) / 1e9;
+
+    JsonLine json = baseJson();
+    json.add("duration_s", seconds)
+            .add("requests", m_completed)
+            .add("req_per_s", double(m_completed) / seconds, 0)
+            .add("p50_us", m_latency.percentileUs(50), 1)
+            .add("p99_us", m_latency.percentileUs(99), 1)
+            .add("loadgen_cpu_pct", (selfCpu1 - selfCpu0) / seconds * 100, 1);
+    if (serverCpu0 >= 0 && serverCpu1 >= 0)
+        json.add("server_cpu_pct", (serverCpu1 - serverCpu0) / seconds * 100, 1);
+    json.add("dropped", m_dropped);
+    return finish(json, m_dropped == 0 && m_completed > 0);
+}
+
+int LoadGen::run()
+{
+    if (m_opt.mode == "idle")
+        return runIdle();
+    if (m_opt.mode == "echo")
+        return runEcho();
+    if (m_opt.mode == "broadcast")
+        return runBroadcast();
+    return runHttp();
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+    const auto options = parseOptions(argc, argv);
+    if (!options)
+        return 2;
+    LoadGen loadGen(*options);
+    return loadGen.run();
+}

@@ -1,0 +1,621 @@
+#!/usr/bin/python3
+"""Switchboard benchmark: the whole suite against `switchboard --no-gui` and Node's `ws`.
+
+    bench/run.sh             full run (2 interleaved repeats, about 10 minutes on 2 cores)
+    bench/run.sh --quick     one repeat, shorter tests (about 4 minutes)
+
+Most of the time is the server opening and closing the 19,900 and 10,000 connections of
+the big tests (ws: ~5,000 connections/s; Switchboard today: 300-600/s, see raw.jsonl).
+
+It builds switchboard and switchboard-loadgen (CMake + Ninja, build-bench/), installs the
+ws peer from bench/peers/package-lock.json if it is missing, then runs every test against a
+fresh server process, Switchboard and ws interleaved (their order alternates per repeat).
+Each result is printed as one JSON line as it arrives; at the end come one JSON line per
+test with the medians and the Switchboard / ws ratio, and a markdown table with the machine
+it ran on. Raw lines, the summary and the tail of each server's log go to
+bench/results/<timestamp>/ (git-ignored).
+
+Switchboard runs full-featured and with its defaults (stats, heartbeat every 10 s, hub,
+admin routes, info-level access log to a file), plus --idle-timeout 0 for the idle tests.
+Extra server flags: --switchboard-args "...".
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import resource
+import shlex
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+SOURCE_DIR = BENCH_DIR.parent
+TOKEN = "bench-token"
+LISTENING = re.compile(r"listening on http://127\.0\.0\.1:(\d+)")
+
+# ---------------------------------------------------------------------------------------
+# The suite. Each test: loadgen arguments, extra server arguments, and the figure that the
+# table compares (with which direction is better and the target ratio from issue 6).
+
+
+def suite(args, max_idle):
+    quick = args.quick
+    echo_time = ["--duration", "2" if quick else "4", "--warmup", "0.5" if quick else "1"]
+    n20k = min(20000, max_idle)
+    tests = [
+        {
+            "name": "idle_5k",
+            "title": "5,000 idle connections: server RSS per connection",
+            "loadgen": ["idle", "--connections", "5000", "--settle", "1",
+                        # a full ping round (10 s) before the second RSS sample
+                        "--hold", "2" if quick else "11"],
+            "server": ["--idle-timeout", "0"],
+            "metric": "rss_per_conn_kib", "unit": "KiB", "better": "lower",
+            "target": ("<=", 1.0),
+        },
+        {
+            "name": "idle_20k",
+            "title": f"{n20k:,} idle connections held, pings running",
+            "loadgen": ["idle", "--connections", str(n20k), "--settle", "1",
+                        # a full ping round after the last connection opened (and more for
+                        # the first ones, while the rest were connecting)
+                        "--hold", "12"],
+            "server": ["--idle-timeout", "0"],
+            "metric": "held", "unit": "conns", "better": "higher", "needs": n20k,
+            "absolute": n20k,
+            "extra": ["rss_per_conn_kib", "connect_per_s", "server_cpu_pct_hold"],
+        },
+        {
+            "name": "echo_1x1",
+            "title": "echo, 1 connection x 1 in flight, 32 B text",
+            "loadgen": ["echo", "--connections", "1", "--inflight", "1", "--size", "32"]
+            + echo_time,
+            "metric": "msg_per_s", "unit": "msg/s", "better": "higher",
+            "target": (">=", 1.5), "extra": ["p50_us", "p99_us"],
+        },
+        {
+            "name": "echo_100x4",
+            "title": "echo, 100 connections x 4 in flight, 32 B text",
+            "loadgen": ["echo", "--connections", "100", "--inflight", "4", "--size", "32"]
+            + echo_time,
+            "metric": "msg_per_s", "unit": "msg/s", "better": "higher",
+            "target": (">=", 4.5), "extra": ["p50_us", "p99_us"],
+        },
+        {
+            "name": "echo_10x64k",
+            "title": "echo, 10 connections x 1 in flight, 64 KiB binary",
+            "loadgen": ["echo", "--connections", "10", "--inflight", "1", "--size", "65536",
+                        "--binary"] + echo_time,
+            "metric": "mib_per_s", "unit": "MiB/s", "better": "higher",
+            "target": (">=", 4.0), "extra": ["p50_us", "p99_us"],
+        },
+        {
+            "name": "broadcast_1k",
+            "title": "broadcast 64 B to 1,000 clients: until the last has it",
+            "loadgen": ["broadcast", "--connections", "1000", "--token", TOKEN,
+                        "--count", "20" if quick else "50"],
+            "metric": "p50_ms", "unit": "ms", "better": "lower",
+            "target": ("<=", 0.5), "extra": ["p99_ms", "first_p50_ms"],
+        },
+        {
+            "name": "broadcast_10k",
+            "title": "broadcast 64 B to 10,000 clients: until the last has it",
+            "loadgen": ["broadcast", "--connections", "10000", "--token", TOKEN,
+                        "--count", "5" if quick else "20", "--warmup-count", "1",
+                        "--time-limit", "10" if quick else "30"],
+            "metric": "p50_ms", "unit": "ms", "better": "lower", "needs": 10001,
+            "extra": ["p99_ms", "first_p50_ms"],
+        },
+        {
+            "name": "http_health",
+            "title": "HTTP keep-alive GET /api/health, 50 connections",
+            "loadgen": ["http", "--connections", "50"] + echo_time,
+            "metric": "req_per_s", "unit": "req/s", "better": "higher",
+            "target": (">=", 1.0), "extra": ["p50_us", "p99_us"],
+        },
+        {
+            "name": "gui_responsiveness",
+            "title": "GUI: repaint / click latency with 1,000 clients at 5,000 msg/s",
+            "hook": gui_responsiveness,
+            "metric": "click_p99_ms", "unit": "ms", "better": "lower",
+        },
+    ]
+    if args.only:
+        wanted = set(args.only.split(","))
+        unknown = wanted - {t["name"] for t in tests}
+        if unknown:
+            sys.exit(f"run.py: unknown test(s) {', '.join(sorted(unknown))}; "
+                     f"known: {', '.join(t['name'] for t in tests)}")
+        tests = [t for t in tests if t["name"] in wanted]
+    return tests
+
+
+def gui_responsiveness(args, paths):
+    """TODO(issue 3, operator console): the GUI responsiveness figure.
+
+    The console is being written (bench/gui_responsiveness.py appeared alongside it: a
+    likely implementation is to run that script here against a GUI build, i.e. a second
+    build dir with SWITCHBOARD_BUILD_GUI=ON, and return its JSON line). Whatever does it,
+    return one result dict (the same shape as a loadgen JSON line) instead of None:
+      - start `switchboard` *without* --no-gui under QT_QPA_PLATFORM=offscreen (or Xvfb),
+        --port 0 --admin-token TOKEN;
+      - drive 1,000 clients exchanging 5,000 msg/s in total with switchboard-loadgen
+        (echo --connections 1000 --inflight 1 plus a rate limit, still to be added);
+      - have the console report how long repaints and a synthetic click take (for example
+        an env-enabled probe that posts a click every 100 ms and logs the time until its
+        slot ran, and the interval between paint events), and return
+        {"test": "gui_responsiveness", "click_p50_ms": ..., "click_p99_ms": ...,
+         "repaint_interval_p99_ms": ..., "ok": ...}.
+    Only Switchboard has a console, so the ws column stays empty for this row.
+    """
+    del args, paths
+    return None
+
+
+# ---------------------------------------------------------------------------------------
+# Build, peer install, processes
+
+
+def log(message):
+    print(f"# {message}", file=sys.stderr, flush=True)
+
+
+def build(args):
+    build_dir = Path(args.build_dir)
+    if not (build_dir / "build.ninja").exists():
+        log(f"configuring {build_dir}")
+        subprocess.run(["cmake", "-S", str(SOURCE_DIR), "-B", str(build_dir), "-G", "Ninja",
+                        "-DCMAKE_BUILD_TYPE=RelWithDebInfo", "-DSWITCHBOARD_BUILD_GUI=OFF",
+                        "-DSWITCHBOARD_BUILD_TESTS=OFF", "-DSWITCHBOARD_BUILD_BENCH=ON"],
+                       check=True, stdout=subprocess.DEVNULL)
+    log(f"building switchboard and switchboard-loadgen in {build_dir}")
+    subprocess.run(["cmake", "--build", str(build_dir), "--target", "switchboard",
+                    "switchboard-loadgen"], check=True, stdout=subprocess.DEVNULL)
+
+
+def install_peer():
+    if (BENCH_DIR / "peers" / "node_modules" / "ws" / "package.json").exists():
+        return
+    log("installing the ws peer (npm ci in bench/peers)")
+    subprocess.run(["npm", "ci", "--prefix", str(BENCH_DIR / "peers"), "--no-audit",
+                    "--no-fund"], check=True, stdout=subprocess.DEVNULL)
+
+
+def raise_fd_limit():
+    """Children inherit this. Returns the soft limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    for wanted in (65536, hard):
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, wanted), max(hard, wanted)))
+            break
+        except (ValueError, OSError):
+            continue
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+class Server:
+    """One server process, started fresh for each test and stopped by its own PID."""
+
+    def __init__(self, name, command, log_path):
+        self.name = name
+        self.log_path = log_path
+        self.out_path = log_path.with_suffix(".out")
+        self.out = open(self.out_path, "w+")
+        self.err = open(log_path, "w+")
+        self.process = subprocess.Popen(command, stdout=self.out, stderr=self.err,
+                                        stdin=subprocess.DEVNULL, cwd=str(SOURCE_DIR))
+        self.pid = self.process.pid
+        self.port = None
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and self.process.poll() is None:
+            self.out.seek(0)
+            match = LISTENING.search(self.out.read())
+            if match:
+                self.port = int(match.group(1))
+                break
+            time.sleep(0.02)
+        if self.port is None:
+            self.stop()
+            raise RuntimeError(f"{name} did not print its listening line; see {log_path}")
+
+    def stop(self):
+        """SIGTERM, then SIGKILL after 30 s.
+        Returns (exit code, seconds until it exited, warning lines, log lines)."""
+        stop_started = time.monotonic()
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                log(f"{self.name} (pid {self.pid}) did not exit 30 s after SIGTERM; killing it")
+                self.process.kill()
+                self.process.wait(timeout=10)
+        stop_seconds = time.monotonic() - stop_started
+        self.out.close()
+        self.err.close()
+        # Keep the head and the tail and every warning; a busy access log is large.
+        lines = self.log_path.read_text(errors="replace").splitlines()
+        warnings = [line for line in lines
+                    if re.search(r"\b(warning|error|fatal|critical)\b", line, re.I)]
+        keep = lines[:20] + ["..."] + warnings[:200] + ["..."] + lines[-100:]
+        self.log_path.write_text("\n".join(keep) + "\n")
+        self.out_path.unlink(missing_ok=True)
+        return self.process.returncode, stop_seconds, warnings, len(lines)
+
+
+def switchboard_options(binary):
+    try:
+        return subprocess.run([str(binary), "--help"], capture_output=True, text=True,
+                              timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+
+
+def server_command(name, paths, test, args):
+    if name == "switchboard":
+        extra = []
+        # A connection cap (--max-connections, default 10,000) would refuse the big tests;
+        # they measure holding connections, not the cap.
+        if test.get("needs", 0) > 9000 and "--max-connections" in paths["switchboard_help"]:
+            extra = ["--max-connections", str(test["needs"] + 1000)]
+        return ([str(paths["switchboard"]), "--no-gui", "--port", "0", "--admin-token", TOKEN]
+                + extra + shlex.split(args.switchboard_args) + test.get("server", []))
+    return (["node", str(BENCH_DIR / "peers" / "ws-peer.js"), "--port", "0",
+             "--admin-token", TOKEN] + test.get("server", []))
+
+
+def option_values(argv):
+    """{"--option": "value"} from a loadgen command line (flags without a value are skipped)."""
+    values = {}
+    for i, token in enumerate(argv):
+        if token.startswith("--") and i + 1 < len(argv) and not argv[i + 1].startswith("--"):
+            values[token] = argv[i + 1]
+    return values
+
+
+def connect_timeout(test):
+    """Generous: a server whose accept rate falls as connections pile up still finishes."""
+    return 30 + int(option_values(test["loadgen"]).get("--connections", "1")) // 150
+
+
+def loadgen_timeout(argv):
+    values = option_values(argv)
+    seconds = 30.0 + float(values.get("--connect-timeout", 0))  # + draining
+    for key in ("--duration", "--warmup", "--hold", "--settle"):
+        seconds += float(values.get(key, 0))
+    if "--count" in values:  # broadcasts: one may take up to 30 s before the loadgen gives up
+        seconds += float(values["--count"]) * 2.0 + 30.0
+    return seconds
+
+
+def cpu_busy_fraction(seconds=0.5):
+    """Share of all cores busy over a short window, from /proc/stat."""
+    def sample():
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = fields[3] + fields[4]
+        return idle, sum(fields)
+
+    idle0, total0 = sample()
+    time.sleep(seconds)
+    idle1, total1 = sample()
+    return 1.0 - (idle1 - idle0) / max(1, total1 - total0)
+
+
+QUIET_BUDGET = {"left": 0.0}
+
+
+def wait_quiet(args):
+    """The machine is shared: wait (bounded) until other work leaves the cores idle, so a
+    compile elsewhere does not land in one server's run only. Returns the busy share seen."""
+    deadline = time.monotonic() + min(args.quiet_wait, QUIET_BUDGET["left"])
+    started = time.monotonic()
+    busy = cpu_busy_fraction()
+    while busy > 0.15 and time.monotonic() < deadline:
+        busy = cpu_busy_fraction()
+    QUIET_BUDGET["left"] = max(0.0, QUIET_BUDGET["left"] - (time.monotonic() - started))
+    return busy
+
+
+def run_one(name, test, repeat, paths, args, out_dir):
+    log_path = out_dir / "logs" / f"{test['name']}-{name}-{repeat}.log"
+    result = {"test": test["name"], "server": name, "repeat": repeat}
+    if "hook" not in test:
+        result["busy_before_pct"] = round(100 * wait_quiet(args), 1)
+    started = time.monotonic()
+    if "hook" in test:
+        if name != "switchboard":
+            return None
+        hooked = test["hook"](args, paths)
+        if hooked is None:
+            result.update({"status": "todo", "ok": None,
+                           "note": "GUI responsiveness hook not implemented yet (issue 3)"})
+            return result
+        return {**result, **hooked}
+    try:
+        server = Server(name, server_command(name, paths, test, args), log_path)
+    except RuntimeError as error:
+        return {**result, "ok": False, "first_error": str(error)}
+    argv = [str(paths["loadgen"])] + test["loadgen"] + [
+        "--port", str(server.port), "--pid", str(server.pid),
+        "--connect-timeout", str(connect_timeout(test)),
+        "--label", f"{name}#{repeat}"]
+    loadgen = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        stdout, stderr = loadgen.communicate(timeout=loadgen_timeout(argv))
+    except subprocess.TimeoutExpired:
+        loadgen.kill()
+        stdout, stderr = loadgen.communicate()
+        stderr += "\nloadgen timed out"
+    code, stop_seconds, warnings, log_lines = server.stop()
+    line = stdout.strip().splitlines()[-1] if stdout.strip() else ""
+    try:
+        measured = json.loads(line)
+    except json.JSONDecodeError:
+        measured = {"ok": False, "first_error": (stderr.strip() or "no output")[-500:]}
+    measured.pop("label", None)
+    measured["mode"] = measured.pop("test", None)
+    result.update(measured)
+    result["server_exit"] = code
+    result["server_stop_s"] = round(stop_seconds, 2)
+    result["server_log_lines"] = log_lines
+    result["server_warnings"] = len(warnings)
+    if warnings:
+        result["server_first_warning"] = warnings[0][-300:]
+    if loadgen.returncode not in (0, 1):
+        result["ok"] = False
+    result["wall_s"] = round(time.monotonic() - started, 1)
+    return result
+
+
+# ---------------------------------------------------------------------------------------
+# Summary
+
+
+def median_of(results, key):
+    values = [r[key] for r in results if isinstance(r.get(key), (int, float))
+              and not isinstance(r.get(key), bool)]
+    return statistics.median(values) if values else None
+
+
+def fmt(value, unit=""):
+    if value is None:
+        return "–"
+    if unit in ("msg/s", "req/s", "conns") or abs(value) >= 1000:
+        text = f"{value:,.0f}"
+        if abs(value) >= 10000 and unit in ("msg/s", "req/s"):
+            text = f"{value / 1000:.1f}k"
+        return text
+    if abs(value) >= 100:
+        return f"{value:.0f}"
+    return f"{value:.2f}" if abs(value) < 10 else f"{value:.1f}"
+
+
+def summarize(tests, results, machine, args):
+    summary = []
+    for test in tests:
+        row = {"test": test["name"], "metric": test["metric"]}
+        per_server = {}
+        for name in ("switchboard", "ws"):
+            mine = [r for r in results if r["test"] == test["name"] and r["server"] == name]
+            if not mine:
+                continue
+            entry = {"runs": len(mine),
+                     "ok": all(r.get("ok") is True for r in mine) if mine else None,
+                     test["metric"]: median_of(mine, test["metric"])}
+            if any(r.get("status") == "todo" for r in mine):
+                entry["status"] = "todo"
+            for key in test.get("extra", []):
+                entry[key] = median_of(mine, key)
+            for key in ("server_cpu_pct", "loadgen_cpu_pct", "dropped", "errors",
+                        "server_warnings", "server_stop_s", "busy_before_pct"):
+                value = median_of(mine, key)
+                if value is not None:
+                    entry[key] = value
+            per_server[name] = entry
+        row.update(per_server)
+        sb = per_server.get("switchboard", {}).get(test["metric"])
+        ws = per_server.get("ws", {}).get(test["metric"])
+        row["ratio"] = round(sb / ws, 3) if sb is not None and ws else None
+        if "target" in test and row["ratio"] is not None:
+            op, bound = test["target"]
+            row["target"] = f"{op} {bound}x ws"
+            row["met"] = row["ratio"] <= bound if op == "<=" else row["ratio"] >= bound
+        elif "absolute" in test and sb is not None:
+            row["target"] = f"{test['absolute']:,} held, none dropped"
+            row["met"] = (sb >= test["absolute"]
+                          and not per_server["switchboard"].get("dropped")
+                          and per_server["switchboard"].get("ok") is True)
+        summary.append(row)
+        print(json.dumps({"summary": True, **row}), flush=True)
+
+    lines = [
+        f"Machine: {machine['cpu']} ({machine['nproc']} cores), Linux {machine['kernel']}, "
+        f"{machine['memory_gib']} GiB; Qt {machine['qt']}, Node {machine['node']}, "
+        f"ws {machine['ws']}; open-file limit {machine['nofile']}; Switchboard at "
+        f"{machine['source']}. "
+        f"Median of {args.repeats} interleaved run(s){' (--quick)' if args.quick else ''}, "
+        f"load generator on the same machine. Other work on the machine before a run "
+        f"(median of all runs): {machine.get('busy_before_pct', 0):.0f}% of the cores.",
+        "",
+        "| test | Switchboard | ws | ratio SB/ws | target | met |",
+        "|---|---|---|---|---|---|",
+    ]
+    for test, row in zip(tests, summary):
+        unit = test["unit"]
+        sb = row.get("switchboard", {})
+        ws = row.get("ws", {})
+
+        def cell(entry):
+            if not entry:
+                return "–"
+            if entry.get("status") == "todo":
+                return "TODO (issue 3)"
+            text = f"{fmt(entry.get(test['metric']), unit)} {unit}"
+            if entry.get("ok") is False:
+                text += " (errors)"
+            return text
+
+        ratio = f"{row['ratio']:.2f}x" if row.get("ratio") is not None else "–"
+        met = {True: "yes", False: "**no**"}.get(row.get("met"), "–")
+        lines.append(f"| {test['title']} | {cell(sb)} | {cell(ws)} | {ratio} | "
+                     f"{row.get('target', '–')} | {met} |")
+        for key in test.get("extra", []):
+            a, b = sb.get(key), ws.get(key)
+            if a is None and b is None:
+                continue
+            r = f"{a / b:.2f}x" if a is not None and b else "–"
+            label = {"p50_us": "latency p50 (µs)", "p99_us": "latency p99 (µs)",
+                     "p99_ms": "p99 (ms)", "first_p50_ms": "first client has it, p50 (ms)",
+                     "rss_per_conn_kib": "RSS per connection (KiB)",
+                     "connect_per_s": "connections opened per s",
+                     "server_cpu_pct_hold": "server CPU while holding (% of a core)"}.get(key, key)
+            lines.append(f"| &nbsp;&nbsp;{label} | {fmt(a)} | {fmt(b)} | {r} | | |")
+    table = "\n".join(lines)
+    print()
+    print(table)
+    return summary, table
+
+
+def machine_info(nofile):
+    def run(command):
+        try:
+            return subprocess.run(command, capture_output=True, text=True,
+                                  timeout=10).stdout.strip()
+        except (OSError, subprocess.TimeoutExpired):
+            return "?"
+
+    cpu = "?"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    memory = 0
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            memory = round(int(line.split()[1]) / 1024 / 1024)
+    ws_version = "?"
+    ws_package = BENCH_DIR / "peers" / "node_modules" / "ws" / "package.json"
+    if ws_package.exists():
+        ws_version = json.loads(ws_package.read_text()).get("version", "?")
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "kernel": platform.release(),
+        "memory_gib": memory,
+        "qt": run(["dpkg-query", "-W", "-f=${Version}", "libqt6core6"]) or "?",
+        "node": run(["node", "--version"]),
+        "ws": ws_version,
+        "nofile": nofile,
+        "port_range": Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split(),
+        # What was measured: the commit, and whether server/ or app/ had local changes.
+        "source": run(["git", "-C", str(SOURCE_DIR), "rev-parse", "--short", "HEAD"])
+        + (" + local changes in server/ app/"
+           if run(["git", "-C", str(SOURCE_DIR), "status", "--porcelain", "--", "server", "app"])
+           else ""),
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(
+        description="Benchmark switchboard --no-gui against Node's ws (see bench/README.md).")
+    parser.add_argument("--quick", action="store_true",
+                        help="one repeat, shorter tests (about 4 minutes)")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="interleaved repeats, medians reported (default 2, --quick 1)")
+    parser.add_argument("--only", default="",
+                        help="comma-separated test names, e.g. echo_1x1,broadcast_1k")
+    parser.add_argument("--servers", default="switchboard,ws",
+                        help="which servers to run (default switchboard,ws)")
+    parser.add_argument("--build-dir", default=str(SOURCE_DIR / "build-bench"))
+    parser.add_argument("--switchboard", default="",
+                        help="benchmark this switchboard binary instead of the one built here")
+    parser.add_argument("--skip-build", action="store_true",
+                        help="use the binaries already in --build-dir")
+    parser.add_argument("--switchboard-args", default="",
+                        help="extra arguments for switchboard, e.g. \"--log-level warning\"")
+    parser.add_argument("--results-dir", default=str(BENCH_DIR / "results"))
+    parser.add_argument("--quiet-wait", type=float, default=3.0,
+                        help="before each run, wait up to this many seconds for other work on "
+                        "the machine to stop (default 3; 30 s in all, 10 s with --quick)")
+    parser.add_argument("--nice", type=int, default=0,
+                        help="run the servers and the load generator at this niceness, e.g. "
+                        "-10 on a machine shared with builds (needs root for < 0)")
+    args = parser.parse_args()
+    if args.nice:
+        os.setpriority(os.PRIO_PROCESS, 0, args.nice)  # inherited by every child
+    QUIET_BUDGET["left"] = 10.0 if args.quick else 30.0
+    if args.repeats is None:
+        args.repeats = 1 if args.quick else 2
+    args.repeats = max(1, args.repeats)
+    servers = [s for s in args.servers.split(",") if s]
+    if not set(servers) <= {"switchboard", "ws"}:
+        sys.exit("run.py: --servers takes switchboard and/or ws")
+
+    if not args.skip_build:
+        build(args)
+    if "ws" in servers:
+        install_peer()
+    paths = {"switchboard": Path(args.switchboard or Path(args.build_dir) / "bin" / "switchboard"),
+             "loadgen": Path(args.build_dir) / "bin" / "switchboard-loadgen"}
+    for path in paths.values():
+        if not path.exists():
+            sys.exit(f"run.py: {path} is missing; build it or drop --skip-build")
+    paths["switchboard_help"] = switchboard_options(paths["switchboard"])
+    if "--max-connections" not in paths["switchboard_help"]:
+        log("switchboard has no --max-connections option; if it caps connections, the "
+            "10k and 20k tests show it")
+
+    nofile = raise_fd_limit()
+    # Each process needs one descriptor per connection plus a few of its own.
+    max_idle = nofile - 100
+    if max_idle < 20000:
+        log(f"the open-file limit is {nofile} and cannot be raised here, so the 20k idle "
+            f"test opens {max_idle:,} connections")
+    machine = machine_info(nofile)
+    tests = suite(args, max_idle)
+
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out_dir = Path(args.results_dir) / (stamp + ("-quick" if args.quick else ""))
+    (out_dir / "logs").mkdir(parents=True, exist_ok=True)
+    (out_dir / "machine.json").write_text(json.dumps(machine, indent=2) + "\n")
+    log(f"results in {out_dir}")
+
+    results = []
+    began = time.monotonic()
+    with open(out_dir / "raw.jsonl", "w") as raw:
+        for repeat in range(1, args.repeats + 1):
+            for test in tests:
+                # Alternate who goes first, so neither always runs on a warmer machine.
+                order = servers if repeat % 2 else list(reversed(servers))
+                for name in order:
+                    result = run_one(name, test, repeat, paths, args, out_dir)
+                    if result is None:
+                        continue
+                    results.append(result)
+                    line = json.dumps(result)
+                    print(line, flush=True)
+                    raw.write(line + "\n")
+                    raw.flush()
+    log(f"suite took {time.monotonic() - began:.0f} s")
+
+    machine["busy_before_pct"] = median_of(results, "busy_before_pct") or 0.0
+    summary, table = summarize(tests, results, machine, args)
+    (out_dir / "summary.json").write_text(
+        json.dumps({"machine": machine, "args": vars(args), "summary": summary}, indent=2)
+        + "\n")
+    (out_dir / "table.md").write_text(table + "\n")
+    failed = [r for r in results if r.get("ok") is False]
+    if failed:
+        log(f"{len(failed)} run(s) reported errors; see {out_dir / 'raw.jsonl'}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
