@@ -28,6 +28,10 @@ Hub::Hub(HubSettings settings, QObject *parent) : QObject(parent), m_settings(se
     m_heartbeat.setTimerType(Qt::CoarseTimer);
     connect(&m_heartbeat, &QTimer::timeout, this, &Hub::heartbeat);
 
+    m_closeGraceTimer.setInterval(
+            std::max<std::chrono::milliseconds>(m_settings.closeGrace / 4, 10ms));
+    connect(&m_closeGraceTimer, &QTimer::timeout, this, &Hub::enforceCloseGrace);
+
     m_statsTimer.setSingleShot(true);
     m_statsTimer.setInterval(m_settings.statsInterval);
     connect(&m_statsTimer, &QTimer::timeout, this, &Hub::flushStats);
@@ -145,6 +149,9 @@ void Hub::onSessionFinished(quint64 id, const TerminateReason &reason)
     if (!session)
         return;
     m_dirty.remove(id);
+    m_closeDeadlines.remove(id);
+    if (m_closeDeadlines.isEmpty())
+        m_closeGraceTimer.stop();
     qCInfo(lcWs, "session %llu closed: %s", static_cast<unsigned long long>(id),
            qPrintable(reason.toString()));
     session->deleteLater();
@@ -198,6 +205,27 @@ void Hub::heartbeat()
             session->sendPing(now, ping);
         }
     }
+}
+
+void Hub::closeStarted(quint64 id)
+{
+    m_closeDeadlines.insert(id, nowMs() + m_settings.closeGrace.count());
+    if (!m_closeGraceTimer.isActive())
+        m_closeGraceTimer.start();
+}
+
+void Hub::enforceCloseGrace()
+{
+    const qint64 now = nowMs();
+    QList<Session *> overdue;
+    for (auto it = m_closeDeadlines.cbegin(); it != m_closeDeadlines.cend(); ++it) {
+        if (now >= it.value()) {
+            if (Session *session = m_sessions.value(it.key()))
+                overdue.append(session);
+        }
+    }
+    for (Session *session : overdue)
+        session->abortWith({}); // keeps the reason the close was started with
 }
 
 void Hub::updateTimer()

@@ -112,6 +112,8 @@ private:
     void flushStats();
     void heartbeat();
     void updateTimer();
+    void closeStarted(quint64 id);
+    void enforceCloseGrace();
 
     HubSettings m_settings;
     QHash<quint64, Session *> m_sessions;
@@ -120,6 +122,8 @@ private:
     QTimer m_heartbeat;
     QTimer m_statsTimer;
     QSet<quint64> m_dirty;
+    QHash<quint64, qint64> m_closeDeadlines; // closing session -> when to cut it off (ms)
+    QTimer m_closeGraceTimer;
     bool m_shuttingDown = false;
 };
 
