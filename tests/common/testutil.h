@@ -120,6 +120,22 @@ inline HttpResponse request(quint16 port, const QByteArray &method, const QByteA
     return rawRequest(port, bytes, method == "HEAD");
 }
 
+/*!
+    A client-to-server WebSocket frame: \a first is the FIN/opcode byte, the
+    payload (under 126 bytes) is masked with \a mask as RFC 6455 requires.
+*/
+inline QByteArray maskedFrame(quint8 first, const QByteArray &payload,
+                              const QByteArray &mask = QByteArray("\x11\x22\x33\x44"))
+{
+    QByteArray frame;
+    frame.append(char(first));
+    frame.append(char(0x80 | payload.size()));
+    frame += mask;
+    for (qsizetype i = 0; i < payload.size(); ++i)
+        frame.append(char(payload[i] ^ mask[i % 4]));
+    return frame;
+}
+
 /*! A QWebSocket that records everything it receives. */
 class Client
 {

@@ -320,15 +320,7 @@ private slots:
         // A client that does not wait for the 101 (RFC clients do) sends its first
         // frame in the same packet; QtWebSockets alone would drop it.
         Raw raw(f->port());
-        const QByteArray payload = "early";
-        QByteArray frame;
-        frame.append(char(0x81));
-        frame.append(char(0x80 | payload.size()));
-        const QByteArray mask = "\x01\x02\x03\x04";
-        frame += mask;
-        for (int i = 0; i < payload.size(); ++i)
-            frame.append(char(payload[i] ^ mask[i % 4]));
-        raw.socket.write(upgradeRequest("/ws", f->port()) + frame);
+        raw.socket.write(upgradeRequest("/ws", f->port()) + maskedFrame(0x81, "early"));
         QTRY_VERIFY(raw.received.contains("early"));
         QVERIFY(raw.received.startsWith("HTTP/1.1 101"));
         const qsizetype start = raw.received.indexOf("\x81\x05start");

@@ -2,6 +2,8 @@
 
 #include <QtTest/QTest>
 
+#include "testutil.h"
+
 using namespace Switchboard;
 
 namespace {
@@ -302,15 +304,8 @@ private slots:
         ConnectionGuard guard(limits);
         const QByteArray head = "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: "
                                 "websocket\r\n\r\n";
-        const auto frame = [](quint8 first, const QByteArray &payload) -> QByteArray {
-            QByteArray out;
-            out.append(char(first));
-            out.append(char(0x80 | payload.size()));
-            const QByteArray mask = "\x01\x02\x03\x04";
-            out += mask;
-            for (qsizetype i = 0; i < payload.size(); ++i)
-                out.append(char(payload[i] ^ mask[i % 4]));
-            return out;
+        const auto frame = [](quint8 first, const QByteArray &payload) {
+            return TestUtil::maskedFrame(first, payload);
         };
         const QByteArray ping = frame(0x89, "p");
         const QByteArray binaryStart = frame(0x02, "b1"); // binary fragments are not touched

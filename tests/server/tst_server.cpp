@@ -849,18 +849,9 @@ private slots:
         QVERIFY(raw.waitForConnected(5000));
         raw.write(upgradeRequest("/ws", f.port()));
         QTRY_VERIFY(received.contains("start"));
-        const auto masked = [](quint8 first, const QByteArray &payload) -> QByteArray {
-            QByteArray frame;
-            frame.append(char(first));
-            frame.append(char(0x80 | payload.size()));
-            const QByteArray mask = "\x11\x22\x33\x44";
-            frame += mask;
-            for (qsizetype i = 0; i < payload.size(); ++i)
-                frame.append(char(payload[i] ^ mask[i % 4]));
-            return frame;
-        };
         // "caf\xc3" + a ping between the fragments + "\xa9": é is split in two.
-        raw.write(masked(0x01, "caf\xc3") + masked(0x89, "p") + masked(0x80, "\xa9"));
+        raw.write(maskedFrame(0x01, "caf\xc3") + maskedFrame(0x89, "p")
+                  + maskedFrame(0x80, "\xa9"));
         QTRY_VERIFY2(received.contains("\x81\x05"
                                        "caf\xc3\xa9"),
                      received.toHex().constData());
