@@ -23,21 +23,11 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "fuzzcheck.h"
+
 using namespace Switchboard;
 
 namespace {
-
-[[noreturn]] void fail(const char *what)
-{
-    fprintf(stderr, "fuzz_httpguard: invariant broken: %s\n", what);
-    abort();
-}
-
-#define FUZZ_CHECK(condition) \
-    do { \
-        if (!(condition)) \
-            fail(#condition); \
-    } while (false)
 
 HttpLimits limitsFor(uint8_t control)
 {

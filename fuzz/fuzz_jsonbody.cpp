@@ -19,21 +19,11 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "fuzzcheck.h"
+
 using namespace Switchboard;
 
 namespace {
-
-[[noreturn]] void fail(const char *what)
-{
-    fprintf(stderr, "fuzz_jsonbody: invariant broken: %s\n", what);
-    abort();
-}
-
-#define FUZZ_CHECK(condition) \
-    do { \
-        if (!(condition)) \
-            fail(#condition); \
-    } while (false)
 
 bool isValidUtf8(const QByteArray &bytes)
 {

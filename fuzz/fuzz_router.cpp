@@ -18,21 +18,11 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "fuzzcheck.h"
+
 using namespace Switchboard;
 
 namespace {
-
-[[noreturn]] void fail(const char *what)
-{
-    fprintf(stderr, "fuzz_router: invariant broken: %s\n", what);
-    abort();
-}
-
-#define FUZZ_CHECK(condition) \
-    do { \
-        if (!(condition)) \
-            fail(#condition); \
-    } while (false)
 
 struct FixedRoute
 {
