@@ -8,6 +8,7 @@
 #include "hub.h"
 #include "routes.h"
 #include "server.h"
+#include "testutil.h"
 
 #include <QtTest/QTest>
 #include <QtWebSockets/QWebSocket>
@@ -34,29 +35,11 @@ struct TestServer
     Switchboard::Server server;
 };
 
-/*! A WebSocket client that records every message and how it was closed. */
-class Client
+/*! The shared recording client, plus the hub's id for its session. */
+class Client : public TestUtil::Client
 {
 public:
-    explicit Client(const QString &url)
-    {
-        QObject::connect(&socket, &QWebSocket::textMessageReceived, &socket,
-                         [this](const QString &text) { texts.append(text); });
-        QObject::connect(&socket, &QWebSocket::binaryMessageReceived, &socket,
-                         [this](const QByteArray &data) { binaries.append(data); });
-        QObject::connect(&socket, &QWebSocket::disconnected, &socket, [this] {
-            closed = true;
-            closeCode = int(socket.closeCode());
-        });
-        socket.open(QUrl(url));
-    }
-
-    /*! Waits for the server's `start` greeting, i.e. the session exists. */
-    bool waitGreeted(int timeoutMs = 5000)
-    {
-        return QTest::qWaitFor([this] { return !texts.isEmpty() || closed; }, timeoutMs)
-                && texts.value(0) == u"start";
-    }
+    using TestUtil::Client::Client;
 
     /*! The id the hub gave this client's session, matched by port; 0 if none. */
     quint64 sessionId(const Switchboard::Hub &hub) const
@@ -68,12 +51,6 @@ public:
         }
         return 0;
     }
-
-    QWebSocket socket;
-    QStringList texts;
-    QList<QByteArray> binaries;
-    bool closed = false;
-    int closeCode = -1;
 };
 
 } // namespace GuiTest
