@@ -6,6 +6,8 @@
 
 #include <algorithm>
 
+#include <sys/socket.h>
+
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -20,7 +22,11 @@ GuardedSocket::GuardedSocket(QTcpSocket *transport, FrontDoor *door)
     setPeerPort(transport->peerPort());
     setLocalAddress(transport->localAddress());
     setLocalPort(transport->localPort());
-    QIODevice::open(QIODevice::ReadWrite);
+    // Unbuffered: readers get the guard's bytes straight from readData(). A buffered
+    // QIODevice would keep a 16 KiB read chunk per connection for as long as it lives.
+    QIODevice::open(QIODevice::ReadWrite | QIODevice::Unbuffered);
+    if (!qobject_cast<QSslSocket *>(transport))
+        m_descriptor = transport->socketDescriptor();
     setSocketState(QAbstractSocket::ConnectedState);
 
     connect(transport, &QIODevice::readyRead, this, &GuardedSocket::onTransportReadyRead);
@@ -88,12 +94,26 @@ qint64 GuardedSocket::writeData(const char *data, qint64 size)
 {
     if (m_refused || m_transport->state() != QAbstractSocket::ConnectedState)
         return -1;
-    const qint64 written = m_transport->write(data, size);
-    // Hand the bytes to the kernel now rather than on the next write notification:
-    // a broadcast to 1,000 sessions otherwise waits for 1,000 notifier round trips
-    // through the event loop before the first byte leaves.
-    m_transport->flush();
-    return written;
+    // Write through to the kernel while nothing is queued. QTcpSocket would copy the
+    // bytes into a 32 KiB chunk of its write buffer, send them on the next write
+    // notification (a broadcast to 1,000 sessions would wait for 1,000 round trips
+    // through the event loop before the first byte left), and keep that chunk for as
+    // long as the connection lives. Only what the kernel does not take now is queued
+    // there; once something is queued, everything goes behind it, keeping the order.
+    qint64 sent = 0;
+    if (m_descriptor >= 0 && m_transport->bytesToWrite() == 0) {
+        const ssize_t n = ::send(int(m_descriptor), data, size_t(size), MSG_NOSIGNAL);
+        if (n > 0)
+            sent = n;
+        // Errors other than a full buffer surface through the transport's own write.
+    }
+    if (sent < size) {
+        if (m_transport->write(data + sent, size - sent) < 0)
+            return sent > 0 ? sent : -1;
+        if (m_descriptor < 0)
+            m_transport->flush(); // TLS: encrypt and send now, as above
+    }
+    return size;
 }
 
 void GuardedSocket::disconnectFromHost()

@@ -78,6 +78,7 @@ private:
 
     QPointer<FrontDoor> m_door;
     QTcpSocket *m_transport;
+    qintptr m_descriptor = -1; // plain TCP: written to directly while nothing is queued
     ConnectionGuard m_guard;
     QByteArray m_released;
     qsizetype m_releasedPos = 0;
