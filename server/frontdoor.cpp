@@ -49,6 +49,16 @@ bool GuardedSocket::takeCloseAfterResponse()
 
 void GuardedSocket::resumeAfterUpgrade()
 {
+    // QHttpServer reads each request head inside a QIODevice transaction, which makes
+    // this device fill (and then keep) a 16 KiB read chunk for as long as the session
+    // lives. The handshake has been read in full by now; reopening the device drops the
+    // chunk, and unbuffered reads with no transaction never allocate another. Quietly:
+    // QWebSocket takes aboutToClose() as the end of the connection.
+    if (QIODevice::bytesAvailable() == 0 && !isTransactionStarted()) {
+        const QSignalBlocker quiet(this);
+        QIODevice::close();
+        QIODevice::open(QIODevice::ReadWrite | QIODevice::Unbuffered);
+    }
     if (!m_holding)
         return;
     m_holding = false;
