@@ -72,7 +72,28 @@ void GuardedSocket::release(const QByteArray &bytes)
         return;
     m_released += bytes;
     // Queued, like a real socket's notification: the reader is never re-entered.
-    QMetaObject::invokeMethod(this, &QIODevice::readyRead, Qt::QueuedConnection);
+    QMetaObject::invokeMethod(this, &GuardedSocket::deliverReadyRead, Qt::QueuedConnection);
+}
+
+void GuardedSocket::deliverReadyRead()
+{
+    // Whatever the reader answers while it handles these bytes (four echoes for four
+    // pipelined messages, an HTTP response's head and body) leaves in one send().
+    const QPointer<GuardedSocket> alive(this);
+    m_corked = true;
+    Q_EMIT readyRead();
+    if (!alive)
+        return;
+    m_corked = false;
+    uncork();
+}
+
+void GuardedSocket::uncork()
+{
+    if (m_cork.isEmpty())
+        return;
+    const QByteArray bytes = std::exchange(m_cork, {});
+    writeThrough(bytes.constData(), bytes.size());
 }
 
 qint64 GuardedSocket::bytesAvailable() const
@@ -82,7 +103,7 @@ qint64 GuardedSocket::bytesAvailable() const
 
 qint64 GuardedSocket::bytesToWrite() const
 {
-    return m_transport->bytesToWrite();
+    return m_transport->bytesToWrite() + m_cork.size();
 }
 
 qint64 GuardedSocket::readData(char *data, qint64 maxSize)
@@ -104,6 +125,15 @@ qint64 GuardedSocket::writeData(const char *data, qint64 size)
 {
     if (m_refused || m_transport->state() != QAbstractSocket::ConnectedState)
         return -1;
+    if (m_corked && m_descriptor >= 0) {
+        m_cork.append(data, size);
+        return size;
+    }
+    return writeThrough(data, size);
+}
+
+qint64 GuardedSocket::writeThrough(const char *data, qint64 size)
+{
     // Write through to the kernel while nothing is queued. QTcpSocket would copy the
     // bytes into a 32 KiB chunk of its write buffer, send them on the next write
     // notification (a broadcast to 1,000 sessions would wait for 1,000 round trips
@@ -130,6 +160,7 @@ void GuardedSocket::disconnectFromHost()
 {
     if (state() != QAbstractSocket::ConnectedState)
         return;
+    uncork();
     setSocketState(QAbstractSocket::ClosingState);
     Q_EMIT stateChanged(QAbstractSocket::ClosingState);
     m_transport->disconnectFromHost(); // flushes, then reports disconnected()
@@ -139,14 +170,17 @@ void GuardedSocket::close()
 {
     // QAbstractSocket::abort() drops the write channel and calls close(): then
     // the transport is cut at once; a plain close() lets pending writes out.
-    if (writeChannelCount() == 0)
+    if (writeChannelCount() == 0) {
+        m_cork.clear();
         m_transport->abort();
-    else
+    } else {
         disconnectFromHost();
+    }
 }
 
 bool GuardedSocket::waitForBytesWritten(int msecs)
 {
+    uncork();
     return m_transport->waitForBytesWritten(msecs);
 }
 

@@ -74,11 +74,16 @@ private:
     void refreshDeadline();
     void expire();
     void release(const QByteArray &bytes);
+    void deliverReadyRead();
+    void uncork();
+    qint64 writeThrough(const char *data, qint64 size);
     qint64 deadlineMs() const { return m_deadlineMs; }
 
     QPointer<FrontDoor> m_door;
     QTcpSocket *m_transport;
     qintptr m_descriptor = -1; // plain TCP: written to directly while nothing is queued
+    QByteArray m_cork; // written while readyRead() is being handled; sent when it returns
+    bool m_corked = false;
     ConnectionGuard m_guard;
     QByteArray m_released;
     qsizetype m_releasedPos = 0;

@@ -329,6 +329,22 @@ private slots:
                                      "early")
                 > start); // greeting, then the echo
     }
+
+    void pipelinedFramesAreAnsweredInOrderBeforeTheClose()
+    {
+        // Answers to frames that arrive together leave together (one send); a close
+        // among them must not cut off the answers written before it.
+        Raw raw(f->port());
+        raw.socket.write(upgradeRequest("/ws", f->port()));
+        QTRY_VERIFY(raw.received.contains("start"));
+        raw.received.clear();
+        raw.socket.write(maskedFrame(0x81, "one") + maskedFrame(0x81, "two")
+                         + maskedFrame(0x81, "three") + maskedFrame(0x88, "\x03\xe8"));
+        QTRY_VERIFY(raw.closed);
+        const QByteArray expected = QByteArray("\x81\x03one\x81\x03two\x81\x05three")
+                + QByteArray::fromHex("880203e8");
+        QCOMPARE(raw.received.toHex(), expected.toHex());
+    }
 };
 
 QTEST_GUILESS_MAIN(tst_FrontDoor)
