@@ -6,7 +6,19 @@
 
 #include <algorithm>
 
+#include <QtCore/QDeadlineTimer>
+#include <QtCore/QSocketNotifier>
+
+#include <cerrno>
+#include <climits>
+#include <cstring>
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -14,32 +26,76 @@
 
 namespace Switchboard {
 
-GuardedSocket::GuardedSocket(QTcpSocket *transport, FrontDoor *door)
-    : QTcpSocket(door), m_door(door), m_transport(transport), m_guard(door->limits())
+namespace {
+
+std::pair<QHostAddress, quint16> endpoint(int fd, bool peer)
+{
+    sockaddr_storage address{};
+    socklen_t length = sizeof address;
+    auto *raw = reinterpret_cast<sockaddr *>(&address);
+    if ((peer ? ::getpeername(fd, raw, &length) : ::getsockname(fd, raw, &length)) != 0)
+        return {};
+    if (address.ss_family == AF_INET)
+        return {QHostAddress(raw), ntohs(reinterpret_cast<sockaddr_in *>(raw)->sin_port)};
+    if (address.ss_family == AF_INET6)
+        return {QHostAddress(raw), ntohs(reinterpret_cast<sockaddr_in6 *>(raw)->sin6_port)};
+    return {};
+}
+
+bool wouldBlock(int error)
+{
+    return error == EAGAIN || error == EWOULDBLOCK || error == EINTR;
+}
+
+} // namespace
+
+GuardedSocket::GuardedSocket(qintptr descriptor, FrontDoor *door)
+    : QTcpSocket(door), m_door(door), m_fd(int(descriptor)), m_guard(door->limits())
+{
+    ::fcntl(m_fd, F_SETFL, ::fcntl(m_fd, F_GETFL) | O_NONBLOCK);
+    // Answers are corked into one send() per read already; Nagle would only add delay.
+    const int one = 1;
+    ::setsockopt(m_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    const auto [peerAddress, peerPort] = endpoint(m_fd, true);
+    const auto [localAddress, localPort] = endpoint(m_fd, false);
+    setPeerAddress(peerAddress);
+    setPeerPort(peerPort);
+    setLocalAddress(localAddress);
+    setLocalPort(localPort);
+    m_readNotifier = new QSocketNotifier(m_fd, QSocketNotifier::Read, this);
+    connect(m_readNotifier, &QSocketNotifier::activated, this, &GuardedSocket::onReadable);
+    openDevice();
+}
+
+GuardedSocket::GuardedSocket(QSslSocket *transport, FrontDoor *door)
+    : QTcpSocket(door), m_door(door), m_tls(transport), m_guard(door->limits())
 {
     transport->setParent(this);
     setPeerAddress(transport->peerAddress());
     setPeerPort(transport->peerPort());
     setLocalAddress(transport->localAddress());
     setLocalPort(transport->localPort());
-    // Unbuffered: readers get the guard's bytes straight from readData(). A buffered
-    // QIODevice would keep a 16 KiB read chunk per connection for as long as it lives.
-    QIODevice::open(QIODevice::ReadWrite | QIODevice::Unbuffered);
-    if (!qobject_cast<QSslSocket *>(transport))
-        m_descriptor = transport->socketDescriptor();
-    setSocketState(QAbstractSocket::ConnectedState);
-
-    connect(transport, &QIODevice::readyRead, this, &GuardedSocket::onTransportReadyRead);
-    connect(transport, &QAbstractSocket::disconnected, this,
-            &GuardedSocket::onTransportDisconnected);
-    connect(transport, &QAbstractSocket::errorOccurred, this, &GuardedSocket::onTransportError);
+    connect(transport, &QIODevice::readyRead, this, &GuardedSocket::onTlsReadyRead);
+    connect(transport, &QAbstractSocket::disconnected, this, &GuardedSocket::onLinkClosed);
+    connect(transport, &QAbstractSocket::errorOccurred, this, &GuardedSocket::onTlsError);
     connect(transport, &QIODevice::bytesWritten, this, &QIODevice::bytesWritten);
+    openDevice();
 }
 
 GuardedSocket::~GuardedSocket()
 {
+    if (m_fd >= 0)
+        ::close(m_fd);
     if (m_door)
         m_door->untrack(this);
+}
+
+void GuardedSocket::openDevice()
+{
+    // Unbuffered: readers get the guard's bytes straight from readData(). A buffered
+    // QIODevice would keep a 16 KiB read chunk per connection for as long as it lives.
+    QIODevice::open(QIODevice::ReadWrite | QIODevice::Unbuffered);
+    setSocketState(QAbstractSocket::ConnectedState);
 }
 
 bool GuardedSocket::takeCloseAfterResponse()
@@ -93,7 +149,7 @@ void GuardedSocket::uncork()
     if (m_cork.isEmpty())
         return;
     const QByteArray bytes = std::exchange(m_cork, {});
-    writeThrough(bytes.constData(), bytes.size());
+    linkWrite(bytes.constData(), bytes.size());
 }
 
 qint64 GuardedSocket::bytesAvailable() const
@@ -103,7 +159,8 @@ qint64 GuardedSocket::bytesAvailable() const
 
 qint64 GuardedSocket::bytesToWrite() const
 {
-    return m_transport->bytesToWrite() + m_cork.size();
+    const qint64 queued = m_tls ? m_tls->bytesToWrite() : m_backlog.size() - m_backlogPos;
+    return queued + m_cork.size();
 }
 
 qint64 GuardedSocket::readData(char *data, qint64 maxSize)
@@ -123,37 +180,122 @@ qint64 GuardedSocket::readData(char *data, qint64 maxSize)
 
 qint64 GuardedSocket::writeData(const char *data, qint64 size)
 {
-    if (m_refused || m_transport->state() != QAbstractSocket::ConnectedState)
+    if (m_refused || state() != QAbstractSocket::ConnectedState)
         return -1;
-    if (m_corked && m_descriptor >= 0) {
+    if (m_corked) {
         m_cork.append(data, size);
         return size;
     }
-    return writeThrough(data, size);
+    return linkWrite(data, size);
 }
 
-qint64 GuardedSocket::writeThrough(const char *data, qint64 size)
+qint64 GuardedSocket::linkWrite(const char *data, qint64 size)
 {
-    // Write through to the kernel while nothing is queued. QTcpSocket would copy the
-    // bytes into a 32 KiB chunk of its write buffer, send them on the next write
-    // notification (a broadcast to 1,000 sessions would wait for 1,000 round trips
-    // through the event loop before the first byte left), and keep that chunk for as
-    // long as the connection lives. Only what the kernel does not take now is queued
-    // there; once something is queued, everything goes behind it, keeping the order.
+    if (m_tls) {
+        if (m_tls->state() != QAbstractSocket::ConnectedState || m_tls->write(data, size) < 0)
+            return -1;
+        m_tls->flush(); // encrypt and send now rather than on the next write notification
+        return size;
+    }
+    if (m_fd < 0)
+        return -1;
+    // Straight to the kernel while nothing is queued: a broadcast to 1,000 sessions
+    // does not wait for 1,000 write notifications before its first byte leaves, and no
+    // buffer is kept per connection. What the kernel does not take now is queued, and
+    // everything after it goes behind it.
     qint64 sent = 0;
-    if (m_descriptor >= 0 && m_transport->bytesToWrite() == 0) {
-        const ssize_t n = ::send(int(m_descriptor), data, size_t(size), MSG_NOSIGNAL);
-        if (n > 0)
-            sent = n;
-        // Errors other than a full buffer surface through the transport's own write.
+    if (m_backlog.size() == m_backlogPos) {
+        const ssize_t n = ::send(m_fd, data, size_t(size), MSG_NOSIGNAL);
+        if (n < 0 && !wouldBlock(errno)) {
+            linkFailed(errno);
+            return -1;
+        }
+        sent = qMax<qint64>(n, 0);
     }
     if (sent < size) {
-        if (m_transport->write(data + sent, size - sent) < 0)
-            return sent > 0 ? sent : -1;
-        if (m_descriptor < 0)
-            m_transport->flush(); // TLS: encrypt and send now, as above
+        m_backlog.append(data + sent, size - sent);
+        if (!m_writeNotifier) {
+            m_writeNotifier = new QSocketNotifier(m_fd, QSocketNotifier::Write, this);
+            connect(m_writeNotifier, &QSocketNotifier::activated, this, &GuardedSocket::onWritable);
+        }
+        m_writeNotifier->setEnabled(true);
     }
     return size;
+}
+
+void GuardedSocket::onWritable()
+{
+    while (m_fd >= 0 && m_backlogPos < m_backlog.size()) {
+        const ssize_t n = ::send(m_fd, m_backlog.constData() + m_backlogPos,
+                                 size_t(m_backlog.size() - m_backlogPos), MSG_NOSIGNAL);
+        if (n < 0) {
+            if (!wouldBlock(errno))
+                linkFailed(errno);
+            return;
+        }
+        m_backlogPos += n;
+        Q_EMIT bytesWritten(n);
+    }
+    m_backlog = QByteArray(); // a slow reader's backlog is not kept once it is sent
+    m_backlogPos = 0;
+    if (m_writeNotifier)
+        m_writeNotifier->setEnabled(false);
+    if (m_closeWhenFlushed)
+        closeLink();
+}
+
+void GuardedSocket::linkFailed(int error)
+{
+    // Reported from the event loop, after what was read before it has been delivered.
+    if (m_readNotifier)
+        m_readNotifier->setEnabled(false);
+    if (m_writeNotifier)
+        m_writeNotifier->setEnabled(false);
+    if (m_failing)
+        return;
+    m_failing = true;
+    const bool closedByPeer = error == 0 || error == ECONNRESET || error == EPIPE;
+    const QAbstractSocket::SocketError kind
+            = closedByPeer ? QAbstractSocket::RemoteHostClosedError : QAbstractSocket::NetworkError;
+    const QString message = error == 0 ? QStringLiteral("The remote host closed the connection")
+                                       : QString::fromLocal8Bit(::strerror(error));
+    QMetaObject::invokeMethod(
+            this,
+            [this, kind, message] {
+                setSocketError(kind);
+                setErrorString(message);
+                Q_EMIT errorOccurred(kind);
+                closeLink(true);
+            },
+            Qt::QueuedConnection);
+}
+
+void GuardedSocket::closeLink(bool now)
+{
+    if (m_tls) {
+        if (now)
+            m_tls->abort();
+        else
+            m_tls->disconnectFromHost(); // flushes, then reports disconnected()
+        return;
+    }
+    if (m_fd < 0)
+        return;
+    if (!now && m_backlogPos < m_backlog.size()) {
+        m_closeWhenFlushed = true; // onWritable() comes back here once it is all out
+        if (m_readNotifier)
+            m_readNotifier->setEnabled(false);
+        return;
+    }
+    delete m_readNotifier; // unregistered before the descriptor goes
+    m_readNotifier = nullptr;
+    delete m_writeNotifier;
+    m_writeNotifier = nullptr;
+    ::close(m_fd);
+    m_fd = -1;
+    m_backlog = QByteArray();
+    m_backlogPos = 0;
+    onLinkClosed();
 }
 
 void GuardedSocket::disconnectFromHost()
@@ -163,16 +305,16 @@ void GuardedSocket::disconnectFromHost()
     uncork();
     setSocketState(QAbstractSocket::ClosingState);
     Q_EMIT stateChanged(QAbstractSocket::ClosingState);
-    m_transport->disconnectFromHost(); // flushes, then reports disconnected()
+    closeLink();
 }
 
 void GuardedSocket::close()
 {
     // QAbstractSocket::abort() drops the write channel and calls close(): then
-    // the transport is cut at once; a plain close() lets pending writes out.
+    // the connection is cut at once; a plain close() lets pending writes out.
     if (writeChannelCount() == 0) {
         m_cork.clear();
-        m_transport->abort();
+        closeLink(true);
     } else {
         disconnectFromHost();
     }
@@ -181,7 +323,16 @@ void GuardedSocket::close()
 bool GuardedSocket::waitForBytesWritten(int msecs)
 {
     uncork();
-    return m_transport->waitForBytesWritten(msecs);
+    if (m_tls)
+        return m_tls->waitForBytesWritten(msecs);
+    QDeadlineTimer deadline(msecs);
+    while (m_fd >= 0 && m_backlogPos < m_backlog.size()) {
+        pollfd writable{m_fd, POLLOUT, 0};
+        if (::poll(&writable, 1, int(qMin<qint64>(deadline.remainingTime(), INT_MAX))) <= 0)
+            return false;
+        onWritable();
+    }
+    return m_fd >= 0;
 }
 
 bool GuardedSocket::waitForReadyRead(int msecs)
@@ -197,55 +348,96 @@ void GuardedSocket::setReadBufferSize(qint64 size)
 
 void GuardedSocket::setSocketOption(QAbstractSocket::SocketOption option, const QVariant &value)
 {
-    m_transport->setSocketOption(option, value);
+    if (m_tls) {
+        m_tls->setSocketOption(option, value);
+        return;
+    }
+    const int on = value.toInt();
+    if (option == QAbstractSocket::LowDelayOption)
+        ::setsockopt(m_fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+    else if (option == QAbstractSocket::KeepAliveOption)
+        ::setsockopt(m_fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
 }
 
 QVariant GuardedSocket::socketOption(QAbstractSocket::SocketOption option)
 {
-    return m_transport->socketOption(option);
+    if (m_tls)
+        return m_tls->socketOption(option);
+    int on = 0;
+    socklen_t length = sizeof on;
+    if (option == QAbstractSocket::LowDelayOption
+        && ::getsockopt(m_fd, IPPROTO_TCP, TCP_NODELAY, &on, &length) == 0)
+        return on;
+    if (option == QAbstractSocket::KeepAliveOption
+        && ::getsockopt(m_fd, SOL_SOCKET, SO_KEEPALIVE, &on, &length) == 0)
+        return on;
+    return {};
 }
 
-void GuardedSocket::onTransportReadyRead()
+void GuardedSocket::onReadable()
 {
-    while (!m_refused && m_transport->bytesAvailable() > 0) {
-        // Sized to what is there: a fixed 64 KiB read would keep 64 KiB per connection alive.
-        const QByteArray raw
-                = m_transport->read(qMin<qint64>(m_transport->bytesAvailable(), 64 * 1024));
-        if (raw.isEmpty())
-            break;
-        m_sawRequest = true;
-        const ConnectionGuard::Result result = m_guard.feed(raw);
-        for (const bool close : result.completed)
-            m_closeFlags.append(close);
-        if (isUpgraded() && !result.release.isEmpty())
-            m_holding = true; // the upgrade head goes out now; frames wait for the session
-        QByteArray out = result.release;
-        if (m_holding)
-            m_held += result.upgraded;
-        else
-            out += result.upgraded;
-        release(out);
-        if (!result.reply.isEmpty())
-            m_transport->write(result.reply);
-        if (result.refusedStatus >= 1000) { // a WebSocket close code, after the upgrade
-            qCInfo(lcWs, "closing %s with %d: client frame not masked",
-                   qPrintable(peerAddress().toString()), result.refusedStatus);
-            m_protocolCloseCode = result.refusedStatus;
-            m_refused = true;
-            m_transport->disconnectFromHost();
-        } else if (result.refusedStatus != 0) {
-            qCInfo(lcHttp, "refused a request from %s with %d before routing",
-                   qPrintable(peerAddress().toString()), result.refusedStatus);
-            m_refused = true;
-            if (m_door)
-                Q_EMIT m_door->refused(result.refusedStatus);
-            m_transport->disconnectFromHost();
+    // One buffer for every connection of this thread; what is read is copied out at once.
+    static thread_local char buffer[64 * 1024];
+    while (m_fd >= 0 && !m_refused) {
+        const ssize_t n = ::recv(m_fd, buffer, sizeof buffer, 0);
+        if (n > 0) {
+            feed(QByteArray(buffer, n));
+            if (size_t(n) < sizeof buffer)
+                break; // most likely all there was; if not, the notifier fires again
+            continue;
         }
+        if (n < 0 && wouldBlock(errno))
+            break;
+        linkFailed(n == 0 ? 0 : errno);
+        break;
     }
     refreshDeadline();
 }
 
-void GuardedSocket::onTransportDisconnected()
+void GuardedSocket::onTlsReadyRead()
+{
+    while (!m_refused && m_tls->bytesAvailable() > 0) {
+        const QByteArray raw = m_tls->read(qMin<qint64>(m_tls->bytesAvailable(), 64 * 1024));
+        if (raw.isEmpty())
+            break;
+        feed(raw);
+    }
+    refreshDeadline();
+}
+
+void GuardedSocket::feed(const QByteArray &raw)
+{
+    m_sawRequest = true;
+    const ConnectionGuard::Result result = m_guard.feed(raw);
+    for (const bool close : result.completed)
+        m_closeFlags.append(close);
+    if (isUpgraded() && !result.release.isEmpty())
+        m_holding = true; // the upgrade head goes out now; frames wait for the session
+    QByteArray out = result.release;
+    if (m_holding)
+        m_held += result.upgraded;
+    else
+        out += result.upgraded;
+    release(out);
+    if (!result.reply.isEmpty())
+        linkWrite(result.reply.constData(), result.reply.size());
+    if (result.refusedStatus >= 1000) { // a WebSocket close code, after the upgrade
+        qCInfo(lcWs, "closing %s with %d: client frame not masked",
+               qPrintable(peerAddress().toString()), result.refusedStatus);
+        m_protocolCloseCode = result.refusedStatus;
+        m_refused = true;
+        closeLink();
+    } else if (result.refusedStatus != 0) {
+        qCInfo(lcHttp, "refused a request from %s with %d before routing",
+               qPrintable(peerAddress().toString()), result.refusedStatus);
+        m_refused = true;
+        if (m_door)
+            Q_EMIT m_door->refused(result.refusedStatus);
+        closeLink();
+    }
+}
+
+void GuardedSocket::onLinkClosed()
 {
     m_deadlineMs = 0;
     if (state() == QAbstractSocket::UnconnectedState)
@@ -256,10 +448,10 @@ void GuardedSocket::onTransportDisconnected()
     Q_EMIT disconnected();
 }
 
-void GuardedSocket::onTransportError(QAbstractSocket::SocketError error)
+void GuardedSocket::onTlsError(QAbstractSocket::SocketError error)
 {
     setSocketError(error);
-    setErrorString(m_transport->errorString());
+    setErrorString(m_tls->errorString());
     Q_EMIT errorOccurred(error);
 }
 
@@ -305,11 +497,13 @@ void GuardedSocket::expire()
             || m_guard.state() == ConnectionGuard::State::ChunkedBody;
     m_refused = true;
     if (midRequest) {
-        m_transport->write(ConnectionGuard::errorResponse(408, "request not received in time"));
+        const QByteArray response
+                = ConnectionGuard::errorResponse(408, "request not received in time");
+        linkWrite(response.constData(), response.size());
         if (m_door)
             Q_EMIT m_door->refused(408);
     }
-    m_transport->disconnectFromHost();
+    closeLink();
 }
 
 FrontDoor::FrontDoor(const HttpLimits &limits, QObject *parent)
@@ -340,19 +534,17 @@ void FrontDoor::setTlsConfiguration(const QSslConfiguration &configuration)
 
 void FrontDoor::incomingConnection(qintptr handle)
 {
-    QTcpSocket *transport = m_tls ? new QSslSocket(this) : new QTcpSocket(this);
-    if (!transport->setSocketDescriptor(handle)) {
-        delete transport;
-        return;
-    }
-    if (m_tls) {
-        // The guard reads decrypted bytes; a peer that never completes the handshake
-        // (plain HTTP on this port, say) fails it, or meets the header timeout.
-        auto *tls = static_cast<QSslSocket *>(transport);
-        tls->setSslConfiguration(*m_tls);
-        tls->startServerEncryption();
-    }
     if (int(m_sockets.size()) >= m_limits.maxConnections) {
+        // Rare, and over TLS it must be encrypted: Qt's own socket answers this one.
+        QTcpSocket *transport = m_tls ? new QSslSocket(this) : new QTcpSocket(this);
+        if (!transport->setSocketDescriptor(handle)) {
+            delete transport;
+            return;
+        }
+        if (m_tls) {
+            static_cast<QSslSocket *>(transport)->setSslConfiguration(*m_tls);
+            static_cast<QSslSocket *>(transport)->startServerEncryption();
+        }
         qCWarning(lcHttp, "connection limit (%d) reached; refusing %s with 503",
                   m_limits.maxConnections, qPrintable(transport->peerAddress().toString()));
         connect(transport, &QTcpSocket::disconnected, transport, &QObject::deleteLater);
@@ -362,7 +554,24 @@ void FrontDoor::incomingConnection(qintptr handle)
         Q_EMIT refused(503);
         return;
     }
-    auto *socket = new GuardedSocket(transport, this);
+    GuardedSocket *socket = nullptr;
+    if (m_tls) {
+        auto *tls = new QSslSocket(this);
+        if (!tls->setSocketDescriptor(handle)) {
+            delete tls;
+            return;
+        }
+        // The guard reads decrypted bytes; a peer that never completes the handshake
+        // (plain HTTP on this port, say) fails it, or meets the header timeout.
+        tls->setSslConfiguration(*m_tls);
+        tls->startServerEncryption();
+        socket = new GuardedSocket(tls, this);
+    } else {
+        // Plain TCP needs no QTcpSocket of its own: the guarded socket reads and writes
+        // the descriptor itself (a second socket object, its engine and its buffers cost
+        // about 4 KiB per connection and a FIONREAD per read).
+        socket = new GuardedSocket(handle, this);
+    }
     track(socket);
     addPendingConnection(socket); // QTcpServer emits newConnection() after this returns
 }

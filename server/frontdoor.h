@@ -13,17 +13,24 @@
 #include <QtNetwork/QTcpServer>
 #include <QtNetwork/QTcpSocket>
 
+class QSocketNotifier;
+class QSslSocket;
+
 namespace Switchboard {
 
 class FrontDoor;
 
 /*!
     The socket QtHttpServer and QtWebSockets are given: it has no descriptor
-    of its own. The front door owns the real connection (the transport), runs
-    every byte that arrives through a ConnectionGuard, and only what the guard
-    releases can be read here: whole, valid request heads and exactly the body
-    bytes they announce, then, after a WebSocket upgrade, the frames. Writes,
-    closes and signals are forwarded to and from the transport.
+    Qt knows of. It owns the real connection, runs every byte that arrives
+    through a ConnectionGuard, and only what the guard releases can be read
+    here: whole, valid request heads and exactly the body bytes they announce,
+    then, after a WebSocket upgrade, the frames.
+
+    Plain TCP is read and written on the descriptor directly (a QSocketNotifier
+    for reads, one for writes only while the kernel's buffer is full); TLS goes
+    through a QSslSocket. Writes made while a read is being handled are corked
+    into one send(). bytesWritten() is emitted only for bytes that had to wait.
 
     (Qt 6.4 offers no public hook in front of its parser: QTcpSocket buffers
     internally, so overriding readData() alone sees nothing.)
@@ -38,8 +45,10 @@ class GuardedSocket final : public QTcpSocket
     Q_DISABLE_COPY_MOVE(GuardedSocket)
 
 public:
-    /*! Takes ownership of \a transport, a connected socket. */
-    GuardedSocket(QTcpSocket *transport, FrontDoor *door);
+    /*! Plain TCP: takes ownership of \a descriptor, a connected socket. */
+    GuardedSocket(qintptr descriptor, FrontDoor *door);
+    /*! TLS: takes ownership of \a transport, a connected socket starting its handshake. */
+    GuardedSocket(QSslSocket *transport, FrontDoor *door);
     ~GuardedSocket() override;
 
     /*! Whether the response to the request being handled must close the connection. */
@@ -47,7 +56,6 @@ public:
     /*! Lets WebSocket frames through; call once the session's slots are connected. */
     void resumeAfterUpgrade();
     bool isUpgraded() const { return m_guard.state() == ConnectionGuard::State::Upgraded; }
-    QTcpSocket *transport() const { return m_transport; }
     /*! The WebSocket close code the front door closed with (1002 for an unmasked frame), or 0. */
     int protocolCloseCode() const { return m_protocolCloseCode; }
 
@@ -68,33 +76,45 @@ protected:
 
 private:
     friend class FrontDoor;
-    void onTransportReadyRead();
-    void onTransportDisconnected();
-    void onTransportError(QAbstractSocket::SocketError error);
+    void openDevice();
+    void onReadable();
+    void onWritable();
+    void onTlsReadyRead();
+    void onTlsError(QAbstractSocket::SocketError error);
+    void feed(const QByteArray &raw);
+    qint64 linkWrite(const char *data, qint64 size);
+    void linkFailed(int error);
+    void closeLink(bool now = false);
+    void onLinkClosed();
     void refreshDeadline();
     void expire();
     void release(const QByteArray &bytes);
     void deliverReadyRead();
     void uncork();
-    qint64 writeThrough(const char *data, qint64 size);
     qint64 deadlineMs() const { return m_deadlineMs; }
 
     QPointer<FrontDoor> m_door;
-    QTcpSocket *m_transport;
-    qintptr m_descriptor = -1; // plain TCP: written to directly while nothing is queued
-    QByteArray m_cork; // written while readyRead() is being handled; sent when it returns
-    bool m_corked = false;
+    int m_fd = -1; // plain TCP
+    QSocketNotifier *m_readNotifier = nullptr;
+    QSocketNotifier *m_writeNotifier = nullptr; // created the first time the kernel is full
+    QByteArray m_backlog; // what the kernel did not take yet
+    qsizetype m_backlogPos = 0;
+    QSslSocket *m_tls = nullptr; // TLS instead
     ConnectionGuard m_guard;
     QByteArray m_released;
     qsizetype m_releasedPos = 0;
     QByteArray m_held;
+    QByteArray m_cork; // written while readyRead() is being handled; sent when it returns
+    QList<bool> m_closeFlags;
+    qint64 m_deadlineMs = 0; // FrontDoor clock; 0 = none
+    int m_protocolCloseCode = 0;
+    bool m_corked = false;
+    bool m_closeWhenFlushed = false;
+    bool m_failing = false;
     bool m_holding = false;
     bool m_sawRequest = false;
     bool m_headStarted = false;
     bool m_refused = false;
-    QList<bool> m_closeFlags;
-    qint64 m_deadlineMs = 0; // FrontDoor clock; 0 = none
-    int m_protocolCloseCode = 0;
 };
 
 /*!
