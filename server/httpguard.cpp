@@ -372,6 +372,26 @@ void ConnectionGuard::refuseFrames(Result &result, quint16 code, const QByteArra
     m_message.clear();
 }
 
+void ConnectionGuard::unmask(char *to, const char *from, qsizetype n)
+{
+    // The key, turned to where this frame's payload has got to, then eight bytes a step.
+    quint8 key[8];
+    for (int k = 0; k < 8; ++k)
+        key[k] = m_mask[(m_maskPos + quint64(k)) % 4];
+    quint64 wide;
+    memcpy(&wide, key, sizeof wide);
+    qsizetype k = 0;
+    for (; k + 8 <= n; k += 8) {
+        quint64 word;
+        memcpy(&word, from + k, sizeof word);
+        word ^= wide;
+        memcpy(to + k, &word, sizeof word);
+    }
+    for (; k < n; ++k)
+        to[k] = char(from[k] ^ key[k % 8]);
+    m_maskPos += quint64(n);
+}
+
 void ConnectionGuard::finishFrame(Result &result)
 {
     m_inPayload = false;
@@ -379,22 +399,20 @@ void ConnectionGuard::finishFrame(Result &result)
     m_frameJoined = false;
     if (!last)
         return;
-    // The last fragment: hand Qt the whole text message as one masked frame (a zero
-    // mask: the payload is already in the clear).
+    // The last fragment: hand Qt the whole text message as one (unmasked) frame.
     const quint64 size = quint64(m_message.size());
     result.upgraded += char(0x81);
     if (size < 126) {
-        result.upgraded += char(0x80 | size);
+        result.upgraded += char(size);
     } else if (size <= 0xffff) {
-        result.upgraded += char(0x80 | 126);
+        result.upgraded += char(126);
         result.upgraded += char(size >> 8);
         result.upgraded += char(size & 0xff);
     } else {
-        result.upgraded += char(0x80 | 127);
+        result.upgraded += char(127);
         for (int shift = 56; shift >= 0; shift -= 8)
             result.upgraded += char((size >> shift) & 0xff);
     }
-    result.upgraded += QByteArray(4, '\0');
     result.upgraded += m_message;
     m_message.clear();
     m_joining = false;
@@ -406,18 +424,14 @@ bool ConnectionGuard::feedFrames(QByteArrayView bytes, Result &result)
     while (i < bytes.size() && m_state == State::Upgraded) {
         if (m_inPayload) {
             const auto n = qsizetype(qMin<quint64>(m_frameLength, quint64(bytes.size() - i)));
-            if (!m_frameJoined) {
-                result.upgraded += bytes.sliced(i, n);
-            } else {
-                if (m_message.size() + n > m_limits.maxWebSocketMessage) {
-                    refuseFrames(result, 1009, "message too big");
-                    return false;
-                }
-                const qsizetype at = m_message.size();
-                m_message.append(bytes.sliced(i, n));
-                for (qsizetype k = 0; k < n; ++k)
-                    m_message[at + k] = char(m_message[at + k] ^ m_mask[m_maskPos++ % 4]);
+            QByteArray &out = m_frameJoined ? m_message : result.upgraded;
+            if (m_frameJoined && m_message.size() + n > m_limits.maxWebSocketMessage) {
+                refuseFrames(result, 1009, "message too big");
+                return false;
             }
+            const qsizetype at = out.size();
+            out.resize(at + n);
+            unmask(out.data() + at, bytes.data() + i, n);
             i += n;
             m_frameLength -= quint64(n);
             if (m_frameLength == 0)
@@ -459,11 +473,15 @@ bool ConnectionGuard::feedFrames(QByteArrayView bytes, Result &result)
         m_frameJoined = (opcode == 0x1 && !fin) || (opcode == 0x0 && m_joining);
         if (opcode == 0x1 && !fin)
             m_joining = true;
+        m_maskPos = 0;
         if (m_frameJoined) {
             m_joiningFin = fin;
-            m_maskPos = 0;
         } else {
-            result.upgraded += m_frameHeader;
+            // Qt is given the frame unmasked: QtWebSockets 6.4 unmasks byte by byte, a
+            // third of the server's time on 64 KiB messages; unmask() is word-wide.
+            result.upgraded += char(byte0);
+            result.upgraded += char(byte1 & 0x7f);
+            result.upgraded += QByteArrayView(m_frameHeader).sliced(2, extended);
         }
         m_frameHeader.clear();
         m_frameLength = length;

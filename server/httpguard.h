@@ -111,9 +111,11 @@ private:
     // Client-to-server WebSocket frames (RFC 6455 §5.2), after an upgrade. Two
     // QtWebSockets 6.4 gaps are closed here: unmasked client frames are refused
     // (§5.1), and a fragmented text message is joined into one frame, because Qt
-    // checks UTF-8 per fragment and refuses a character split across two.
+    // checks UTF-8 per fragment and refuses a character split across two. Frames
+    // are passed on unmasked: Qt accepts that, and unmasks far slower than unmask().
     void refuseFrames(Result &result, quint16 code, const QByteArray &reason);
     void finishFrame(Result &result);
+    void unmask(char *to, const char *from, qsizetype n);
     QByteArray m_frameHeader; // the current frame's header while it arrives
     bool m_inPayload = false;
     bool m_joining = false; // a fragmented text message is being joined

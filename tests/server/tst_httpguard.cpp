@@ -263,21 +263,39 @@ private slots:
         QCOMPARE(r.completed.size(), status == 0 ? 1 : 0);
     }
 
-    void upgradePassesFramesThrough()
+    void upgradePassesFramesThroughUnmasked()
     {
         ConnectionGuard guard(smallLimits());
         const QByteArray head = "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: "
                                 "websocket\r\n\r\n";
-        const QByteArray frame = QByteArray::fromHex("8185") + "mask" + "frame";
-        const QByteArray bytes = head + frame;
+        const QByteArray bytes = head + TestUtil::maskedFrame(0x81, "frame");
         const auto r = guard.feed(bytes);
         QCOMPARE(r.release, head);
-        QCOMPARE(r.upgraded, frame);
+        QCOMPARE(r.upgraded,
+                 QByteArray("\x81\x05"
+                            "frame"));
         QVERIFY(r.completed.isEmpty()); // upgrades are not plain requests
         QCOMPARE(guard.state(), ConnectionGuard::State::Upgraded);
-        // No HTTP limits now: a 5000-byte masked frame goes through whole.
-        const QByteArray big = QByteArray::fromHex("82fe1388") + "mask" + QByteArray(5000, 'z');
-        QCOMPARE(guard.feed(big).upgraded, big);
+        // No HTTP limits now: a 5000-byte frame goes through whole, unmasked the same
+        // whether it arrives at once or in pieces that split the key's cycle anywhere.
+        const QByteArray mask = "\x01\x82\x33\xf4";
+        QByteArray clear(5000, '\0');
+        for (qsizetype i = 0; i < clear.size(); ++i)
+            clear[i] = char('a' + i % 23);
+        QByteArray big = QByteArray::fromHex("82fe1388") + mask;
+        for (qsizetype i = 0; i < clear.size(); ++i)
+            big.append(char(clear[i] ^ mask[i % 4]));
+        const QByteArray expected = QByteArray::fromHex("827e1388") + clear;
+        QCOMPARE(guard.feed(big).upgraded.toHex(), expected.toHex());
+        for (const qsizetype piece : {1, 3, 7, 13, 4096}) {
+            ConnectionGuard g(smallLimits());
+            QCOMPARE(g.feed(head).release, head);
+            QByteArray out;
+            for (qsizetype at = 0; at < big.size(); at += piece)
+                out += g.feed(QByteArrayView(big).sliced(at, qMin(piece, big.size() - at)))
+                               .upgraded;
+            QCOMPARE(out.toHex(), expected.toHex());
+        }
     }
 
     void unmaskedClientFrameIsRefusedWith1002()
@@ -285,11 +303,11 @@ private slots:
         ConnectionGuard guard(smallLimits());
         const QByteArray head = "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: "
                                 "websocket\r\n\r\n";
-        const QByteArray masked = QByteArray::fromHex("8182") + "abcd" + "xy";
+        const QByteArray masked = TestUtil::maskedFrame(0x81, "xy");
         const QByteArray unmasked = QByteArray::fromHex("8102") + "hi";
         const QByteArray bytes = head + masked + unmasked + masked;
         const auto r = guard.feed(bytes);
-        QCOMPARE(r.upgraded, masked); // frames before the bad one still go through
+        QCOMPARE(r.upgraded, QByteArray("\x81\x02xy")); // frames before the bad one go through
         QCOMPARE(r.refusedStatus, 1002);
         QVERIFY(r.close);
         QCOMPARE(r.reply.left(4).toHex(), QByteArray("881e03ea")); // close frame, code 1002
@@ -307,10 +325,8 @@ private slots:
         const auto frame = [](quint8 first, const QByteArray &payload) {
             return TestUtil::maskedFrame(first, payload);
         };
-        const QByteArray ping = frame(0x89, "p");
-        const QByteArray binaryStart = frame(0x02, "b1"); // binary fragments are not touched
-        const QByteArray bytes = head + frame(0x01, "ab") + ping + frame(0x00, "c\xc3")
-                + frame(0x80, "\xa9") + binaryStart;
+        const QByteArray bytes = head + frame(0x01, "ab") + frame(0x89, "p") + frame(0x00, "c\xc3")
+                + frame(0x80, "\xa9") + frame(0x02, "b1");
         QByteArray out;
         // Byte by byte and whole must give the same frames.
         for (const bool trickle : {true, false}) {
@@ -322,8 +338,10 @@ private slots:
             } else {
                 out = g.feed(bytes).upgraded;
             }
-            const QByteArray joined = ping + QByteArray::fromHex("8185") + QByteArray(4, '\0')
-                    + "abc\xc3\xa9" + binaryStart;
+            // The ping between fragments comes first; binary fragments are not joined.
+            const QByteArray joined = QByteArray::fromHex("8901") + "p"
+                    + QByteArray::fromHex("8105") + "abc\xc3\xa9" + QByteArray::fromHex("0202")
+                    + "b1";
             QCOMPARE(out.toHex(), joined.toHex());
         }
         // Joined messages are bounded: over maxWebSocketMessage -> 1009.
