@@ -162,10 +162,10 @@ int main(int argc, char **argv)
     }
 
 #ifdef SWITCHBOARD_HAVE_GUI
-    // Declared after hub and server so it is destroyed before them.
+    // Declared after hub, server and cluster so it is destroyed before them.
     std::unique_ptr<MainWindow> window;
     if (gui) {
-        window = std::make_unique<MainWindow>(&hub, &server);
+        window = std::make_unique<MainWindow>(&hub, &server, cluster.get());
         ListenAddress address{config.host, config.port};
         // The command line wins; otherwise reuse the address chosen in the console last time.
         const QStringList arguments = QCoreApplication::arguments();

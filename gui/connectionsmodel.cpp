@@ -1,6 +1,7 @@
 #include "connectionsmodel.h"
 
 #include <QtCore/QDateTime>
+#include <QtCore/QJsonObject>
 #include <QtCore/QLocale>
 
 #include <algorithm>
@@ -33,6 +34,63 @@ auto byId(quint64 id)
     };
 }
 
+// Remote rows are ordered by node, then by the id on that node.
+bool remoteLess(const QString &nodeA, quint64 idA, const QString &nodeB, quint64 idB)
+{
+    const int order = nodeA.compare(nodeB);
+    return order < 0 || (order == 0 && idA < idB);
+}
+
+// Sort keys above every local id put remote rows after local ones when sorted by id.
+constexpr quint64 kRemoteSortBase = quint64(1) << 63;
+
+// The figures a heartbeat refreshes; returns whether any changed.
+bool updateCounters(SessionInfo &info, const QJsonObject &json)
+{
+    const auto number = [&json](const QString &key, qint64 missing = 0) {
+        return json.value(key).toInteger(missing);
+    };
+    const auto messagesIn = quint64(number(QStringLiteral("messages_in")));
+    const auto messagesOut = quint64(number(QStringLiteral("messages_out")));
+    const auto bytesIn = quint64(number(QStringLiteral("bytes_in")));
+    const auto bytesOut = quint64(number(QStringLiteral("bytes_out")));
+    const qint64 ping = number(QStringLiteral("last_ping_rtt_ms"), -1); // null until the first pong
+    const auto state = json.value(QStringLiteral("state")).toString() == u"closing"
+            ? SessionInfo::State::Closing
+            : SessionInfo::State::Open;
+    if (messagesIn == info.messagesIn && messagesOut == info.messagesOut && bytesIn == info.bytesIn
+        && bytesOut == info.bytesOut && ping == info.lastPingRttMs && state == info.state)
+        return false;
+    info.messagesIn = messagesIn;
+    info.messagesOut = messagesOut;
+    info.bytesIn = bytesIn;
+    info.bytesOut = bytesOut;
+    info.lastPingRttMs = ping;
+    info.state = state;
+    return true;
+}
+
+// A session as GET /api/connections describes it (which heartbeats carry).
+SessionInfo sessionFromJson(quint64 id, const QJsonObject &json)
+{
+    SessionInfo info;
+    info.id = id;
+    const QString peer = json.value(QStringLiteral("peer")).toString();
+    const qsizetype colon = peer.lastIndexOf(u':');
+    if (colon > 0) {
+        QStringView address = QStringView(peer).left(colon);
+        if (address.startsWith(u'[') && address.endsWith(u']'))
+            address = address.mid(1, address.size() - 2);
+        info.peerAddress.setAddress(address.toString());
+        info.peerPort = QStringView(peer).mid(colon + 1).toUShort();
+    }
+    info.path = json.value(QStringLiteral("path")).toString().toUtf8();
+    info.connectedAt = QDateTime::fromString(json.value(QStringLiteral("connected_at")).toString(),
+                                             Qt::ISODateWithMs);
+    updateCounters(info, json);
+    return info;
+}
+
 } // namespace
 
 ConnectionsModel::ConnectionsModel(QObject *parent) : QAbstractTableModel(parent)
@@ -45,7 +103,7 @@ ConnectionsModel::~ConnectionsModel() = default;
 
 int ConnectionsModel::rowCount(const QModelIndex &parent) const
 {
-    return parent.isValid() ? 0 : int(m_sessions.size());
+    return parent.isValid() ? 0 : int(m_sessions.size() + m_remote.size());
 }
 
 int ConnectionsModel::columnCount(const QModelIndex &parent) const
@@ -57,34 +115,66 @@ QVariant ConnectionsModel::data(const QModelIndex &index, int role) const
 {
     if (!checkIndex(index, CheckIndexOption::IndexIsValid | CheckIndexOption::ParentIsInvalid))
         return {};
-    const SessionInfo &info = m_sessions.at(index.row());
+    const int row = index.row();
+    const SessionInfo &info = infoAt(row);
     switch (role) {
     case Qt::DisplayRole:
+        if (index.column() == IdColumn)
+            return idText(row);
+        if (index.column() == NodeColumn)
+            return nodeAt(row);
         return displayData(info, index.column());
     case SortRole:
-        return sortData(info, index.column());
+        return sortData(row, index.column());
     case SessionIdRole:
-        return QVariant::fromValue(info.id);
+        return QVariant::fromValue(isRemote(row) ? quint64(0) : info.id);
+    case GlobalIdRole:
+        return idText(row);
+    case RemoteRole:
+        return isRemote(row);
     case Qt::TextAlignmentRole:
-        if (index.column() == PeerColumn || index.column() == PathColumn
-            || index.column() == StateColumn)
+        // Plain numbers align right; "node:id" reads like a name.
+        if (index.column() == NodeColumn || index.column() == PeerColumn
+            || index.column() == PathColumn || index.column() == StateColumn
+            || (index.column() == IdColumn && (isRemote(row) || !m_nodeName.isEmpty())))
             return QVariant::fromValue(Qt::AlignLeft | Qt::AlignVCenter);
         return QVariant::fromValue(Qt::AlignRight | Qt::AlignVCenter);
     case Qt::ToolTipRole:
         if (index.column() == ConnectedForColumn)
             return QLocale().toString(info.connectedAt.toLocalTime(), QLocale::LongFormat);
+        if (index.column() == NodeColumn)
+            return isRemote(row) ? tr("On instance %1; its figures are as of its last heartbeat")
+                                           .arg(nodeAt(row))
+                                 : tr("On this instance");
         return {};
     default:
         return {};
     }
 }
 
+const SessionInfo &ConnectionsModel::infoAt(int row) const
+{
+    return row < m_sessions.size() ? m_sessions.at(row) : m_remote.at(row - m_sessions.size()).info;
+}
+
+QString ConnectionsModel::nodeAt(int row) const
+{
+    // Outside cluster mode the column is empty, so that it matches no filter text.
+    return isRemote(row) ? m_remote.at(row - m_sessions.size()).node : m_nodeName;
+}
+
+QString ConnectionsModel::idText(int row) const
+{
+    if (isRemote(row))
+        return m_remote.at(row - m_sessions.size()).globalId();
+    const QString id = QString::number(m_sessions.at(row).id);
+    return m_nodeName.isEmpty() ? id : m_nodeName + u':' + id;
+}
+
 QVariant ConnectionsModel::displayData(const SessionInfo &info, int column) const
 {
     const QLocale locale;
     switch (column) {
-    case IdColumn:
-        return QString::number(info.id);
     case PeerColumn:
         return info.peer();
     case PathColumn:
@@ -109,11 +199,19 @@ QVariant ConnectionsModel::displayData(const SessionInfo &info, int column) cons
     }
 }
 
-QVariant ConnectionsModel::sortData(const SessionInfo &info, int column) const
+QVariant ConnectionsModel::sortData(int row, int column) const
 {
+    const SessionInfo &info = infoAt(row);
     switch (column) {
     case IdColumn:
+        // Numbers for speed. Remote rows are kept in (node, id) order, so
+        // their position in that list orders them; it shifts as rows come and
+        // go, but never changes their order relative to each other.
+        if (isRemote(row))
+            return QVariant::fromValue(kRemoteSortBase + quint64(row - m_sessions.size()));
         return QVariant::fromValue(info.id);
+    case NodeColumn:
+        return nodeAt(row);
     case PeerColumn:
         // Group by address, then order ports numerically.
         return QString(info.peerAddress.toString() + u'|'
@@ -146,6 +244,8 @@ QVariant ConnectionsModel::headerData(int section, Qt::Orientation orientation, 
     switch (section) {
     case IdColumn:
         return tr("ID");
+    case NodeColumn:
+        return tr("Node");
     case PeerColumn:
         return tr("Peer");
     case PathColumn:
@@ -176,10 +276,7 @@ void ConnectionsModel::resetSessions(QList<SessionInfo> sessions)
     std::sort(m_sessions.begin(), m_sessions.end(),
               [](const SessionInfo &a, const SessionInfo &b) { return a.id < b.id; });
     endResetModel();
-    if (m_sessions.isEmpty())
-        m_ticker.stop();
-    else
-        m_ticker.start();
+    updateTicker();
 }
 
 void ConnectionsModel::addSession(const SessionInfo &info)
@@ -191,8 +288,7 @@ void ConnectionsModel::addSession(const SessionInfo &info)
     beginInsertRows({}, row, row);
     m_sessions.insert(row, info);
     endInsertRows();
-    if (!m_ticker.isActive())
-        m_ticker.start();
+    updateTicker();
 }
 
 void ConnectionsModel::updateSessions(const QList<SessionInfo> &changed)
@@ -221,8 +317,7 @@ void ConnectionsModel::removeSession(quint64 id)
     beginRemoveRows({}, row, row);
     m_sessions.removeAt(row);
     endRemoveRows();
-    if (m_sessions.isEmpty())
-        m_ticker.stop();
+    updateTicker();
 }
 
 int ConnectionsModel::rowOf(quint64 id) const
@@ -231,16 +326,131 @@ int ConnectionsModel::rowOf(quint64 id) const
     return it != m_sessions.cend() && it->id == id ? int(it - m_sessions.cbegin()) : -1;
 }
 
+int ConnectionsModel::rowOfRemote(const QString &node, quint64 id) const
+{
+    const auto it = std::partition_point(
+            m_remote.cbegin(), m_remote.cend(), [&](const RemoteSessionInfo &remote) {
+                return remoteLess(remote.node, remote.info.id, node, id);
+            });
+    if (it == m_remote.cend() || it->node != node || it->info.id != id)
+        return -1;
+    return int(m_sessions.size() + (it - m_remote.cbegin()));
+}
+
 SessionInfo ConnectionsModel::sessionAt(int row) const
 {
     return row >= 0 && row < m_sessions.size() ? m_sessions.at(row) : SessionInfo();
 }
 
+std::optional<ConnectionsModel::RemoteSessionInfo> ConnectionsModel::remoteSessionAt(int row) const
+{
+    if (!isRemote(row))
+        return std::nullopt;
+    return m_remote.at(row - m_sessions.size());
+}
+
+void ConnectionsModel::setNodeName(const QString &name)
+{
+    if (name == m_nodeName)
+        return;
+    m_nodeName = name;
+    if (!m_sessions.isEmpty())
+        Q_EMIT dataChanged(index(0, IdColumn), index(int(m_sessions.size()) - 1, NodeColumn));
+}
+
+void ConnectionsModel::setRemoteSessions(const QList<Cluster::RemoteSession> &sessions)
+{
+    struct Incoming
+    {
+        QString node;
+        quint64 id;
+        const QJsonObject *json;
+    };
+    QList<Incoming> incoming;
+    incoming.reserve(sessions.size());
+    for (const Cluster::RemoteSession &session : sessions) {
+        const auto id = Cluster::splitGlobalId(session.info.value(QStringLiteral("id")).toString());
+        if (id && id->first == session.node)
+            incoming.append({session.node, id->second, &session.info});
+    }
+    const auto less = [](const Incoming &a, const Incoming &b) {
+        return remoteLess(a.node, a.id, b.node, b.id);
+    };
+    std::sort(incoming.begin(), incoming.end(), less);
+    incoming.erase(std::unique(incoming.begin(), incoming.end(),
+                               [](const Incoming &a, const Incoming &b) {
+                                   return a.node == b.node && a.id == b.id;
+                               }),
+                   incoming.end());
+
+    // Merge the two sorted lists: rows that stay are updated in place, and
+    // rows that come or go do so in contiguous runs (a whole instance joining
+    // or dropping out is one insert or one removal).
+    const auto before = [](const RemoteSessionInfo &row, const Incoming &in) {
+        return remoteLess(row.node, row.info.id, in.node, in.id);
+    };
+    const auto after = [](const RemoteSessionInfo &row, const Incoming &in) {
+        return remoteLess(in.node, in.id, row.node, row.info.id);
+    };
+    const int base = int(m_sessions.size());
+    qsizetype i = 0; // in m_remote
+    qsizetype n = 0; // in incoming
+    qsizetype changedFirst = -1;
+    qsizetype changedLast = -1;
+    while (i < m_remote.size() || n < incoming.size()) {
+        qsizetype end = i;
+        while (end < m_remote.size()
+               && (n == incoming.size() || before(m_remote.at(end), incoming.at(n))))
+            ++end;
+        if (end > i) {
+            beginRemoveRows({}, int(base + i), int(base + end - 1));
+            m_remote.remove(i, end - i);
+            endRemoveRows();
+            continue;
+        }
+        if (n == incoming.size())
+            break;
+        if (i < m_remote.size() && !after(m_remote.at(i), incoming.at(n))) {
+            // The same session: only its figures move.
+            if (updateCounters(m_remote[i].info, *incoming.at(n).json)) {
+                changedFirst = changedFirst < 0 ? i : changedFirst;
+                changedLast = i;
+            }
+            ++i;
+            ++n;
+            continue;
+        }
+        end = n;
+        while (end < incoming.size()
+               && (i == m_remote.size() || after(m_remote.at(i), incoming.at(end))))
+            ++end;
+        beginInsertRows({}, int(base + i), int(base + i + (end - n) - 1));
+        m_remote.insert(i, end - n, RemoteSessionInfo());
+        for (qsizetype k = n; k < end; ++k, ++i)
+            m_remote[i] = {incoming.at(k).node,
+                           sessionFromJson(incoming.at(k).id, *incoming.at(k).json)};
+        endInsertRows();
+        n = end;
+    }
+    // Rows are only inserted or removed after the updated ones, so their indexes hold.
+    if (changedFirst >= 0)
+        Q_EMIT dataChanged(index(int(base + changedFirst), MessagesInColumn),
+                           index(int(base + changedLast), StateColumn));
+    updateTicker();
+}
+
+void ConnectionsModel::updateTicker()
+{
+    if (rowCount() == 0)
+        m_ticker.stop();
+    else if (!m_ticker.isActive())
+        m_ticker.start();
+}
+
 void ConnectionsModel::refreshConnectedFor()
 {
-    if (!m_sessions.isEmpty())
-        Q_EMIT dataChanged(index(0, ConnectedForColumn),
-                           index(int(m_sessions.size()) - 1, ConnectedForColumn),
+    if (rowCount() > 0)
+        Q_EMIT dataChanged(index(0, ConnectedForColumn), index(rowCount() - 1, ConnectedForColumn),
                            {Qt::DisplayRole, SortRole, Qt::ToolTipRole});
 }
 

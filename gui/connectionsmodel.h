@@ -1,19 +1,25 @@
 #pragma once
 
+#include "cluster.h"
 #include "sessioninfo.h"
 
 #include <QtCore/QAbstractTableModel>
 #include <QtCore/QList>
 #include <QtCore/QTimer>
 
+#include <optional>
+
 namespace Switchboard {
 
 /*!
-    The live sessions as a table, one row per session id, in id order.
+    The live sessions as a table: this instance's sessions in id order, then
+    those of the other cluster instances ordered by node and id.
 
     The model knows nothing of sockets: it is fed the hub's snapshots through
     addSession(), updateSessions() and removeSession(), which MainWindow
-    connects to Hub::sessionOpened, Hub::statsChanged and Hub::sessionClosed.
+    connects to Hub::sessionOpened, Hub::statsChanged and Hub::sessionClosed,
+    and in cluster mode the cluster's remote sessions through
+    setRemoteSessions() whenever Cluster::remoteSessionsChanged() fires.
     A one-second timer refreshes only the "connected for" column.
 */
 class ConnectionsModel final : public QAbstractTableModel
@@ -24,6 +30,7 @@ class ConnectionsModel final : public QAbstractTableModel
 public:
     enum Column {
         IdColumn,
+        NodeColumn,
         PeerColumn,
         PathColumn,
         ConnectedForColumn,
@@ -37,8 +44,19 @@ public:
     };
 
     enum Role {
-        SessionIdRole = Qt::UserRole, //!< the row's session id (quint64), any column
+        SessionIdRole = Qt::UserRole, //!< a local row's session id (quint64); 0 on remote rows
         SortRole, //!< a number or string that sorts the column naturally
+        GlobalIdRole, //!< the id as the admin API takes it: "node:id" in cluster mode
+        RemoteRole, //!< true on the rows of sessions on other instances
+    };
+
+    /*! A session on another cluster instance, as its last heartbeat described it. */
+    struct RemoteSessionInfo
+    {
+        QString node;
+        SessionInfo info; //!< info.id is the session's id on that node
+
+        QString globalId() const { return node + u':' + QString::number(info.id); }
     };
 
     explicit ConnectionsModel(QObject *parent = nullptr);
@@ -50,24 +68,51 @@ public:
     QVariant headerData(int section, Qt::Orientation orientation,
                         int role = Qt::DisplayRole) const override;
 
-    /*! Replaces every row with \a sessions (used once, to catch up with the hub). */
+    /*! Replaces every local row with \a sessions (used once, to catch up with the hub). */
     void resetSessions(QList<SessionInfo> sessions);
     void addSession(const SessionInfo &info);
     /*! Refreshes the counters of the sessions in \a changed that have a row. */
     void updateSessions(const QList<SessionInfo> &changed);
     void removeSession(quint64 id);
 
-    /*! The row of session \a id, or -1. */
+    /*!
+        This instance's cluster node name: local rows show it in the Node
+        column and their ids as "node:id". Empty (the default) outside cluster
+        mode, where the Node column is empty and ids are plain numbers.
+    */
+    void setNodeName(const QString &name);
+    QString nodeName() const { return m_nodeName; }
+
+    /*!
+        Replaces the remote rows with \a sessions, as Cluster::remoteSessions()
+        lists them. Rows that stay are updated in place, so selections and
+        persistent indexes on them survive each heartbeat.
+    */
+    void setRemoteSessions(const QList<Cluster::RemoteSession> &sessions);
+    int remoteCount() const { return int(m_remote.size()); }
+
+    /*! The row of local session \a id, or -1. */
     int rowOf(quint64 id) const;
-    /*! The session shown in \a row; a default SessionInfo (id 0) if there is none. */
+    /*! The row of session \a id on instance \a node, or -1. */
+    int rowOfRemote(const QString &node, quint64 id) const;
+    bool isRemote(int row) const { return row >= m_sessions.size() && row < rowCount(); }
+    /*! The local session shown in \a row; a default SessionInfo (id 0) for any other row. */
     SessionInfo sessionAt(int row) const;
+    /*! The remote session shown in \a row, if it is one. */
+    std::optional<RemoteSessionInfo> remoteSessionAt(int row) const;
 
 private:
     void refreshConnectedFor();
+    void updateTicker();
+    const SessionInfo &infoAt(int row) const;
+    QString nodeAt(int row) const;
+    QString idText(int row) const;
     QVariant displayData(const SessionInfo &info, int column) const;
-    QVariant sortData(const SessionInfo &info, int column) const;
+    QVariant sortData(int row, int column) const;
 
-    QList<SessionInfo> m_sessions; // sorted by id: ids only grow, so rows append
+    QList<SessionInfo> m_sessions; // rows 0..n-1, sorted by id: ids only grow, so rows append
+    QList<RemoteSessionInfo> m_remote; // the rows after them, sorted by node, then id
+    QString m_nodeName;
     QTimer m_ticker;
 };
 

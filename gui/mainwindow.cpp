@@ -1,5 +1,6 @@
 #include "mainwindow.h"
 
+#include "cluster.h"
 #include "connectionsmodel.h"
 #include "hub.h"
 #include "logfiltermodel.h"
@@ -41,7 +42,9 @@ namespace {
 const QString kGeometryKey = QStringLiteral("window/geometry");
 const QString kWindowStateKey = QStringLiteral("window/state");
 const QString kSplitterKey = QStringLiteral("window/splitter");
-const QString kConnectionsHeaderKey = QStringLiteral("connections/header");
+// V2: the Node column came second; a state saved without it would give each
+// column its left neighbour's width.
+const QString kConnectionsHeaderKey = QStringLiteral("connections/headerV2");
 const QString kLogHeaderKey = QStringLiteral("log/header");
 const QString kFollowSelectionKey = QStringLiteral("log/followSelection");
 const QString kHostKey = QStringLiteral("server/host");
@@ -82,6 +85,21 @@ Frame composeFrame(const QString &text, bool binary)
     return binary ? Frame::binary(text.toUtf8()) : Frame::text(text);
 }
 
+// What the log says was sent to a session it has no lines for (one on another instance).
+QString framePreview(const Frame &frame)
+{
+    constexpr qsizetype kPreview = 80;
+    if (frame.isBinary())
+        return MainWindow::tr("%1 bytes of binary").arg(frame.payload().size());
+    const QString text = frame.toText();
+    return text.size() > kPreview ? text.left(kPreview) + u'…' : text;
+}
+
+QString nodeCount(int count)
+{
+    return count == 1 ? MainWindow::tr("1 node") : MainWindow::tr("%1 nodes").arg(count);
+}
+
 QTableView *makeTableView(QWidget *parent)
 {
     auto *view = new QTableView(parent);
@@ -100,10 +118,11 @@ QTableView *makeTableView(QWidget *parent)
 
 } // namespace
 
-MainWindow::MainWindow(Hub *hub, Server *server, QWidget *parent)
+MainWindow::MainWindow(Hub *hub, Server *server, Cluster *cluster, QWidget *parent)
     : QMainWindow(parent)
     , m_hub(hub)
     , m_server(server)
+    , m_cluster(cluster)
     , m_connections(new ConnectionsModel(this))
     , m_connectionsProxy(new QSortFilterProxyModel(this))
     , m_log(new MessageLogModel(this))
@@ -123,6 +142,8 @@ MainWindow::MainWindow(Hub *hub, Server *server, QWidget *parent)
     buildWidgets();
     connectCore();
     restoreSettings();
+    // After restoring the header, which may come from a run with(out) a cluster.
+    m_connectionsView->setColumnHidden(ConnectionsModel::NodeColumn, !m_cluster);
     updateActions();
 }
 
@@ -195,7 +216,9 @@ void MainWindow::buildWidgets()
     m_connectionsView->setModel(m_connectionsProxy);
     m_connectionsView->setSortingEnabled(true);
     m_connectionsView->sortByColumn(ConnectionsModel::IdColumn, Qt::AscendingOrder);
-    const QList<int> widths{50, 150, 80, 100, 80, 80, 90, 90, 80, 70};
+    // In cluster mode ids read "node:id", and the Node column takes room.
+    const QList<int> widths = m_cluster ? QList<int>{130, 100, 130, 70, 95, 70, 70, 80, 80, 70, 60}
+                                        : QList<int>{50, 100, 150, 80, 100, 80, 80, 90, 90, 80, 70};
     for (int column = 0; column < widths.size(); ++column)
         m_connectionsView->setColumnWidth(column, widths.at(column));
     connectionsLayout->addWidget(m_filterEdit);
@@ -279,7 +302,7 @@ void MainWindow::buildWidgets()
 
     connect(m_messageEdit, &QLineEdit::textChanged, this, &MainWindow::updateActions);
     connect(m_messageEdit, &QLineEdit::returnPressed, this, [this] {
-        if (selectedSessionIds(true).isEmpty())
+        if (selectedSessionIds(true).isEmpty() && selectedRemoteSessions(true).isEmpty())
             statusBar()->showMessage(
                     tr("Select one or more connections to send to, or click Broadcast."), 4000);
         else
@@ -313,6 +336,12 @@ void MainWindow::buildWidgets()
     m_countLabel->setContentsMargins(8, 0, 8, 0);
     m_rateLabel->setContentsMargins(8, 0, 4, 0);
     statusBar()->addWidget(m_addressLabel);
+    if (m_cluster) {
+        m_clusterLabel = new QLabel(this);
+        m_clusterLabel->setObjectName(QStringLiteral("clusterLabel"));
+        m_clusterLabel->setContentsMargins(8, 0, 8, 0);
+        statusBar()->addPermanentWidget(m_clusterLabel);
+    }
     statusBar()->addPermanentWidget(m_countLabel);
     statusBar()->addPermanentWidget(m_rateLabel);
     onRatesChanged(0, 0);
@@ -358,8 +387,27 @@ void MainWindow::connectCore()
     connect(m_hub, &Hub::countChanged, this, &MainWindow::onCountChanged);
     connect(m_server, &Server::listeningChanged, this, &MainWindow::onListeningChanged);
 
+    if (m_cluster) {
+        connect(m_cluster, &Cluster::started, this, [this] {
+            m_connections->setNodeName(m_cluster->nodeName());
+            updateClusterStatus();
+        });
+        connect(m_cluster, &Cluster::connectedChanged, this, [this](bool connected) {
+            m_log->addSystem(connected ? tr("cluster: connected to Redis")
+                                       : tr("cluster degraded: Redis unreachable; sessions on "
+                                            "other instances cannot be reached"));
+            updateClusterStatus();
+        });
+        connect(m_cluster, &Cluster::remoteSessionsChanged, this,
+                &MainWindow::onRemoteSessionsChanged);
+    }
+
     // Catch up with whatever happened before the window existed.
     m_connections->resetSessions(m_hub->sessions());
+    if (m_cluster) {
+        m_connections->setNodeName(m_cluster->nodeName());
+        onRemoteSessionsChanged();
+    }
     onCountChanged(m_hub->count());
     onListeningChanged(m_server->isListening());
     if (m_server->isListening())
@@ -460,7 +508,10 @@ void MainWindow::onListeningChanged(bool listening)
 
 void MainWindow::onCountChanged(int count)
 {
-    const QString text = connectionCount(count);
+    QString text = connectionCount(count);
+    // The table lists other instances' sessions too; say which is which.
+    if (const int remote = m_connections->remoteCount(); remote > 0)
+        text = tr("%1 here · %2 on other nodes").arg(text).arg(remote);
     m_countLabel->setText(text);
     if (m_tray) {
         m_tray->setToolTip(tr("Switchboard: %1").arg(text));
@@ -474,6 +525,48 @@ void MainWindow::onRatesChanged(double in, double out)
     const QLocale locale;
     m_rateLabel->setText(tr("in %1 msg/s · out %2 msg/s")
                                  .arg(locale.toString(in, 'f', 1), locale.toString(out, 'f', 1)));
+}
+
+void MainWindow::onRemoteSessionsChanged()
+{
+    m_connections->setRemoteSessions(m_cluster->remoteSessions());
+    const QStringList nodes = m_cluster->remoteNodes();
+    for (const QString &node : nodes) {
+        if (!m_remoteNodes.contains(node))
+            m_log->addSystem(tr("cluster: instance %1 joined").arg(node));
+    }
+    for (const QString &node : std::as_const(m_remoteNodes)) {
+        if (!nodes.contains(node))
+            m_log->addSystem(tr("cluster: instance %1 dropped out").arg(node));
+    }
+    m_remoteNodes = nodes;
+    updateClusterStatus();
+    onCountChanged(m_hub->count());
+}
+
+void MainWindow::updateClusterStatus()
+{
+    if (!m_clusterLabel)
+        return;
+    const ClusterSettings &settings = m_cluster->settings();
+    const QString redis = QStringLiteral("%1:%2").arg(settings.redisHost).arg(settings.redisPort);
+    const QString node = m_cluster->nodeName();
+    if (m_cluster->isConnected()) {
+        m_clusterLabel->setText(tr("Cluster: connected as %1 (%2)")
+                                        .arg(node, nodeCount(int(m_remoteNodes.size()) + 1)));
+        m_clusterLabel->setStyleSheet(QString());
+        m_clusterLabel->setToolTip(
+                tr("This instance is node %1, joined through Redis %2.\nOther instances: %3")
+                        .arg(node, redis,
+                             m_remoteNodes.isEmpty() ? tr("none") : m_remoteNodes.join(u", ")));
+    } else {
+        m_clusterLabel->setText(tr("Cluster: degraded — Redis unreachable"));
+        m_clusterLabel->setStyleSheet(QStringLiteral("color: #b3261e; font-weight: bold;"));
+        m_clusterLabel->setToolTip(
+                tr("Cannot reach Redis %1. Local connections work as usual; sessions on other "
+                   "instances cannot be reached until it is back.")
+                        .arg(redis));
+    }
 }
 
 QList<quint64> MainWindow::selectedSessionIds(bool openOnly) const
@@ -491,12 +584,27 @@ QList<quint64> MainWindow::selectedSessionIds(bool openOnly) const
     return ids;
 }
 
+QList<ConnectionsModel::RemoteSessionInfo> MainWindow::selectedRemoteSessions(bool openOnly) const
+{
+    QList<ConnectionsModel::RemoteSessionInfo> sessions;
+    const QModelIndexList rows = m_connectionsView->selectionModel()->selectedRows();
+    for (const QModelIndex &row : rows) {
+        const auto remote
+                = m_connections->remoteSessionAt(m_connectionsProxy->mapToSource(row).row());
+        if (remote && (!openOnly || remote->info.state == SessionInfo::State::Open))
+            sessions.append(*remote);
+    }
+    return sessions;
+}
+
 void MainWindow::updateActions()
 {
     const bool hasText = !m_messageEdit->text().isEmpty();
-    const bool hasSelection = !selectedSessionIds(true).isEmpty();
+    const bool hasSelection
+            = !selectedSessionIds(true).isEmpty() || !selectedRemoteSessions(true).isEmpty();
     m_sendButton->setEnabled(hasText && hasSelection);
-    m_broadcastButton->setEnabled(hasText && m_hub->count() > 0);
+    m_broadcastButton->setEnabled(hasText
+                                  && (m_hub->count() > 0 || m_connections->remoteCount() > 0));
     m_disconnectButton->setEnabled(hasSelection);
 }
 
@@ -525,15 +633,31 @@ void MainWindow::hideError()
 void MainWindow::sendToSelected()
 {
     const QList<quint64> ids = selectedSessionIds(true);
+    const auto remote = selectedRemoteSessions(true);
     const QString text = m_messageEdit->text();
-    if (ids.isEmpty() || text.isEmpty())
+    if ((ids.isEmpty() && remote.isEmpty()) || text.isEmpty())
         return;
     // One frame for every recipient: it is encoded once.
     const Frame frame = composeFrame(text, m_binary->isChecked());
     int sent = 0;
     for (const quint64 id : ids)
         sent += m_hub->send(id, frame) ? 1 : 0;
-    statusBar()->showMessage(tr("Sent to %1").arg(connectionCount(sent)), 3000);
+    // The other instances deliver (and log) these; here the log notes what was forwarded.
+    int unreachable = 0;
+    for (const auto &session : remote) {
+        if (m_cluster->sendRemote(session.node, session.info.id, frame)) {
+            ++sent;
+            m_log->addSystem(tr("sent to %1 through the cluster: %2")
+                                     .arg(session.globalId(), framePreview(frame)));
+        } else {
+            ++unreachable;
+        }
+    }
+    QString message = tr("Sent to %1").arg(connectionCount(sent));
+    if (unreachable > 0)
+        message += u"; "
+                + tr("%1 not reached: Redis unreachable").arg(connectionCount(unreachable));
+    statusBar()->showMessage(message, unreachable > 0 ? 8000 : 3000);
     m_messageEdit->clear();
 }
 
@@ -542,8 +666,13 @@ void MainWindow::broadcast()
     const QString text = m_messageEdit->text();
     if (text.isEmpty())
         return;
+    // Hub::broadcast() also asks the cluster to relay it to every other instance.
     const int delivered = m_hub->broadcast(composeFrame(text, m_binary->isChecked()));
-    statusBar()->showMessage(tr("Broadcast to %1").arg(connectionCount(delivered)), 3000);
+    QString message = tr("Broadcast to %1").arg(connectionCount(delivered));
+    if (m_cluster)
+        message += m_cluster->isConnected() ? tr(" here and relayed to the other instances")
+                                            : tr(" here only: Redis unreachable, not relayed");
+    statusBar()->showMessage(message, 3000);
     m_messageEdit->clear();
 }
 
@@ -552,8 +681,25 @@ void MainWindow::disconnectSelected()
     const QList<quint64> ids = selectedSessionIds(true);
     for (const quint64 id : ids)
         m_hub->close(id, 4000, QStringLiteral("closed by operator"));
-    if (!ids.isEmpty())
-        statusBar()->showMessage(tr("Closing %1").arg(connectionCount(int(ids.size()))), 3000);
+    int closing = int(ids.size());
+    int unreachable = 0;
+    for (const auto &session : selectedRemoteSessions(true)) {
+        if (m_cluster->closeRemote(session.node, session.info.id, 4000,
+                                   QStringLiteral("closed by operator"))) {
+            ++closing;
+            m_log->addSystem(tr("asked %1 to close through the cluster").arg(session.globalId()));
+        } else {
+            ++unreachable;
+        }
+    }
+    QString message;
+    if (closing > 0)
+        message = tr("Closing %1").arg(connectionCount(closing));
+    if (unreachable > 0)
+        message += (message.isEmpty() ? QString() : QStringLiteral("; "))
+                + tr("%1 not reached: Redis unreachable").arg(connectionCount(unreachable));
+    if (!message.isEmpty())
+        statusBar()->showMessage(message, unreachable > 0 ? 8000 : 3000);
 }
 
 void MainWindow::toggleListening()

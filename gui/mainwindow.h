@@ -1,8 +1,10 @@
 #pragma once
 
+#include "connectionsmodel.h"
 #include "listenaddressdialog.h"
 
 #include <QtCore/QList>
+#include <QtCore/QStringList>
 #include <QtWidgets/QMainWindow>
 
 #include <optional>
@@ -20,7 +22,7 @@ class QTableView;
 
 namespace Switchboard {
 
-class ConnectionsModel;
+class Cluster;
 class Hub;
 class LogFilterModel;
 class MessageLogModel;
@@ -31,9 +33,13 @@ class TrafficMeter;
     The operator console: live connections, the message log, a composer and
     the listener controls, for a Hub and Server owned by the caller.
 
-    It reaches sessions only through the hub's public API and by session id.
-    Every hub and server signal the console uses is connected in one place,
-    connectCore().
+    In cluster mode (a non-null Cluster) the table also lists the sessions of
+    the other instances, the composer reaches them through the cluster, and
+    the status bar shows the cluster's state.
+
+    It reaches sessions only through the hub's and cluster's public API and
+    by session id. Every hub, server and cluster signal the console uses is
+    connected in one place, connectCore().
 */
 class MainWindow final : public QMainWindow
 {
@@ -41,7 +47,7 @@ class MainWindow final : public QMainWindow
     Q_DISABLE_COPY_MOVE(MainWindow)
 
 public:
-    MainWindow(Hub *hub, Server *server, QWidget *parent = nullptr);
+    MainWindow(Hub *hub, Server *server, Cluster *cluster = nullptr, QWidget *parent = nullptr);
     ~MainWindow() override;
 
     /*!
@@ -70,12 +76,15 @@ private:
     void onListeningChanged(bool listening);
     void onCountChanged(int count);
     void onRatesChanged(double in, double out);
+    void onRemoteSessionsChanged();
+    void updateClusterStatus();
     void updateActions();
     void updateLogFilter();
     void showError(const QString &message);
     void hideError();
 
     QList<quint64> selectedSessionIds(bool openOnly = false) const;
+    QList<ConnectionsModel::RemoteSessionInfo> selectedRemoteSessions(bool openOnly = false) const;
     void sendToSelected();
     void broadcast();
     void disconnectSelected();
@@ -87,6 +96,7 @@ private:
 
     Hub *m_hub;
     Server *m_server;
+    Cluster *m_cluster;
     ListenAddress m_address;
 
     ConnectionsModel *m_connections;
@@ -114,6 +124,8 @@ private:
     QLabel *m_addressLabel = nullptr;
     QLabel *m_countLabel = nullptr;
     QLabel *m_rateLabel = nullptr;
+    QLabel *m_clusterLabel = nullptr;
+    QStringList m_remoteNodes; // as last shown, to log instances joining and leaving
     QSystemTrayIcon *m_tray = nullptr;
     bool m_logAtBottom = true;
 };

@@ -157,6 +157,7 @@ void Cluster::start(const QString &defaultNodeName)
            qPrintable(m_settings.nodeName), qPrintable(m_settings.redisHost),
            unsigned(m_settings.redisPort), m_settings.channel().constData());
     m_heartbeat.start();
+    Q_EMIT started();
     connectToRedis();
 }
 
@@ -201,6 +202,14 @@ bool Cluster::hasRemoteSession(const QString &node, quint64 id)
     return std::any_of(it->sessions.begin(), it->sessions.end(), [&](const QJsonValue &session) {
         return session.toObject().value(QStringLiteral("id")).toString() == wanted;
     });
+}
+
+QStringList Cluster::remoteNodes()
+{
+    pruneNodes();
+    QStringList names = m_nodes.keys();
+    names.sort();
+    return names;
 }
 
 bool Cluster::sendRemote(const QString &node, quint64 id, const Frame &frame)
@@ -414,10 +423,26 @@ void Cluster::pruneNodes()
         if (now - it->lastSeenMs > limit) {
             qCInfo(lcCluster, "node '%s' stopped heart-beating; dropped", qPrintable(it.key()));
             it = m_nodes.erase(it);
+            notifyRemoteSessionsChanged();
         } else {
             ++it;
         }
     }
+}
+
+void Cluster::notifyRemoteSessionsChanged()
+{
+    // Deferred: pruneNodes() runs inside remoteSessions(), which a slot of
+    // this very signal is likely to call.
+    if (std::exchange(m_remoteChangePending, true))
+        return;
+    QMetaObject::invokeMethod(
+            this,
+            [this] {
+                m_remoteChangePending = false;
+                Q_EMIT remoteSessionsChanged();
+            },
+            Qt::QueuedConnection);
 }
 
 void Cluster::onMessage(const QByteArray &data)
@@ -435,9 +460,14 @@ void Cluster::onMessage(const QByteArray &data)
     const QJsonObject payload = envelope.value(QStringLiteral("payload")).toObject();
 
     if (type == u"heartbeat") {
+        const bool joined = !m_nodes.contains(origin);
         Node &node = m_nodes[origin];
         node.lastSeenMs = m_clock.elapsed();
-        node.sessions = payload.value(QStringLiteral("sessions")).toArray();
+        QJsonArray sessions = payload.value(QStringLiteral("sessions")).toArray();
+        if (joined || sessions != node.sessions) {
+            node.sessions = std::move(sessions);
+            notifyRemoteSessionsChanged();
+        }
         return;
     }
     if (type == u"broadcast") {

@@ -9,6 +9,7 @@
 #include <QtCore/QJsonObject>
 #include <QtCore/QObject>
 #include <QtCore/QString>
+#include <QtCore/QStringList>
 #include <QtCore/QTimer>
 
 #include <chrono>
@@ -80,6 +81,7 @@ public:
     void start(const QString &defaultNodeName);
 
     const QString &nodeName() const { return m_settings.nodeName; }
+    const ClusterSettings &settings() const { return m_settings; }
     /*! True while both Redis connections are up and subscribed. */
     bool isConnected() const { return m_connected; }
     /*! The cluster-unique id of local session \a id. */
@@ -91,6 +93,8 @@ public:
     QList<RemoteSession> remoteSessions();
     /*! True if live instance \a node last reported session \a id. */
     bool hasRemoteSession(const QString &node, quint64 id);
+    /*! Names of the other live instances, sorted. */
+    QStringList remoteNodes();
 
     /*! Publishes \a frame for session \a id on \a node; false if not connected. */
     bool sendRemote(const QString &node, quint64 id, const Frame &frame);
@@ -104,7 +108,16 @@ public:
     }
 
 Q_SIGNALS:
+    /*! start() ran: nodeName() is final. */
+    void started();
     void connectedChanged(bool connected);
+    /*!
+        A heartbeat changed an instance's session list, an instance joined or
+        one dropped out. Queued: emitted from the event loop, once for all
+        the changes made since the last emission, so a slot may call
+        remoteSessions() (which prunes) safely.
+    */
+    void remoteSessionsChanged();
 
 private:
     struct Node
@@ -121,6 +134,7 @@ private:
     bool publish(const QString &type, const QString &target, const QJsonObject &payload);
     void publishHeartbeat();
     void pruneNodes();
+    void notifyRemoteSessionsChanged();
     void onMessage(const QByteArray &data);
 
     // hiredis callbacks; they find the Cluster through redisAsyncContext::data.
@@ -138,6 +152,7 @@ private:
     bool m_connected = false;
     bool m_started = false;
     bool m_warnedUnreachable = false;
+    bool m_remoteChangePending = false;
     std::chrono::milliseconds m_backoff{500};
     QTimer m_reconnect;
     QTimer m_heartbeat;

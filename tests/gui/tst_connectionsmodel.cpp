@@ -3,6 +3,7 @@
 #include "connectionsmodel.h"
 #include "guitestutil.h"
 
+#include <QtCore/QJsonObject>
 #include <QtCore/QSortFilterProxyModel>
 #include <QtTest/QAbstractItemModelTester>
 #include <QtTest/QSignalSpy>
@@ -27,6 +28,11 @@ private Q_SLOTS:
     void connectedForTicksOnlyItsColumn();
     void closingStateIsShown();
     void sortsByCounters();
+    void remoteRowsFollowTheClusterListing();
+    void remoteRowsUpdateInPlace();
+    void malformedRemoteEntriesAreSkipped();
+    void nodeColumnNamesTheInstance();
+    void sortsLocalRowsFirstThenByNode();
 
 private:
     // The connections MainWindow::connectCore() makes for this model.
@@ -46,6 +52,41 @@ private:
                   int role = Qt::DisplayRole) const
     {
         return model.index(model.rowOf(id), column).data(role);
+    }
+
+    static SessionInfo localSession(quint64 id)
+    {
+        SessionInfo info;
+        info.id = id;
+        info.peerAddress = QHostAddress(QHostAddress::LocalHost);
+        info.peerPort = quint16(5000 + id);
+        info.path = QByteArrayLiteral("/ws");
+        info.connectedAt = QDateTime::currentDateTimeUtc();
+        return info;
+    }
+    // A session as another instance's heartbeat lists it (GET /api/connections?scope=cluster).
+    static Cluster::RemoteSession remoteSession(const QString &node, quint64 id,
+                                                qint64 messagesIn = 0)
+    {
+        return {node,
+                QJsonObject{
+                        {QStringLiteral("id"), QString(node + u':' + QString::number(id))},
+                        {QStringLiteral("node"), node},
+                        {QStringLiteral("peer"), QStringLiteral("[::1]:%1").arg(6000 + id)},
+                        {QStringLiteral("path"), QStringLiteral("/ws/chat")},
+                        {QStringLiteral("connected_at"),
+                         QDateTime::currentDateTimeUtc().addSecs(-90).toString(Qt::ISODateWithMs)},
+                        {QStringLiteral("messages_in"), messagesIn},
+                        {QStringLiteral("messages_out"), 1},
+                        {QStringLiteral("bytes_in"), 2048},
+                        {QStringLiteral("bytes_out"), 5},
+                        {QStringLiteral("last_ping_rtt_ms"), QJsonValue(QJsonValue::Null)},
+                        {QStringLiteral("state"), QStringLiteral("open")},
+                }};
+    }
+    static QString text(const QAbstractItemModel &model, int row, int column)
+    {
+        return model.index(row, column).data().toString();
     }
 
     std::unique_ptr<GuiTest::TestServer> m_server;
@@ -248,6 +289,193 @@ void tst_ConnectionsModel::sortsByCounters()
     QTRY_COMPARE(proxy.index(0, ConnectionsModel::MessagesInColumn).data().toString(),
                  QStringLiteral("10"));
     QCOMPARE(proxy.index(0, 0).data(ConnectionsModel::SessionIdRole).value<quint64>(), idB);
+}
+
+void tst_ConnectionsModel::remoteRowsFollowTheClusterListing()
+{
+    ConnectionsModel model;
+    QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+    model.addSession(localSession(1));
+    model.addSession(localSession(2));
+    QSignalSpy inserted(&model, &QAbstractItemModel::rowsInserted);
+    QSignalSpy removed(&model, &QAbstractItemModel::rowsRemoved);
+
+    // Listed in any order; shown after the local rows, by node, then id.
+    model.setRemoteSessions({remoteSession(QStringLiteral("gamma"), 2),
+                             remoteSession(QStringLiteral("beta"), 10, 7),
+                             remoteSession(QStringLiteral("beta"), 3)});
+    QCOMPARE(model.rowCount(), 5);
+    QCOMPARE(model.remoteCount(), 3);
+    QCOMPARE(inserted.size(), 1); // one run
+    QCOMPARE(text(model, 2, ConnectionsModel::IdColumn), QStringLiteral("beta:3"));
+    QCOMPARE(text(model, 3, ConnectionsModel::IdColumn), QStringLiteral("beta:10"));
+    QCOMPARE(text(model, 4, ConnectionsModel::IdColumn), QStringLiteral("gamma:2"));
+    QCOMPARE(model.rowOfRemote(QStringLiteral("beta"), 10), 3);
+    QCOMPARE(model.rowOfRemote(QStringLiteral("beta"), 2), -1);
+
+    // Every column, from the heartbeat's JSON.
+    QCOMPARE(text(model, 3, ConnectionsModel::NodeColumn), QStringLiteral("beta"));
+    QCOMPARE(text(model, 3, ConnectionsModel::PeerColumn), QStringLiteral("[::1]:6010"));
+    QCOMPARE(text(model, 3, ConnectionsModel::PathColumn), QStringLiteral("/ws/chat"));
+    QCOMPARE(text(model, 3, ConnectionsModel::ConnectedForColumn), QStringLiteral("1m 30s"));
+    QCOMPARE(text(model, 3, ConnectionsModel::MessagesInColumn), QStringLiteral("7"));
+    QCOMPARE(text(model, 3, ConnectionsModel::BytesInColumn), QStringLiteral("2.00 KiB"));
+    QCOMPARE(text(model, 3, ConnectionsModel::PingColumn), QStringLiteral("–"));
+    QCOMPARE(text(model, 3, ConnectionsModel::StateColumn), QStringLiteral("open"));
+    const QModelIndex remote = model.index(3, ConnectionsModel::PathColumn);
+    QCOMPARE(remote.data(ConnectionsModel::RemoteRole).toBool(), true);
+    QCOMPARE(remote.data(ConnectionsModel::GlobalIdRole).toString(), QStringLiteral("beta:10"));
+    // Not a local session: nothing may act on it through the hub by this id.
+    QCOMPARE(remote.data(ConnectionsModel::SessionIdRole).value<quint64>(), 0ull);
+    QCOMPARE(model.sessionAt(3).id, 0ull);
+    const auto session = model.remoteSessionAt(3);
+    QVERIFY(session);
+    QCOMPARE(session->node, QStringLiteral("beta"));
+    QCOMPARE(session->info.id, 10ull);
+    QVERIFY(!model.remoteSessionAt(1));
+    QCOMPARE(model.index(1, 0).data(ConnectionsModel::RemoteRole).toBool(), false);
+
+    // Local sessions come and go before the remote rows.
+    model.addSession(localSession(5));
+    QCOMPARE(model.rowOf(5), 2);
+    QCOMPARE(model.rowOfRemote(QStringLiteral("beta"), 3), 3);
+    model.removeSession(1);
+    QCOMPARE(model.rowOfRemote(QStringLiteral("beta"), 3), 2);
+
+    // An instance dropping out takes its rows in one removal; the others stay.
+    inserted.clear();
+    model.setRemoteSessions({remoteSession(QStringLiteral("gamma"), 2)});
+    QCOMPARE(removed.size(), 2); // local session 1, then beta's run
+    QCOMPARE(removed.last().at(1).toInt(), 2);
+    QCOMPARE(removed.last().at(2).toInt(), 3);
+    QCOMPARE(inserted.size(), 0);
+    QCOMPARE(model.rowCount(), 3);
+    QCOMPARE(text(model, 2, ConnectionsModel::IdColumn), QStringLiteral("gamma:2"));
+
+    model.setRemoteSessions({});
+    QCOMPARE(model.rowCount(), 2);
+    QCOMPARE(model.remoteCount(), 0);
+}
+
+void tst_ConnectionsModel::remoteRowsUpdateInPlace()
+{
+    ConnectionsModel model;
+    QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+    model.addSession(localSession(1));
+    model.setRemoteSessions({remoteSession(QStringLiteral("beta"), 1),
+                             remoteSession(QStringLiteral("beta"), 2),
+                             remoteSession(QStringLiteral("beta"), 3)});
+    const QPersistentModelIndex second
+            = model.index(model.rowOfRemote(QStringLiteral("beta"), 2), 0);
+    const QPersistentModelIndex third
+            = model.index(model.rowOfRemote(QStringLiteral("beta"), 3), 0);
+    QSignalSpy inserted(&model, &QAbstractItemModel::rowsInserted);
+    QSignalSpy removed(&model, &QAbstractItemModel::rowsRemoved);
+    QSignalSpy reset(&model, &QAbstractItemModel::modelReset);
+    QSignalSpy changed(&model, &QAbstractItemModel::dataChanged);
+
+    // The next heartbeat: only beta:2 talked. A view's selection must survive it.
+    model.setRemoteSessions({remoteSession(QStringLiteral("beta"), 1),
+                             remoteSession(QStringLiteral("beta"), 2, 4),
+                             remoteSession(QStringLiteral("beta"), 3)});
+    QCOMPARE(inserted.size(), 0);
+    QCOMPARE(removed.size(), 0);
+    QCOMPARE(reset.size(), 0);
+    QCOMPARE(changed.size(), 1);
+    QCOMPARE(changed.first().at(0).toModelIndex().row(), second.row());
+    QCOMPARE(changed.first().at(1).toModelIndex().row(), second.row());
+    QCOMPARE(second.sibling(second.row(), ConnectionsModel::MessagesInColumn).data().toString(),
+             QStringLiteral("4"));
+
+    // An unchanged heartbeat changes nothing.
+    changed.clear();
+    model.setRemoteSessions({remoteSession(QStringLiteral("beta"), 1),
+                             remoteSession(QStringLiteral("beta"), 2, 4),
+                             remoteSession(QStringLiteral("beta"), 3)});
+    QCOMPARE(changed.size(), 0);
+
+    // A session leaving and one arriving move the others' rows, not their identity.
+    model.setRemoteSessions({remoteSession(QStringLiteral("beta"), 2, 4),
+                             remoteSession(QStringLiteral("beta"), 3),
+                             remoteSession(QStringLiteral("beta"), 4)});
+    QCOMPARE(removed.size(), 1);
+    QCOMPARE(inserted.size(), 1);
+    QVERIFY(second.isValid());
+    QVERIFY(third.isValid());
+    QCOMPARE(second.data().toString(), QStringLiteral("beta:2"));
+    QCOMPARE(third.data().toString(), QStringLiteral("beta:3"));
+    QCOMPARE(model.rowCount(), 4);
+}
+
+void tst_ConnectionsModel::malformedRemoteEntriesAreSkipped()
+{
+    ConnectionsModel model;
+    QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+    Cluster::RemoteSession noId = remoteSession(QStringLiteral("beta"), 1);
+    noId.info.remove(QStringLiteral("id"));
+    Cluster::RemoteSession otherNode = remoteSession(QStringLiteral("beta"), 2);
+    otherNode.node = QStringLiteral("gamma"); // an id that is not the reporting node's
+    model.setRemoteSessions({noId, otherNode, remoteSession(QStringLiteral("beta"), 3),
+                             remoteSession(QStringLiteral("beta"), 3)});
+    QCOMPARE(model.rowCount(), 1);
+    QCOMPARE(text(model, 0, ConnectionsModel::IdColumn), QStringLiteral("beta:3"));
+}
+
+void tst_ConnectionsModel::nodeColumnNamesTheInstance()
+{
+    ConnectionsModel model;
+    QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+    model.addSession(localSession(7));
+    // Outside cluster mode: plain ids, and no node text for the filter box to match.
+    QCOMPARE(text(model, 0, ConnectionsModel::IdColumn), QStringLiteral("7"));
+    QCOMPARE(text(model, 0, ConnectionsModel::NodeColumn), QString());
+    QCOMPARE(model.headerData(ConnectionsModel::NodeColumn, Qt::Horizontal).toString(),
+             QStringLiteral("Node"));
+
+    QSignalSpy changed(&model, &QAbstractItemModel::dataChanged);
+    model.setNodeName(QStringLiteral("alpha"));
+    QCOMPARE(changed.size(), 1);
+    QCOMPARE(text(model, 0, ConnectionsModel::IdColumn), QStringLiteral("alpha:7"));
+    QCOMPARE(text(model, 0, ConnectionsModel::NodeColumn), QStringLiteral("alpha"));
+    QCOMPARE(model.index(0, 0).data(ConnectionsModel::GlobalIdRole).toString(),
+             QStringLiteral("alpha:7"));
+    QCOMPARE(model.index(0, 0).data(ConnectionsModel::SessionIdRole).value<quint64>(), 7ull);
+    model.setNodeName(QStringLiteral("alpha"));
+    QCOMPARE(changed.size(), 1);
+}
+
+void tst_ConnectionsModel::sortsLocalRowsFirstThenByNode()
+{
+    ConnectionsModel model;
+    model.setNodeName(QStringLiteral("alpha"));
+    QSortFilterProxyModel proxy;
+    proxy.setSourceModel(&model);
+    proxy.setSortRole(ConnectionsModel::SortRole);
+    proxy.sort(ConnectionsModel::IdColumn, Qt::AscendingOrder);
+
+    model.setRemoteSessions(
+            {remoteSession(QStringLiteral("gamma"), 1), remoteSession(QStringLiteral("beta"), 10)});
+    model.addSession(localSession(10));
+    model.addSession(localSession(2));
+    model.setRemoteSessions({remoteSession(QStringLiteral("gamma"), 1),
+                             remoteSession(QStringLiteral("beta"), 10),
+                             remoteSession(QStringLiteral("beta"), 9)});
+    const auto column = [&](int column) {
+        QStringList texts;
+        for (int row = 0; row < proxy.rowCount(); ++row)
+            texts.append(text(proxy, row, column));
+        return texts;
+    };
+    // Numerically within a node ("9" before "10"), this instance first.
+    QCOMPARE(column(ConnectionsModel::IdColumn),
+             (QStringList{QStringLiteral("alpha:2"), QStringLiteral("alpha:10"),
+                          QStringLiteral("beta:9"), QStringLiteral("beta:10"),
+                          QStringLiteral("gamma:1")}));
+
+    proxy.sort(ConnectionsModel::NodeColumn, Qt::DescendingOrder);
+    QCOMPARE(column(ConnectionsModel::NodeColumn),
+             (QStringList{QStringLiteral("gamma"), QStringLiteral("beta"), QStringLiteral("beta"),
+                          QStringLiteral("alpha"), QStringLiteral("alpha")}));
 }
 
 QTEST_GUILESS_MAIN(tst_ConnectionsModel)

@@ -174,6 +174,12 @@ void tst_MainWindow::showsConnectionsAndStatus()
     QVERIFY(m_window->windowTitle().contains(m_server->server.webSocketUrl()));
     QVERIFY(QFile::exists(QStringLiteral(":/icons/switchboard.png"))); // the resource is linked in
     QVERIFY(!m_window->windowIcon().pixmap(32).isNull());
+    // Without a cluster there is no node to show and no cluster state.
+    QVERIFY(connectionsView()->isColumnHidden(ConnectionsModel::NodeColumn));
+    QVERIFY(!m_window->findChild<QLabel *>(QStringLiteral("clusterLabel")));
+    const QModelIndex id = connectionsView()->model()->index(0, ConnectionsModel::IdColumn);
+    QCOMPARE(id.data().toString(),
+             QString::number(id.data(ConnectionsModel::SessionIdRole).value<quint64>()));
 
     clients.at(0)->socket.close();
     QTRY_COMPARE(connectionsView()->model()->rowCount(), 2);

@@ -1,13 +1,12 @@
 // Cluster mode end to end: a real redis-server and two real `switchboard`
 // processes joined through it, with WebSocket clients on each.
 
+#include "cluster.h"
+#include "clusterutil.h"
 #include "testutil.h"
 
 #include <QtCore/QJsonArray>
-#include <QtCore/QProcess>
-#include <QtCore/QRegularExpression>
-#include <QtCore/QStandardPaths>
-#include <QtNetwork/QTcpServer>
+#include <QtTest/QSignalSpy>
 #include <QtTest/QTest>
 
 #include <memory>
@@ -17,14 +16,6 @@ using namespace TestUtil;
 namespace {
 
 constexpr QByteArrayView kToken = "cluster-test-token";
-
-quint16 freePort()
-{
-    QTcpServer probe;
-    if (!probe.listen(QHostAddress::LocalHost, 0))
-        return 0;
-    return probe.serverPort();
-}
 
 } // namespace
 
@@ -36,85 +27,21 @@ private:
     struct Instance
     {
         QString node;
-        std::unique_ptr<QProcess> process;
-        quint16 port = 0;
+        SwitchboardProcess process;
+        quint16 port() const { return process.port(); }
     };
 
-    static QString binary() { return qEnvironmentVariable("SWITCHBOARD_BINARY"); }
-
-    /*! Starts redis-server on m_redisPort; true once it accepts connections. */
-    bool startRedis()
+    static bool startInstance(Instance &instance, const QString &redisUrl)
     {
-        m_redis = std::make_unique<QProcess>();
-        m_redis->setProcessChannelMode(QProcess::MergedChannels);
-        m_redis->start(m_redisBinary,
-                       {QStringLiteral("--port"), QString::number(m_redisPort),
-                        QStringLiteral("--bind"), QStringLiteral("127.0.0.1"),
-                        QStringLiteral("--save"), QString(), QStringLiteral("--appendonly"),
-                        QStringLiteral("no")});
-        if (!m_redis->waitForStarted(5000))
-            return false;
-        QByteArray output;
-        return waitFor(
-                       [&] {
-                           output += m_redis->readAll();
-                           return output.contains("Ready to accept connections")
-                                   || m_redis->state() == QProcess::NotRunning;
-                       },
-                       10000)
-                && m_redis->state() == QProcess::Running;
-    }
-
-    void killRedis()
-    {
-        if (!m_redis)
-            return;
-        m_redis->kill(); // by the PID QProcess started, like a crash
-        m_redis->waitForFinished(5000);
-        m_redis.reset();
-    }
-
-    static bool startInstance(Instance &instance, quint16 redisPort)
-    {
-        instance.process = std::make_unique<QProcess>();
-        instance.process->start(binary(),
-                                {QStringLiteral("--no-gui"), QStringLiteral("--port"),
-                                 QStringLiteral("0"), QStringLiteral("--admin-token"),
-                                 QString::fromLatin1(kToken), QStringLiteral("--cluster"),
-                                 QStringLiteral("redis://127.0.0.1:%1").arg(redisPort),
-                                 QStringLiteral("--node-name"), instance.node});
-        if (!instance.process->waitForStarted(5000))
-            return false;
-        QString output;
-        waitFor(
-                [&] {
-                    output += QString::fromUtf8(instance.process->readAllStandardOutput());
-                    return output.contains(u'\n')
-                            || instance.process->state() == QProcess::NotRunning;
-                },
-                10000);
-        static const QRegularExpression line(
-                QStringLiteral("^Switchboard listening on http://127\\.0\\.0\\.1:(\\d+) "));
-        const auto match = line.match(output);
-        instance.port = match.hasMatch() ? quint16(match.captured(1).toUInt()) : 0;
-        return instance.port != 0;
-    }
-
-    static void stopInstance(Instance &instance)
-    {
-        if (!instance.process)
-            return;
-        instance.process->terminate();
-        if (!instance.process->waitForFinished(5000))
-            instance.process->kill();
-        instance.process->waitForFinished(5000);
-        instance.process.reset();
+        return instance.process.start({QStringLiteral("--no-gui"), QStringLiteral("--admin-token"),
+                                       QString::fromLatin1(kToken), QStringLiteral("--cluster"),
+                                       redisUrl, QStringLiteral("--node-name"), instance.node});
     }
 
     static HttpResponse admin(const Instance &instance, const QByteArray &method,
                               const QByteArray &path, const QByteArray &body = {})
     {
-        return request(instance.port, method, path,
+        return request(instance.port(), method, path,
                        {{"Authorization", "Bearer " + kToken.toByteArray()},
                         {"Content-Type", "text/plain"}},
                        body);
@@ -122,7 +49,7 @@ private:
 
     static QString health(const Instance &instance)
     {
-        return request(instance.port, "GET", "/api/health")
+        return request(instance.port(), "GET", "/api/health")
                 .json()
                 .value(QStringLiteral("cluster"))
                 .toString();
@@ -157,33 +84,27 @@ private:
                 15000);
     }
 
-    QString m_redisBinary;
-    quint16 m_redisPort = 0;
-    std::unique_ptr<QProcess> m_redis;
-    Instance m_a{QStringLiteral("alpha"), {}, 0};
-    Instance m_b{QStringLiteral("beta"), {}, 0};
+    RedisServer m_redis;
+    Instance m_a{QStringLiteral("alpha"), {}};
+    Instance m_b{QStringLiteral("beta"), {}};
     std::unique_ptr<Client> m_clientA;
     std::unique_ptr<Client> m_clientB;
 
 private slots:
     void initTestCase()
     {
-        QVERIFY2(QFile::exists(binary()),
+        QVERIFY2(QFile::exists(SwitchboardProcess::binary()),
                  "SWITCHBOARD_BINARY must name the built switchboard binary");
-        m_redisBinary = QStandardPaths::findExecutable(QStringLiteral("redis-server"));
-        if (m_redisBinary.isEmpty())
-            QSKIP("redis-server is not installed (Debian package redis-server; ./dev test "
-                  "installs it): cluster tests skipped");
-        m_redisPort = freePort();
-        QVERIFY(m_redisPort != 0);
-        QVERIFY2(startRedis(), "redis-server did not start");
-        QVERIFY2(startInstance(m_a, m_redisPort), "instance alpha did not start");
-        QVERIFY2(startInstance(m_b, m_redisPort), "instance beta did not start");
+        if (!m_redis.isInstalled())
+            QSKIP(kNoRedis);
+        QVERIFY2(m_redis.start(), "redis-server did not start");
+        QVERIFY2(startInstance(m_a, m_redis.url()), "instance alpha did not start");
+        QVERIFY2(startInstance(m_b, m_redis.url()), "instance beta did not start");
         QTRY_COMPARE_WITH_TIMEOUT(health(m_a), QStringLiteral("ok"), 10000);
         QTRY_COMPARE_WITH_TIMEOUT(health(m_b), QStringLiteral("ok"), 10000);
 
-        m_clientA = std::make_unique<Client>(QStringLiteral("ws://127.0.0.1:%1/ws").arg(m_a.port));
-        m_clientB = std::make_unique<Client>(QStringLiteral("ws://127.0.0.1:%1/ws").arg(m_b.port));
+        m_clientA = std::make_unique<Client>(m_a.process.url());
+        m_clientB = std::make_unique<Client>(m_b.process.url());
         QVERIFY(m_clientA->waitGreeted());
         QVERIFY(m_clientB->waitGreeted());
     }
@@ -192,9 +113,9 @@ private slots:
     {
         m_clientA.reset();
         m_clientB.reset();
-        stopInstance(m_a);
-        stopInstance(m_b);
-        killRedis();
+        m_a.process.stop();
+        m_b.process.stop();
+        m_redis.kill();
     }
 
     void clusterListingShowsBothInstances()
@@ -256,8 +177,8 @@ private slots:
     {
         // A handler's Hub::broadcast (here /ws/chat) crosses too, keeping its path filter
         // and skipping only the sender.
-        Client chatA(QStringLiteral("ws://127.0.0.1:%1/ws/chat").arg(m_a.port));
-        Client chatB(QStringLiteral("ws://127.0.0.1:%1/ws/chat").arg(m_b.port));
+        Client chatA(m_a.process.url(QStringLiteral("/ws/chat")));
+        Client chatB(m_b.process.url(QStringLiteral("/ws/chat")));
         QVERIFY(chatA.waitGreeted());
         QVERIFY(chatB.waitGreeted());
         chatA.socket.sendTextMessage(QStringLiteral("hi from A"));
@@ -271,7 +192,7 @@ private slots:
 
     void redisOutageDegradesAndRecovers()
     {
-        killRedis();
+        m_redis.kill();
         QTRY_COMPARE_WITH_TIMEOUT(health(m_a), QStringLiteral("degraded"), 10000);
         QTRY_COMPARE_WITH_TIMEOUT(health(m_b), QStringLiteral("degraded"), 10000);
 
@@ -283,7 +204,7 @@ private slots:
         QCOMPARE(local.json().value(QStringLiteral("delivered")).toInt(), 1);
         QTRY_VERIFY(m_clientA->texts.contains(QStringLiteral("local only")));
 
-        QVERIFY2(startRedis(), "redis-server did not restart");
+        QVERIFY2(m_redis.start(), "redis-server did not restart");
         QTRY_COMPARE_WITH_TIMEOUT(health(m_a), QStringLiteral("ok"), 20000);
         QTRY_COMPARE_WITH_TIMEOUT(health(m_b), QStringLiteral("ok"), 20000);
         QVERIFY2(waitForFullListing(), "listings must recover after Redis is back");
@@ -296,7 +217,7 @@ private slots:
 
     void closeOnAnotherInstance()
     {
-        Client extra(QStringLiteral("ws://127.0.0.1:%1/ws").arg(m_b.port));
+        Client extra(m_b.process.url());
         QVERIFY(extra.waitGreeted());
         QStringList idsOnB;
         QVERIFY(waitFor(
@@ -317,9 +238,46 @@ private slots:
         QVERIFY(!m_clientB->closed);
     }
 
+    void remoteSessionsChangedFollowsHeartbeats()
+    {
+        // An in-process instance, as the console watches it.
+        Switchboard::Hub hub;
+        Switchboard::ClusterSettings settings;
+        settings.redisHost = QStringLiteral("127.0.0.1");
+        settings.redisPort = m_redis.port();
+        Switchboard::Cluster observer(&hub, settings);
+        QSignalSpy started(&observer, &Switchboard::Cluster::started);
+        QSignalSpy changed(&observer, &Switchboard::Cluster::remoteSessionsChanged);
+        // What a slot sees: the signal is queued, so the listing is complete by then.
+        QList<QStringList> seen;
+        connect(&observer, &Switchboard::Cluster::remoteSessionsChanged, this, [&] {
+            QStringList ids;
+            for (const auto &session : observer.remoteSessions())
+                ids.append(session.info.value(QStringLiteral("id")).toString());
+            ids.sort();
+            seen.append(ids);
+        });
+        observer.start(QStringLiteral("observer"));
+        QCOMPARE(started.size(), 1);
+        QCOMPARE(observer.nodeName(), QStringLiteral("observer"));
+
+        QTRY_COMPARE_WITH_TIMEOUT(observer.remoteNodes(), (QStringList{m_a.node, m_b.node}), 10000);
+        QVERIFY(!changed.isEmpty());
+        const QString idA = clusterListing(m_b).value(m_a.node);
+        const QString idB = clusterListing(m_a).value(m_b.node);
+        QTRY_COMPARE_WITH_TIMEOUT(seen.value(seen.size() - 1), (QStringList{idA, idB}), 10000);
+
+        // A new session on beta arrives with beta's next heartbeat.
+        Client extra(m_b.process.url());
+        QVERIFY(extra.waitGreeted());
+        QTRY_COMPARE_WITH_TIMEOUT(seen.value(seen.size() - 1).size(), 3, 10000);
+        extra.socket.close();
+        QTRY_COMPARE_WITH_TIMEOUT(seen.value(seen.size() - 1), (QStringList{idA, idB}), 10000);
+    }
+
     void silentInstanceDropsOut()
     {
-        stopInstance(m_b);
+        m_b.process.stop();
         // Three missed one-second beats; polled, with slack for a loaded machine.
         QVERIFY(waitFor([this] { return !clusterListing(m_a).contains(m_b.node); }, 15000));
         QCOMPARE(clusterListing(m_a).count(m_a.node), 1);
@@ -328,10 +286,11 @@ private slots:
     void startsDegradedWithoutRedis()
     {
         // Nothing listens on this port: the instance serves locally all the same.
-        Instance lonely{QStringLiteral("lonely"), {}, 0};
-        QVERIFY2(startInstance(lonely, freePort()), "must start even though Redis is down");
+        Instance lonely{QStringLiteral("lonely"), {}};
+        QVERIFY2(startInstance(lonely, QStringLiteral("redis://127.0.0.1:%1").arg(freePort())),
+                 "must start even though Redis is down");
         QCOMPARE(health(lonely), QStringLiteral("degraded"));
-        Client client(QStringLiteral("ws://127.0.0.1:%1/ws").arg(lonely.port));
+        Client client(lonely.process.url());
         QVERIFY(client.waitGreeted());
         client.socket.sendTextMessage(QStringLiteral("echo me"));
         QTRY_VERIFY(client.texts.contains(QStringLiteral("echo me")));
@@ -340,25 +299,15 @@ private slots:
                          .value(QStringLiteral("delivered")),
                  1);
         QCOMPARE(admin(lonely, "POST", "/api/connections/other:1/send", "x").status, 404);
-        stopInstance(lonely);
+        lonely.process.stop();
     }
 
     void standaloneHealthHasNoClusterKey()
     {
-        Instance alone{QStringLiteral("alone"), std::make_unique<QProcess>(), 0};
-        alone.process->start(
-                binary(),
-                {QStringLiteral("--no-gui"), QStringLiteral("--port"), QStringLiteral("0")});
-        QVERIFY(alone.process->waitForStarted(5000));
-        QString output;
-        QVERIFY(waitFor([&] {
-            output += QString::fromUtf8(alone.process->readAllStandardOutput());
-            return output.contains(u'\n');
-        }));
-        static const QRegularExpression line(QStringLiteral("http://127\\.0\\.0\\.1:(\\d+)"));
-        alone.port = quint16(line.match(output).captured(1).toUInt());
-        const QJsonObject json = request(alone.port, "GET", "/api/health").json();
-        stopInstance(alone);
+        SwitchboardProcess alone;
+        QVERIFY(alone.start({QStringLiteral("--no-gui")}));
+        const QJsonObject json = request(alone.port(), "GET", "/api/health").json();
+        alone.stop();
         QCOMPARE(json.value(QStringLiteral("status")).toString(), QStringLiteral("ok"));
         QVERIFY(!json.contains(QStringLiteral("cluster")));
     }

@@ -1,0 +1,140 @@
+#pragma once
+
+// Shared by the cluster tests: a throwaway redis-server and real `switchboard`
+// processes started by the test, both on 127.0.0.1. Waits spin the event loop.
+
+#include "testutil.h"
+
+#include <QtCore/QProcess>
+#include <QtCore/QRegularExpression>
+#include <QtCore/QStandardPaths>
+#include <QtNetwork/QTcpServer>
+
+#include <memory>
+
+namespace TestUtil {
+
+inline constexpr char kNoRedis[] = "redis-server is not installed (Debian package redis-server; "
+                                   "./dev test installs it): cluster tests skipped";
+
+/*! A port nothing listens on right now. */
+inline quint16 freePort()
+{
+    QTcpServer probe;
+    if (!probe.listen(QHostAddress::LocalHost, 0))
+        return 0;
+    return probe.serverPort();
+}
+
+/*! A redis-server without persistence on a free port, which restarts on the same one. */
+class RedisServer
+{
+public:
+    RedisServer() : m_binary(QStandardPaths::findExecutable(QStringLiteral("redis-server"))) { }
+    ~RedisServer() { kill(); }
+    Q_DISABLE_COPY_MOVE(RedisServer)
+
+    /*! False if redis-server is not installed: the caller skips. */
+    bool isInstalled() const { return !m_binary.isEmpty(); }
+    quint16 port() const { return m_port; }
+    QString url() const { return QStringLiteral("redis://127.0.0.1:%1").arg(m_port); }
+
+    /*! Starts it (again); true once it accepts connections. */
+    bool start()
+    {
+        if (m_port == 0)
+            m_port = freePort();
+        m_process = std::make_unique<QProcess>();
+        m_process->setProcessChannelMode(QProcess::MergedChannels);
+        m_process->start(m_binary,
+                         {QStringLiteral("--port"), QString::number(m_port),
+                          QStringLiteral("--bind"), QStringLiteral("127.0.0.1"),
+                          QStringLiteral("--save"), QString(), QStringLiteral("--appendonly"),
+                          QStringLiteral("no")});
+        if (!m_process->waitForStarted(5000))
+            return false;
+        QByteArray output;
+        return waitFor(
+                       [&] {
+                           output += m_process->readAll();
+                           return output.contains("Ready to accept connections")
+                                   || m_process->state() == QProcess::NotRunning;
+                       },
+                       10000)
+                && m_process->state() == QProcess::Running;
+    }
+
+    /*! Kills it by the PID QProcess started, like a crash. */
+    void kill()
+    {
+        if (!m_process)
+            return;
+        m_process->kill();
+        m_process->waitForFinished(5000);
+        m_process.reset();
+    }
+
+private:
+    QString m_binary;
+    quint16 m_port = 0;
+    std::unique_ptr<QProcess> m_process;
+};
+
+/*! A `switchboard` process (the binary named by $SWITCHBOARD_BINARY) on a port of its choosing. */
+class SwitchboardProcess
+{
+public:
+    SwitchboardProcess() = default;
+    ~SwitchboardProcess() { stop(); }
+    Q_DISABLE_COPY_MOVE(SwitchboardProcess)
+
+    static QString binary() { return qEnvironmentVariable("SWITCHBOARD_BINARY"); }
+
+    /*! Starts it with --port 0 and \a arguments; true once it said where it listens. */
+    bool start(const QStringList &arguments)
+    {
+        m_process = std::make_unique<QProcess>();
+        m_process->start(binary(),
+                         QStringList{QStringLiteral("--port"), QStringLiteral("0")} + arguments);
+        if (!m_process->waitForStarted(5000))
+            return false;
+        QString output;
+        waitFor(
+                [&] {
+                    output += QString::fromUtf8(m_process->readAllStandardOutput());
+                    return output.contains(u'\n') || m_process->state() == QProcess::NotRunning;
+                },
+                10000);
+        static const QRegularExpression line(
+                QStringLiteral("^Switchboard listening on http://127\\.0\\.0\\.1:(\\d+) "));
+        const auto match = line.match(output);
+        m_port = match.hasMatch() ? quint16(match.captured(1).toUInt()) : 0;
+        return m_port != 0;
+    }
+
+    /*! SIGTERM, then SIGKILL if it has not exited within 5 s. */
+    void stop()
+    {
+        if (!m_process)
+            return;
+        m_process->terminate();
+        if (!m_process->waitForFinished(5000))
+            m_process->kill();
+        m_process->waitForFinished(5000);
+        m_process.reset();
+        m_port = 0;
+    }
+
+    bool isRunning() const { return m_process && m_process->state() == QProcess::Running; }
+    quint16 port() const { return m_port; }
+    QString url(const QString &path = QStringLiteral("/ws")) const
+    {
+        return QStringLiteral("ws://127.0.0.1:%1%2").arg(m_port).arg(path);
+    }
+
+private:
+    std::unique_ptr<QProcess> m_process;
+    quint16 m_port = 0;
+};
+
+} // namespace TestUtil
