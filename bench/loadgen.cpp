@@ -56,6 +56,8 @@ struct Options
     std::string mode;
     std::string host = "127.0.0.1";
     int port = 0;
+    int port2 = 0; // broadcast: every second client on this server instead (cluster runs)
+    int pid2 = 0;
     std::string path = "/ws";
     int connections = -1; // -1: the mode's default
     int inflight = 1;
@@ -105,6 +107,9 @@ void printUsage(FILE *out)
             "  --settle S           idle: seconds between the last connect and the RSS sample "
             "(default 1)\n"
             "  --pid PID            server process, for RSS and CPU figures from /proc\n"
+            "  --port2 P            broadcast: every second client connects to this port (a\n"
+            "                       second cluster instance); the POST still goes to --port\n"
+            "  --pid2 PID           the --port2 server process, for its CPU figure\n"
             "  --sources N          spread connections over 127.0.0.1..N as source addresses "
             "(default 4)\n"
             "  --connect-concurrency N  handshakes in progress at once (default 32)\n"
@@ -173,6 +178,10 @@ std::optional<Options> parseOptions(int argc, char **argv)
             return std::nullopt;
         } else if (key == "--port") {
             o.port = int(number);
+        } else if (key == "--port2") {
+            o.port2 = int(number);
+        } else if (key == "--pid2") {
+            o.pid2 = int(number);
         } else if (key == "--connections") {
             o.connections = int(number);
         } else if (key == "--inflight") {
@@ -211,6 +220,8 @@ std::optional<Options> parseOptions(int argc, char **argv)
         return fail("MODE must be idle, echo, broadcast or http");
     if (o.port <= 0 || o.port > 65535)
         return fail("--port is required");
+    if (o.port2 < 0 || o.port2 > 65535 || (o.port2 != 0 && o.mode != "broadcast"))
+        return fail("--port2 takes a port, and only in broadcast mode");
     if (o.connections < 0)
         o.connections = o.mode == "idle" ? 5000
                 : o.mode == "broadcast"  ? 1000
@@ -557,6 +568,10 @@ private:
     // Setup and the loop
     bool setUp(int connections);
     bool startConnect(Conn &c, Kind kind);
+    bool onSecondServer(const Conn &c) const
+    {
+        return m_opt.port2 != 0 && c.kind == Kind::WebSocket && c.index % 2 == 1;
+    }
     void pumpConnects();
     bool openAll(int64_t deadline);
     bool runUntil(int64_t deadline, const std::function<bool()> &done);
@@ -594,6 +609,7 @@ private:
     Random m_random;
     int m_epoll = -1;
     sockaddr_in m_server{};
+    sockaddr_in m_server2{};
     std::string m_hostHeader;
     std::vector<Conn> m_conns;
     std::vector<uint8_t> m_readBuffer = std::vector<uint8_t>(256 * 1024);
@@ -637,6 +653,8 @@ private:
     int m_broadcastReceived = 0;
     int64_t m_broadcastFirstAt = 0;
     int64_t m_broadcastLastAt = 0;
+    int64_t m_broadcastLastAtPrimary = 0; // --port2: the last client of each server
+    int64_t m_broadcastLastAtSecond = 0;
     bool m_broadcastAnswered = false;
     int64_t m_broadcastAnsweredAt = 0;
     long m_broadcastDelivered = -1;
@@ -668,6 +686,9 @@ bool LoadGen::setUp(int connections)
         std::fprintf(stderr, "switchboard-loadgen: --host must be an IPv4 address\n");
         return false;
     }
+    m_server2 = m_server;
+    if (m_opt.port2 != 0)
+        m_server2.sin_port = htons(uint16_t(m_opt.port2));
     m_hostHeader = m_opt.host + ":" + std::to_string(m_opt.port);
     m_conns.resize(size_t(connections) + 1); // +1: the broadcast's HTTP connection
     for (size_t i = 0; i < m_conns.size(); ++i)
@@ -699,7 +720,8 @@ bool LoadGen::startConnect(Conn &c, Kind kind)
             return false;
         }
     }
-    if (::connect(c.fd, reinterpret_cast<const sockaddr *>(&m_server), sizeof m_server) != 0
+    const sockaddr_in &server = onSecondServer(c) ? m_server2 : m_server;
+    if (::connect(c.fd, reinterpret_cast<const sockaddr *>(&server), sizeof server) != 0
         && errno != EINPROGRESS) {
         error(std::string("connect: ") + std::strerror(errno));
         ::close(c.fd);
@@ -1120,6 +1142,7 @@ void LoadGen::onMessage(Conn &c, bool ok)
         if (m_broadcastReceived++ == 0)
             m_broadcastFirstAt = now;
         m_broadcastLastAt = now;
+        (onSecondServer(c) ? m_broadcastLastAtSecond : m_broadcastLastAtPrimary) = now;
         return;
     }
     error("unexpected data message on an idle connection");
@@ -1506,8 +1529,13 @@ int LoadGen::runBroadcast()
     Histogram toLast;
     Histogram toFirst;
     Histogram toAnswer;
+    Histogram toLastPrimary; // --port2 only
+    Histogram toLastSecond;
+    // Clients 0, 2, 4, ... are on --port, whose answer counts only its own sessions.
+    const long primaryClients = m_opt.port2 != 0 ? long(wsClients + 1) / 2 : long(wsClients);
     const double selfCpu0 = selfCpuSeconds();
     const double serverCpu0 = readCpuSeconds(m_opt.pid);
+    const double server2Cpu0 = readCpuSeconds(m_opt.pid2);
     const int64_t t0 = nowNs();
     bool ok = true;
     long deliveredMin = -1;
@@ -1542,10 +1570,10 @@ int LoadGen::runBroadcast()
             ok = false;
             break;
         }
-        if (m_broadcastDelivered != wsClients - m_dropped) {
+        if (m_broadcastDelivered != primaryClients - m_dropped) {
             error("broadcast " + std::to_string(i)
                   + " answered delivered=" + std::to_string(m_broadcastDelivered) + ", expected "
-                  + std::to_string(wsClients - m_dropped));
+                  + std::to_string(primaryClients - m_dropped));
         }
         deliveredMin = deliveredMin < 0 ? m_broadcastDelivered
                                         : std::min(deliveredMin, m_broadcastDelivered);
@@ -1553,6 +1581,10 @@ int LoadGen::runBroadcast()
             toLast.add(m_broadcastLastAt - sentAt);
             toFirst.add(m_broadcastFirstAt - sentAt);
             toAnswer.add(m_broadcastAnsweredAt - sentAt);
+            if (m_opt.port2 != 0) {
+                toLastPrimary.add(m_broadcastLastAtPrimary - sentAt);
+                toLastSecond.add(m_broadcastLastAtSecond - sentAt);
+            }
         }
         if (m_opt.gapMs > 0)
             runUntil(nowNs() + secondsToNs(m_opt.gapMs / 1e3), [] { return false; });
@@ -1560,6 +1592,7 @@ int LoadGen::runBroadcast()
     const double seconds = double(nowNs() - t0) / 1e9;
     const double selfCpu1 = selfCpuSeconds();
     const double serverCpu1 = readCpuSeconds(m_opt.pid);
+    const double server2Cpu1 = readCpuSeconds(m_opt.pid2);
 
     JsonLine json = baseJson();
     json.add("broadcasts", toLast.count())
@@ -1577,6 +1610,15 @@ int LoadGen::runBroadcast()
             .add("loadgen_cpu_pct", (selfCpu1 - selfCpu0) / seconds * 100, 1);
     if (serverCpu0 >= 0 && serverCpu1 >= 0)
         json.add("server_cpu_pct", (serverCpu1 - serverCpu0) / seconds * 100, 1);
+    if (m_opt.port2 != 0) {
+        // The cross-instance hop: when the last client of each server had it.
+        json.add("primary_last_p50_ms", toLastPrimary.percentileUs(50) / 1e3)
+                .add("primary_last_p99_ms", toLastPrimary.percentileUs(99) / 1e3)
+                .add("second_last_p50_ms", toLastSecond.percentileUs(50) / 1e3)
+                .add("second_last_p99_ms", toLastSecond.percentileUs(99) / 1e3);
+        if (server2Cpu0 >= 0 && server2Cpu1 >= 0)
+            json.add("server2_cpu_pct", (server2Cpu1 - server2Cpu0) / seconds * 100, 1);
+    }
     return finish(json, ok && m_dropped == 0 && toLast.count() > 0);
 }
 

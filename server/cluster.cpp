@@ -398,9 +398,14 @@ bool Cluster::publish(const QString &type, const QString &target, const QJsonObj
                                         {QStringLiteral("payload"), payload}})
                       .toJson(QJsonDocument::Compact);
     const QByteArray channel = m_settings.channel();
-    return redisAsyncCommand(m_pub, nullptr, nullptr, "PUBLISH %b %b", channel.constData(),
-                             size_t(channel.size()), data.constData(), size_t(data.size()))
-            == REDIS_OK;
+    if (redisAsyncCommand(m_pub, nullptr, nullptr, "PUBLISH %b %b", channel.constData(),
+                          size_t(channel.size()), data.constData(), size_t(data.size()))
+        != REDIS_OK)
+        return false;
+    // Out now rather than on the next write notification: the hub publishes a broadcast
+    // before its own fan-out, so the other instances fan out while this one does.
+    redisAsyncHandleWrite(m_pub);
+    return true;
 }
 
 void Cluster::publishHeartbeat()

@@ -83,9 +83,9 @@ std::optional<SessionInfo> Hub::session(quint64 id) const
 
 int Hub::broadcast(const Frame &frame, const BroadcastFilter &filter)
 {
-    const int delivered = broadcastLocal(frame, filter);
+    // Other instances first: their fan-out then runs while this one does its own.
     Q_EMIT broadcastRequested(frame, filter);
-    return delivered;
+    return broadcastLocal(frame, filter);
 }
 
 int Hub::broadcastLocal(const Frame &frame, const BroadcastFilter &filter)

@@ -98,7 +98,10 @@ Q_SIGNALS:
     void frameReceived(quint64 id, const Switchboard::Frame &frame);
     void frameSent(quint64 id, const Switchboard::Frame &frame);
     void broadcastSent(const Switchboard::Frame &frame, int delivered);
-    /*! A broadcast started on this instance (not by broadcastLocal()); cluster mode relays it. */
+    /*!
+        A broadcast started on this instance (not by broadcastLocal()); cluster mode
+        relays it. Emitted before the local fan-out, so other instances start theirs first.
+    */
     void broadcastRequested(const Switchboard::Frame &frame,
                             const Switchboard::BroadcastFilter &filter);
     void countChanged(int count);
