@@ -131,6 +131,19 @@ void GuardedSocket::release(const QByteArray &bytes)
     QMetaObject::invokeMethod(this, &GuardedSocket::deliverReadyRead, Qt::QueuedConnection);
 }
 
+void GuardedSocket::deliverReleased()
+{
+    if (!std::exchange(m_mustDeliver, false))
+        return;
+    // Straight from the socket notification, as QTcpSocket does: posting it instead
+    // would cost an eventfd write and read per message. Only a reader already busy
+    // with this socket (a nested event loop) gets it queued.
+    if (m_corked)
+        QMetaObject::invokeMethod(this, &GuardedSocket::deliverReadyRead, Qt::QueuedConnection);
+    else
+        deliverReadyRead(); // may delete this; nothing may follow
+}
+
 void GuardedSocket::deliverReadyRead()
 {
     // Whatever the reader answers while it handles these bytes (four echoes for four
@@ -392,6 +405,7 @@ void GuardedSocket::onReadable()
         break;
     }
     refreshDeadline();
+    deliverReleased();
 }
 
 void GuardedSocket::onTlsReadyRead()
@@ -403,6 +417,7 @@ void GuardedSocket::onTlsReadyRead()
         feed(raw);
     }
     refreshDeadline();
+    deliverReleased();
 }
 
 void GuardedSocket::feed(const QByteArray &raw)
@@ -418,7 +433,10 @@ void GuardedSocket::feed(const QByteArray &raw)
         m_held += result.upgraded;
     else
         out += result.upgraded;
-    release(out);
+    if (!out.isEmpty()) {
+        m_released += out;
+        m_mustDeliver = true; // by the caller, once the bytes read now are all fed
+    }
     if (!result.reply.isEmpty())
         linkWrite(result.reply.constData(), result.reply.size());
     if (result.refusedStatus >= 1000) { // a WebSocket close code, after the upgrade

@@ -89,6 +89,7 @@ private:
     void refreshDeadline();
     void expire();
     void release(const QByteArray &bytes);
+    void deliverReleased();
     void deliverReadyRead();
     void uncork();
     qint64 deadlineMs() const { return m_deadlineMs; }
@@ -109,6 +110,7 @@ private:
     qint64 m_deadlineMs = 0; // FrontDoor clock; 0 = none
     int m_protocolCloseCode = 0;
     bool m_corked = false;
+    bool m_mustDeliver = false; // feed() released bytes the reader has not been told of
     bool m_closeWhenFlushed = false;
     bool m_failing = false;
     bool m_holding = false;

@@ -29,8 +29,10 @@ class LogSink
 public:
     static LogSink &instance()
     {
-        static LogSink sink;
-        return sink;
+        // Never destroyed: Qt may still log while static objects are torn down, and
+        // the exit handler that flushes must find it intact.
+        static LogSink *const sink = new LogSink;
+        return *sink;
     }
 
     void add(QtMsgType type, const QMessageLogContext &context, const QString &message)
@@ -158,6 +160,7 @@ bool applyLogLevel(const QString &level)
     QLoggingCategory::setFilterRules(rules.join(u'\n'));
     static bool installed = false;
     if (!std::exchange(installed, true)) {
+        LogSink::instance();
         qInstallMessageHandler(handleMessage);
         std::atexit(flushLog);
         if (auto *dispatcher = QAbstractEventDispatcher::instance())
