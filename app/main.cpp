@@ -136,6 +136,7 @@ int main(int argc, char **argv)
                                  "(SWITCHBOARD_BUILD_GUI=OFF); running headless."));
 #endif
 
+    tuneAllocator();
     // Thousands of connections need more descriptors than the usual soft limit of 1024.
     const quint64 files = raiseOpenFileLimit();
     if (files != 0 && files < quint64(config.http.maxConnections) + 64)

@@ -5,10 +5,15 @@
 #include <QtCore/QSocketNotifier>
 
 #include <csignal>
+#include <cstdlib>
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 namespace Switchboard {
 
@@ -73,6 +78,16 @@ quint64 raiseOpenFileLimit()
             limit = raised;
     }
     return quint64(limit.rlim_cur);
+}
+
+void tuneAllocator()
+{
+#ifdef __GLIBC__
+    if (std::getenv("GLIBC_TUNABLES"))
+        return;
+    ::mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
+    ::mallopt(M_TRIM_THRESHOLD, 16 * 1024 * 1024);
+#endif
 }
 
 } // namespace Switchboard
