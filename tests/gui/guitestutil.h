@@ -10,10 +10,27 @@
 #include "server.h"
 #include "testutil.h"
 
+#include <QtCore/QCoreApplication>
+#include <QtCore/QSettings>
+#include <QtCore/QTemporaryDir>
 #include <QtTest/QTest>
+#include <QtWidgets/QApplication>
 #include <QtWebSockets/QWebSocket>
 
 namespace GuiTest {
+
+/*!
+    Keeps the console's QSettings in \a dir, away from the user's own, and lets a
+    test close windows without quitting its application.
+*/
+inline void isolateSettings(const QTemporaryDir &dir, const QString &applicationName)
+{
+    QSettings::setDefaultFormat(QSettings::IniFormat);
+    QSettings::setPath(QSettings::IniFormat, QSettings::UserScope, dir.path());
+    QCoreApplication::setOrganizationName(QStringLiteral("SwitchboardTests"));
+    QCoreApplication::setApplicationName(applicationName);
+    QApplication::setQuitOnLastWindowClosed(false);
+}
 
 /*! A Server + Hub with the standard routes, not yet listening. */
 struct TestServer

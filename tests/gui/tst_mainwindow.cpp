@@ -81,14 +81,9 @@ private:
 
 void tst_MainWindow::initTestCase()
 {
-    // Keep the console's QSettings away from the user's own.
     QVERIFY(m_settingsDir.isValid());
-    QSettings::setDefaultFormat(QSettings::IniFormat);
-    QSettings::setPath(QSettings::IniFormat, QSettings::UserScope, m_settingsDir.path());
-    QCoreApplication::setOrganizationName(QStringLiteral("SwitchboardTests"));
-    QCoreApplication::setApplicationName(QStringLiteral("tst_mainwindow"));
     // settingsPersist() closes a window; that must not quit the test's application.
-    QApplication::setQuitOnLastWindowClosed(false);
+    GuiTest::isolateSettings(m_settingsDir, QStringLiteral("tst_mainwindow"));
 }
 
 void tst_MainWindow::init()

@@ -146,11 +146,7 @@ private:
 void tst_MainWindowCluster::initTestCase()
 {
     QVERIFY(m_settingsDir.isValid());
-    QSettings::setDefaultFormat(QSettings::IniFormat);
-    QSettings::setPath(QSettings::IniFormat, QSettings::UserScope, m_settingsDir.path());
-    QCoreApplication::setOrganizationName(QStringLiteral("SwitchboardTests"));
-    QCoreApplication::setApplicationName(QStringLiteral("tst_mainwindowcluster"));
-    QApplication::setQuitOnLastWindowClosed(false);
+    GuiTest::isolateSettings(m_settingsDir, QStringLiteral("tst_mainwindowcluster"));
 
     QVERIFY2(QFile::exists(SwitchboardProcess::binary()),
              "SWITCHBOARD_BINARY must name the built switchboard binary");
