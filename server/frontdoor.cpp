@@ -28,6 +28,8 @@ namespace Switchboard {
 
 namespace {
 
+constexpr qint64 kCorkLimit = 16 * 1024;
+
 std::pair<QHostAddress, quint16> endpoint(int fd, bool peer)
 {
     sockaddr_storage address{};
@@ -195,10 +197,12 @@ qint64 GuardedSocket::writeData(const char *data, qint64 size)
 {
     if (m_refused || state() != QAbstractSocket::ConnectedState)
         return -1;
-    if (m_corked) {
+    // Small answers are corked; a large one would only be copied once more for it.
+    if (m_corked && size < kCorkLimit) {
         m_cork.append(data, size);
         return size;
     }
+    uncork();
     return linkWrite(data, size);
 }
 
@@ -394,7 +398,7 @@ void GuardedSocket::onReadable()
     while (m_fd >= 0 && !m_refused) {
         const ssize_t n = ::recv(m_fd, buffer, sizeof buffer, 0);
         if (n > 0) {
-            feed(QByteArray(buffer, n));
+            feed(QByteArrayView(buffer, n));
             if (size_t(n) < sizeof buffer)
                 break; // most likely all there was; if not, the notifier fires again
             continue;
@@ -420,7 +424,7 @@ void GuardedSocket::onTlsReadyRead()
     deliverReleased();
 }
 
-void GuardedSocket::feed(const QByteArray &raw)
+void GuardedSocket::feed(QByteArrayView raw)
 {
     m_sawRequest = true;
     const ConnectionGuard::Result result = m_guard.feed(raw);

@@ -81,7 +81,7 @@ private:
     void onWritable();
     void onTlsReadyRead();
     void onTlsError(QAbstractSocket::SocketError error);
-    void feed(const QByteArray &raw);
+    void feed(QByteArrayView raw);
     qint64 linkWrite(const char *data, qint64 size);
     void linkFailed(int error);
     void closeLink(bool now = false);

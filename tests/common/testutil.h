@@ -129,7 +129,18 @@ inline QByteArray maskedFrame(quint8 first, const QByteArray &payload,
 {
     QByteArray frame;
     frame.append(char(first));
-    frame.append(char(0x80 | payload.size()));
+    const auto size = quint64(payload.size());
+    if (size < 126) {
+        frame.append(char(0x80 | size));
+    } else if (size <= 0xffff) {
+        frame.append(char(0x80 | 126));
+        frame.append(char(size >> 8));
+        frame.append(char(size & 0xff));
+    } else {
+        frame.append(char(0x80 | 127));
+        for (int shift = 56; shift >= 0; shift -= 8)
+            frame.append(char((size >> shift) & 0xff));
+    }
     frame += mask;
     for (qsizetype i = 0; i < payload.size(); ++i)
         frame.append(char(payload[i] ^ mask[i % 4]));

@@ -338,10 +338,14 @@ private slots:
         raw.socket.write(upgradeRequest("/ws", f->port()));
         QTRY_VERIFY(raw.received.contains("start"));
         raw.received.clear();
+        // A large answer among them (not corked, sent at once) keeps its place too.
+        const QByteArray large(20000, 'L');
         raw.socket.write(maskedFrame(0x81, "one") + maskedFrame(0x81, "two")
-                         + maskedFrame(0x81, "three") + maskedFrame(0x88, "\x03\xe8"));
+                         + maskedFrame(0x82, large) + maskedFrame(0x81, "three")
+                         + maskedFrame(0x88, "\x03\xe8"));
         QTRY_VERIFY(raw.closed);
-        const QByteArray expected = QByteArray("\x81\x03one\x81\x03two\x81\x05three")
+        const QByteArray expected = QByteArray("\x81\x03one\x81\x03two")
+                + QByteArray::fromHex("827e4e20") + large + QByteArray("\x81\x05three")
                 + QByteArray::fromHex("880203e8");
         QCOMPARE(raw.received.toHex(), expected.toHex());
     }
