@@ -1,23 +1,25 @@
 #!/usr/bin/python3
 """Switchboard benchmark: the whole suite against `switchboard --no-gui` and Node's `ws`.
 
-    bench/run.sh             full run (2 interleaved repeats, about 10 minutes on 2 cores)
-    bench/run.sh --quick     one repeat, shorter tests (about 4 minutes)
+    bench/run.sh             full run (2 interleaved repeats, about 12 minutes on 2 cores)
+    bench/run.sh --quick     one repeat, shorter tests (about 5 minutes)
 
-Most of the time is the server opening and closing the 19,900 and 10,000 connections of
-the big tests (ws: ~5,000 connections/s; Switchboard today: 300-600/s, see raw.jsonl).
+Most of the time is opening and closing the 19,900 and 10,000 connections of the big
+tests, and the GUI test (20 s under Xvfb).
 
-It builds switchboard and switchboard-loadgen (CMake + Ninja, build-bench/), installs the
-ws peer from bench/peers/package-lock.json if it is missing, then runs every test against a
-fresh server process, Switchboard and ws interleaved (their order alternates per repeat).
-Each result is printed as one JSON line as it arrives; at the end come one JSON line per
-test with the medians and the Switchboard / ws ratio, and a markdown table with the machine
-it ran on. Raw lines, the summary and the tail of each server's log go to
-bench/results/<timestamp>/ (git-ignored).
+It builds switchboard (with its console) and switchboard-loadgen (CMake + Ninja,
+build-bench/), installs the ws peer from bench/peers/package-lock.json if it is missing,
+then runs every test against a fresh server process, Switchboard and ws interleaved (their
+order alternates per repeat). Each result is printed as one JSON line as it arrives; at the
+end come one JSON line per test with the medians and the Switchboard / ws ratio, and a
+markdown table with the machine it ran on. Raw lines, the summary and the tail of each
+server's log go to bench/results/<timestamp>/ (git-ignored).
 
 Switchboard runs full-featured and with its defaults (stats, heartbeat every 10 s, hub,
-admin routes, info-level access log to a file), plus --idle-timeout 0 for the idle tests.
-Extra server flags: --switchboard-args "...".
+admin routes, info-level access log on stderr, which goes to a file), plus --idle-timeout 0
+for the idle tests. Two tests are Switchboard's own: the cluster broadcast (a redis-server
+and two instances) and the console's responsiveness. Extra server flags:
+--switchboard-args "...".
 """
 
 import argparse
@@ -596,7 +598,7 @@ def main():
     parser = argparse.ArgumentParser(
         description="Benchmark switchboard --no-gui against Node's ws (see bench/README.md).")
     parser.add_argument("--quick", action="store_true",
-                        help="one repeat, shorter tests (about 4 minutes)")
+                        help="one repeat, shorter tests (about 5 minutes)")
     parser.add_argument("--repeats", type=int, default=None,
                         help="interleaved repeats, medians reported (default 2, --quick 1)")
     parser.add_argument("--only", default="",
