@@ -19,6 +19,15 @@
 
 namespace GuiTest {
 
+/*! The widget called \a name under \a root; a missing one ends the test run. */
+template<typename T> T *child(const QObject *root, const char *name)
+{
+    auto *widget = root->findChild<T *>(QString::fromLatin1(name));
+    if (!widget)
+        qFatal("no child named %s", name);
+    return widget;
+}
+
 /*!
     Keeps the console's QSettings in \a dir, away from the user's own, and lets a
     test close windows without quitting its application.

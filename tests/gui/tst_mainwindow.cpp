@@ -60,10 +60,7 @@ private:
     void select(const QList<Client *> &clients);
     template<typename T> T *child(const char *name) const
     {
-        auto *widget = m_window->findChild<T *>(QString::fromLatin1(name));
-        if (!widget)
-            qFatal("no child named %s", name);
-        return widget;
+        return GuiTest::child<T>(m_window.get(), name);
     }
     QTableView *connectionsView() const { return child<QTableView>("connectionsView"); }
     QTableView *logView() const { return child<QTableView>("logView"); }

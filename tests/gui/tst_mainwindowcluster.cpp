@@ -79,10 +79,7 @@ private Q_SLOTS:
 private:
     template<typename T> T *child(const char *name) const
     {
-        auto *widget = m_window->findChild<T *>(QString::fromLatin1(name));
-        if (!widget)
-            qFatal("no child named %s", name);
-        return widget;
+        return GuiTest::child<T>(m_window.get(), name);
     }
     QTableView *connectionsView() const { return child<QTableView>("connectionsView"); }
     QLineEdit *messageEdit() const { return child<QLineEdit>("messageEdit"); }
