@@ -3,6 +3,7 @@
 #include "logging.h"
 #include "session.h"
 
+#include <QtCore/QMetaMethod>
 #include <QtWebSockets/QWebSocket>
 
 #include <algorithm>
@@ -164,6 +165,12 @@ void Hub::onSessionFinished(quint64 id, const TerminateReason &reason)
 
 void Hub::markDirty(quint64 id)
 {
+    // Headless, nobody listens: no set insert per message, and no list of every busy
+    // session built four times a second (at 10,000 sessions that delayed a broadcast
+    // arriving at the wrong moment by several milliseconds).
+    static const QMetaMethod statsSignal = QMetaMethod::fromSignal(&Hub::statsChanged);
+    if (!isSignalConnected(statsSignal))
+        return;
     m_dirty.insert(id);
     if (!m_statsTimer.isActive())
         m_statsTimer.start();

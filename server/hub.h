@@ -93,7 +93,10 @@ public:
 Q_SIGNALS:
     void sessionOpened(const Switchboard::SessionInfo &info);
     void sessionClosed(quint64 id, const Switchboard::TerminateReason &reason);
-    /*! Batched: at most once per statsInterval, with the sessions that changed. */
+    /*!
+        Batched: at most once per statsInterval, with the sessions that changed
+        since a slot was first connected (without one, nothing is collected).
+    */
     void statsChanged(const QList<Switchboard::SessionInfo> &changed);
     void frameReceived(quint64 id, const Switchboard::Frame &frame);
     void frameSent(quint64 id, const Switchboard::Frame &frame);
