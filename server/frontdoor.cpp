@@ -246,8 +246,13 @@ void GuardedSocket::onWritable()
         const ssize_t n = ::send(m_fd, m_backlog.constData() + m_backlogPos,
                                  size_t(m_backlog.size() - m_backlogPos), MSG_NOSIGNAL);
         if (n < 0) {
-            if (!wouldBlock(errno))
+            if (!wouldBlock(errno)) {
                 linkFailed(errno);
+            } else if (m_backlogPos >= 64 * 1024 && m_backlogPos * 2 >= m_backlog.size()) {
+                // A reader that keeps up only partly must not keep what it already got.
+                m_backlog.remove(0, m_backlogPos);
+                m_backlogPos = 0;
+            }
             return;
         }
         m_backlogPos += n;
