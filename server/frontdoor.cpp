@@ -86,6 +86,9 @@ GuardedSocket::GuardedSocket(QSslSocket *transport, FrontDoor *door)
 
 GuardedSocket::~GuardedSocket()
 {
+    // The notifiers go before their descriptor does.
+    delete m_readNotifier;
+    delete m_writeNotifier;
     if (m_fd >= 0)
         ::close(m_fd);
     if (m_door)
