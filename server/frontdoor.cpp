@@ -86,11 +86,7 @@ GuardedSocket::GuardedSocket(QSslSocket *transport, FrontDoor *door)
 
 GuardedSocket::~GuardedSocket()
 {
-    // The notifiers go before their descriptor does.
-    delete m_readNotifier;
-    delete m_writeNotifier;
-    if (m_fd >= 0)
-        ::close(m_fd);
+    dropDescriptor();
     if (m_door)
         m_door->untrack(this);
 }
@@ -123,8 +119,9 @@ void GuardedSocket::resumeAfterUpgrade()
     if (!m_holding)
         return;
     m_holding = false;
-    if (!m_held.isEmpty())
-        release(std::exchange(m_held, {}));
+    release(std::exchange(m_held, {}));
+    // Queued: this runs inside the reader's own handling of the handshake.
+    QMetaObject::invokeMethod(this, &GuardedSocket::deliverReleased, Qt::QueuedConnection);
 }
 
 void GuardedSocket::release(const QByteArray &bytes)
@@ -132,8 +129,7 @@ void GuardedSocket::release(const QByteArray &bytes)
     if (bytes.isEmpty())
         return;
     m_released += bytes;
-    // Queued, like a real socket's notification: the reader is never re-entered.
-    QMetaObject::invokeMethod(this, &GuardedSocket::deliverReadyRead, Qt::QueuedConnection);
+    m_mustDeliver = true; // told to the reader by deliverReleased()
 }
 
 void GuardedSocket::deliverReleased()
@@ -312,15 +308,19 @@ void GuardedSocket::closeLink(bool now)
             m_readNotifier->setEnabled(false);
         return;
     }
-    delete m_readNotifier; // unregistered before the descriptor goes
-    m_readNotifier = nullptr;
-    delete m_writeNotifier;
-    m_writeNotifier = nullptr;
-    ::close(m_fd);
-    m_fd = -1;
+    dropDescriptor();
     m_backlog = QByteArray();
     m_backlogPos = 0;
     onLinkClosed();
+}
+
+void GuardedSocket::dropDescriptor()
+{
+    // The notifiers are unregistered before their descriptor goes.
+    delete std::exchange(m_readNotifier, nullptr);
+    delete std::exchange(m_writeNotifier, nullptr);
+    if (m_fd >= 0)
+        ::close(std::exchange(m_fd, -1));
 }
 
 void GuardedSocket::disconnectFromHost()
@@ -445,10 +445,7 @@ void GuardedSocket::feed(QByteArrayView raw)
         m_held += result.upgraded;
     else
         out += result.upgraded;
-    if (!out.isEmpty()) {
-        m_released += out;
-        m_mustDeliver = true; // by the caller, once the bytes read now are all fed
-    }
+    release(out); // delivered by the caller, once the bytes read now are all fed
     if (!result.reply.isEmpty())
         linkWrite(result.reply.constData(), result.reply.size());
     if (result.refusedStatus >= 1000) { // a WebSocket close code, after the upgrade

@@ -85,6 +85,7 @@ private:
     qint64 linkWrite(const char *data, qint64 size);
     void linkFailed(int error);
     void closeLink(bool now = false);
+    void dropDescriptor();
     void onLinkClosed();
     void refreshDeadline();
     void expire();
