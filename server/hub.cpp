@@ -166,8 +166,7 @@ void Hub::onSessionFinished(quint64 id, const TerminateReason &reason)
 void Hub::markDirty(quint64 id)
 {
     // Headless, nobody listens: no set insert per message, and no list of every busy
-    // session built four times a second (at 10,000 sessions that delayed a broadcast
-    // arriving at the wrong moment by several milliseconds).
+    // session built four times a second.
     static const QMetaMethod statsSignal = QMetaMethod::fromSignal(&Hub::statsChanged);
     if (!isSignalConnected(statsSignal))
         return;

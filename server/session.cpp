@@ -51,9 +51,6 @@ Session::Session(quint64 id, std::unique_ptr<QWebSocket> socket, QTcpSocket *raw
 
 Session::~Session()
 {
-    // The front door's socket outlives the QWebSocket on it by one event-loop turn.
-    if (qobject_cast<GuardedSocket *>(m_raw.data()))
-        m_raw->deleteLater();
     // The socket may still hold a connection if the hub is torn down first.
     if (m_socket)
         m_socket->disconnect(this);
