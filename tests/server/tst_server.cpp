@@ -64,6 +64,14 @@ private:
     QList<TerminateReason> *m_reasons;
 };
 
+/*! Serves a ProbeHandler in \a mode on \a path, recording terminate reasons in \a reasons. */
+void addProbe(Fixture &f, const char *path, ProbeHandler::Mode mode,
+              QList<TerminateReason> *reasons = nullptr)
+{
+    f.server.addWebSocketEndpoint(
+            path, [mode, reasons] { return std::make_unique<ProbeHandler>(mode, reasons); });
+}
+
 } // namespace
 
 class tst_Server : public QObject
@@ -227,9 +235,7 @@ private slots:
     void refusedInitAnswersItsStatus()
     {
         Fixture f(quietSettings());
-        f.server.addWebSocketEndpoint("/ws/private", [] {
-            return std::make_unique<ProbeHandler>(ProbeHandler::Mode::RefuseInit);
-        });
+        addProbe(f, "/ws/private", ProbeHandler::Mode::RefuseInit);
         const HttpResponse r = rawRequest(f.port(), upgradeRequest("/ws/private?x=1", f.port()));
         QCOMPARE(r.status, 401);
         QCOMPARE(r.json().value(QStringLiteral("error"))
@@ -591,9 +597,7 @@ private slots:
     {
         Fixture f(quietSettings());
         QList<TerminateReason> reasons;
-        f.server.addWebSocketEndpoint("/ws/probe", [&reasons] {
-            return std::make_unique<ProbeHandler>(ProbeHandler::Mode::Record, &reasons);
-        });
+        addProbe(f, "/ws/probe", ProbeHandler::Mode::Record, &reasons);
         Client client(f.url(QStringLiteral("/ws/probe")));
         QTRY_COMPARE(f.hub.count(), 1);
         client.socket.sendTextMessage(QStringLiteral("stop"));
@@ -609,9 +613,7 @@ private slots:
     {
         Fixture f(quietSettings());
         QList<TerminateReason> reasons;
-        f.server.addWebSocketEndpoint("/ws/probe", [&reasons] {
-            return std::make_unique<ProbeHandler>(ProbeHandler::Mode::Record, &reasons);
-        });
+        addProbe(f, "/ws/probe", ProbeHandler::Mode::Record, &reasons);
         Client client(f.url(QStringLiteral("/ws/probe")));
         QTRY_COMPARE(f.hub.count(), 1);
         client.socket.close(QWebSocketProtocol::CloseCodeNormal, QStringLiteral("done"));
@@ -624,9 +626,7 @@ private slots:
     void throwingHandlerClosesWith1011()
     {
         Fixture f(quietSettings());
-        f.server.addWebSocketEndpoint("/ws/buggy", [] {
-            return std::make_unique<ProbeHandler>(ProbeHandler::Mode::ThrowOnMessage);
-        });
+        addProbe(f, "/ws/buggy", ProbeHandler::Mode::ThrowOnMessage);
         Client buggy(f.url(QStringLiteral("/ws/buggy")));
         Client fine(f.url());
         QVERIFY(fine.waitGreeted());
@@ -642,9 +642,7 @@ private slots:
     void infoFromAnotherThread()
     {
         Fixture f(quietSettings());
-        f.server.addWebSocketEndpoint("/ws/probe", [] {
-            return std::make_unique<ProbeHandler>(ProbeHandler::Mode::Record);
-        });
+        addProbe(f, "/ws/probe", ProbeHandler::Mode::Record);
         Client client(f.url(QStringLiteral("/ws/probe")));
         QTRY_COMPARE(f.hub.count(), 1);
         const quint64 id = f.hub.sessions().first().id;
