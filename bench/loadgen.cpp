@@ -500,6 +500,40 @@ private:
     std::string m_body;
 };
 
+// CPU used by the load generator and the server(s) between start() and stop(), reported as
+// a share of one core (a server whose /proc entry cannot be read is left out).
+class CpuMeter
+{
+public:
+    CpuMeter(int pid, int pid2) : m_pid(pid), m_pid2(pid2) { start(); }
+    void start() { m_begin = sample(); }
+    void stop() { m_end = sample(); }
+    void addTo(JsonLine &json, double seconds) const
+    {
+        json.add("loadgen_cpu_pct", (m_end.self - m_begin.self) / seconds * 100, 1);
+        if (m_begin.server >= 0 && m_end.server >= 0)
+            json.add("server_cpu_pct", (m_end.server - m_begin.server) / seconds * 100, 1);
+        if (m_begin.server2 >= 0 && m_end.server2 >= 0)
+            json.add("server2_cpu_pct", (m_end.server2 - m_begin.server2) / seconds * 100, 1);
+    }
+
+private:
+    struct Sample
+    {
+        double self = 0;
+        double server = -1;
+        double server2 = -1;
+    };
+    Sample sample() const
+    {
+        return {selfCpuSeconds(), readCpuSeconds(m_pid), readCpuSeconds(m_pid2)};
+    }
+    int m_pid;
+    int m_pid2;
+    Sample m_begin;
+    Sample m_end;
+};
+
 // ---------------------------------------------------------------------------------------
 // Connections
 
@@ -602,6 +636,8 @@ private:
     int runEcho();
     int runBroadcast();
     int runHttp();
+    // The measured part of echo and http: --duration seconds with m_measuring set.
+    double measure(CpuMeter &cpu);
     JsonLine baseJson() const;
     int finish(JsonLine &json, bool ok);
 
@@ -1450,15 +1486,8 @@ int LoadGen::runEcho()
         flush(c);
     }
     runUntil(start + secondsToNs(m_opt.warmup), [] { return false; });
-    const double selfCpu0 = selfCpuSeconds();
-    const double serverCpu0 = readCpuSeconds(m_opt.pid);
-    const int64_t t0 = nowNs();
-    m_measuring = true;
-    runUntil(t0 + secondsToNs(m_opt.duration), [] { return false; });
-    m_measuring = false;
-    const int64_t t1 = nowNs();
-    const double selfCpu1 = selfCpuSeconds();
-    const double serverCpu1 = readCpuSeconds(m_opt.pid);
+    CpuMeter cpu(m_opt.pid, 0);
+    const double seconds = measure(cpu);
     // Stop sending and collect what is still in flight, so every message is verified.
     m_running = false;
     const bool drained = runUntil(nowNs() + secondsToNs(10), [this, n] {
@@ -1475,7 +1504,6 @@ int LoadGen::runEcho()
     for (const Conn &c : m_conns)
         sent += c.sendSeq;
 
-    const double seconds = double(t1 - t0) / 1e9;
     JsonLine json = baseJson();
     json.add("inflight", m_opt.inflight)
             .add("size", uint64_t(m_opt.size))
@@ -1487,10 +1515,8 @@ int LoadGen::runEcho()
             .add("mib_per_s", double(m_completedBytes) / seconds / (1024.0 * 1024.0), 2)
             .add("p50_us", m_latency.percentileUs(50), 1)
             .add("p99_us", m_latency.percentileUs(99), 1)
-            .add("max_us", m_latency.maxUs(), 1)
-            .add("loadgen_cpu_pct", (selfCpu1 - selfCpu0) / seconds * 100, 1);
-    if (serverCpu0 >= 0 && serverCpu1 >= 0)
-        json.add("server_cpu_pct", (serverCpu1 - serverCpu0) / seconds * 100, 1);
+            .add("max_us", m_latency.maxUs(), 1);
+    cpu.addTo(json, seconds);
     json.add("dropped", m_dropped);
     return finish(json, m_dropped == 0 && m_completed > 0);
 }
@@ -1533,9 +1559,7 @@ int LoadGen::runBroadcast()
     Histogram toLastSecond;
     // Clients 0, 2, 4, ... are on --port, whose answer counts only its own sessions.
     const long primaryClients = m_opt.port2 != 0 ? long(wsClients + 1) / 2 : long(wsClients);
-    const double selfCpu0 = selfCpuSeconds();
-    const double serverCpu0 = readCpuSeconds(m_opt.pid);
-    const double server2Cpu0 = readCpuSeconds(m_opt.pid2);
+    CpuMeter cpu(m_opt.pid, m_opt.pid2);
     const int64_t t0 = nowNs();
     bool ok = true;
     long deliveredMin = -1;
@@ -1590,9 +1614,7 @@ int LoadGen::runBroadcast()
             runUntil(nowNs() + secondsToNs(m_opt.gapMs / 1e3), [] { return false; });
     }
     const double seconds = double(nowNs() - t0) / 1e9;
-    const double selfCpu1 = selfCpuSeconds();
-    const double serverCpu1 = readCpuSeconds(m_opt.pid);
-    const double server2Cpu1 = readCpuSeconds(m_opt.pid2);
+    cpu.stop();
 
     JsonLine json = baseJson();
     json.add("broadcasts", toLast.count())
@@ -1606,18 +1628,14 @@ int LoadGen::runBroadcast()
             .add("answer_p50_ms", toAnswer.percentileUs(50) / 1e3)
             .add("us_per_client_p50", toLast.percentileUs(50) / double(wsClients), 2)
             .add("delivered_min", deliveredMin)
-            .add("dropped", m_dropped)
-            .add("loadgen_cpu_pct", (selfCpu1 - selfCpu0) / seconds * 100, 1);
-    if (serverCpu0 >= 0 && serverCpu1 >= 0)
-        json.add("server_cpu_pct", (serverCpu1 - serverCpu0) / seconds * 100, 1);
+            .add("dropped", m_dropped);
+    cpu.addTo(json, seconds);
     if (m_opt.port2 != 0) {
         // The cross-instance hop: when the last client of each server had it.
         json.add("primary_last_p50_ms", toLastPrimary.percentileUs(50) / 1e3)
                 .add("primary_last_p99_ms", toLastPrimary.percentileUs(99) / 1e3)
                 .add("second_last_p50_ms", toLastSecond.percentileUs(50) / 1e3)
                 .add("second_last_p99_ms", toLastSecond.percentileUs(99) / 1e3);
-        if (server2Cpu0 >= 0 && server2Cpu1 >= 0)
-            json.add("server2_cpu_pct", (server2Cpu1 - server2Cpu0) / seconds * 100, 1);
     }
     return finish(json, ok && m_dropped == 0 && toLast.count() > 0);
 }
@@ -1642,29 +1660,31 @@ int LoadGen::runHttp()
         flush(m_conns[size_t(i)]);
     }
     runUntil(start + secondsToNs(m_opt.warmup), [] { return false; });
-    const double selfCpu0 = selfCpuSeconds();
-    const double serverCpu0 = readCpuSeconds(m_opt.pid);
-    const int64_t t0 = nowNs();
-    m_measuring = true;
-    runUntil(t0 + secondsToNs(m_opt.duration), [] { return false; });
-    m_measuring = false;
-    const int64_t t1 = nowNs();
-    const double selfCpu1 = selfCpuSeconds();
-    const double serverCpu1 = readCpuSeconds(m_opt.pid);
+    CpuMeter cpu(m_opt.pid, 0);
+    const double seconds = measure(cpu);
     m_running = false;
-    const double seconds = double(t1 - t0) / 1e9;
 
     JsonLine json = baseJson();
     json.add("duration_s", seconds)
             .add("requests", m_completed)
             .add("req_per_s", double(m_completed) / seconds, 0)
             .add("p50_us", m_latency.percentileUs(50), 1)
-            .add("p99_us", m_latency.percentileUs(99), 1)
-            .add("loadgen_cpu_pct", (selfCpu1 - selfCpu0) / seconds * 100, 1);
-    if (serverCpu0 >= 0 && serverCpu1 >= 0)
-        json.add("server_cpu_pct", (serverCpu1 - serverCpu0) / seconds * 100, 1);
+            .add("p99_us", m_latency.percentileUs(99), 1);
+    cpu.addTo(json, seconds);
     json.add("dropped", m_dropped);
     return finish(json, m_dropped == 0 && m_completed > 0);
+}
+
+double LoadGen::measure(CpuMeter &cpu)
+{
+    cpu.start();
+    const int64_t t0 = nowNs();
+    m_measuring = true;
+    runUntil(t0 + secondsToNs(m_opt.duration), [] { return false; });
+    m_measuring = false;
+    const int64_t t1 = nowNs();
+    cpu.stop();
+    return double(t1 - t0) / 1e9;
 }
 
 int LoadGen::run()
