@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import resource
 import shutil
 import signal
@@ -29,7 +28,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from soak import HOST, masked_frame, read_frame, upgrade_request  # noqa: E402
+from soak import HOST, listening_port, masked_frame, read_frame, upgrade_request  # noqa: E402
 
 
 async def client(port, interval, stop, counts, start_at):
@@ -116,13 +115,11 @@ def main():
                     samples.append(record)
 
     try:
-        line = server.stdout.readline()
-        match = re.search(r"http://127\.0\.0\.1:(\d+)", line)
-        if not match:
-            print(f"server did not start: {line!r}", file=sys.stderr)
+        port = listening_port(server)
+        if port is None:
             return 2
         threading.Thread(target=collect, daemon=True).start()
-        rates = asyncio.run(drive(int(match.group(1)), args, samples_ready))
+        rates = asyncio.run(drive(port, args, samples_ready))
         samples_ready.set()
     finally:
         server.send_signal(signal.SIGTERM)

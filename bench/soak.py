@@ -253,6 +253,16 @@ async def run(args, port, pid, state):
     return rounds
 
 
+
+def listening_port(server):
+    """The port from the server's start-up line, or None (said on stderr) if it did not start."""
+    line = server.stdout.readline()
+    match = re.search(r"http://127\.0\.0\.1:(\d+)", line)
+    if not match:
+        print(f"server did not start: {line!r}", file=sys.stderr)
+        return None
+    return int(match.group(1))
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     here = os.path.dirname(os.path.abspath(__file__))
@@ -271,12 +281,9 @@ def main():
          "--log-level", "warning"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
-        line = server.stdout.readline()
-        match = re.search(r"http://127\.0\.0\.1:(\d+)", line)
-        if not match:
-            print(f"server did not start: {line!r}", file=sys.stderr)
+        port = listening_port(server)
+        if port is None:
             return 2
-        port = int(match.group(1))
         # The bystander runs on its own thread and event loop, so the churn cannot
         # starve it: a client too busy to answer pings would rightly be dropped.
         state = {"stop": False, "echoes": 0, "health": 0, "failures": []}
