@@ -37,6 +37,7 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -185,6 +186,20 @@ def free_port():
         return probe.getsockname()[1]
 
 
+def wait_cluster_ok(port, seconds=10.0):
+    """True once the instance on port reports "cluster":"ok" in /api/health."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2) as r:
+                if json.load(r).get("cluster") == "ok":
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.05)
+    return False
+
+
 def cluster_broadcast(args, paths, test, log_path):
     """Two Switchboard instances joined through a redis-server started here; half the
     clients on each; the POST goes to the first. Reports when the last client of each
@@ -203,7 +218,9 @@ def cluster_broadcast(args, paths, test, log_path):
                 "--cluster", f"redis://127.0.0.1:{redis_port}", "--node-name", node]
             servers.append(Server(f"switchboard-{node}", command,
                                   log_path.with_name(f"{log_path.stem}-{node}.log")))
-        time.sleep(2.5)  # both subscribed and heart-beating
+        for server in servers:
+            if not wait_cluster_ok(server.port):
+                raise RuntimeError(f"{server.name} did not join the cluster within 10 s")
         argv = [str(paths["loadgen"])] + test["loadgen"] + [
             "--port", str(servers[0].port), "--pid", str(servers[0].pid),
             "--port2", str(servers[1].port), "--pid2", str(servers[1].pid),
