@@ -1,14 +1,14 @@
 // Switchboard's only wiring point: parse options, pick the application class,
 // build the objects, connect them once, run.
 
-#include "cluster.h"
+#include "cluster/cluster.h"
 #include "config.h"
-#include "hub.h"
+#include "websocket/hub.h"
 #include "logging.h"
 #include "routes.h"
-#include "server.h"
-#include "tls.h"
-#include "unixsignals.h"
+#include "http/server.h"
+#include "net/tls.h"
+#include "platform/unixsignals.h"
 
 #include <QtCore/QCoreApplication>
 #include <QtCore/QTimer>

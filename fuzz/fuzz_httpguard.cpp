@@ -14,7 +14,7 @@
 // pass a fresh guard unchanged, and after a WebSocket upgrade it must carry the
 // messages the client sent, unmasked (decoded here independently).
 
-#include "httpguard.h"
+#include "net/httpguard.h"
 
 #include <QtCore/QByteArray>
 #include <QtCore/QLoggingCategory>

@@ -5,8 +5,8 @@
 // Input: "CONTENT-TYPE\nBODY". A first line of "-" sends no Content-Type
 // header at all; input without a newline is a body without Content-Type.
 
-#include "conn.h"
-#include "plugs.h"
+#include "http/conn.h"
+#include "http/plugs.h"
 #include "routes.h"
 
 #include <QtCore/QByteArray>

@@ -7,7 +7,7 @@
 //   PATTERN, when not empty, is also added to a fresh router and then has to
 //   match the path built from it (literals kept, `:x` -> "x", `*x` -> "a/b").
 
-#include "router.h"
+#include "http/router.h"
 
 #include <QtCore/QByteArray>
 #include <QtCore/QLoggingCategory>

@@ -1,7 +1,7 @@
 #pragma once
 
-#include "cluster.h"
-#include "sessioninfo.h"
+#include "cluster/cluster.h"
+#include "websocket/sessioninfo.h"
 
 #include <QtCore/QAbstractTableModel>
 #include <QtCore/QList>

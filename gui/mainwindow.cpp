@@ -1,11 +1,11 @@
 #include "mainwindow.h"
 
-#include "cluster.h"
+#include "cluster/cluster.h"
 #include "connectionsmodel.h"
-#include "hub.h"
+#include "websocket/hub.h"
 #include "logfiltermodel.h"
 #include "messagelogmodel.h"
-#include "server.h"
+#include "http/server.h"
 #include "trafficmeter.h"
 
 #include <QtCore/QSaveFile>

@@ -1,6 +1,6 @@
 #pragma once
 
-#include "frame.h"
+#include "websocket/frame.h"
 
 #include <QtCore/QAbstractTableModel>
 #include <QtCore/QList>

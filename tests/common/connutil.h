@@ -2,7 +2,7 @@
 
 // Builds a request Conn for tests of the router, pipeline and plugs (no socket).
 
-#include "conn.h"
+#include "http/conn.h"
 
 namespace TestUtil {
 

@@ -4,9 +4,9 @@
 // builds it) on 127.0.0.1 and a free port, for network tests.
 
 #include "config.h"
-#include "hub.h"
+#include "websocket/hub.h"
 #include "routes.h"
-#include "server.h"
+#include "http/server.h"
 
 #include <QtCore/QLoggingCategory>
 

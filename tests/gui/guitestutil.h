@@ -5,9 +5,9 @@
 // The server runs in the test's thread, so every wait spins the event loop.
 
 #include "config.h"
-#include "hub.h"
+#include "websocket/hub.h"
 #include "routes.h"
-#include "server.h"
+#include "http/server.h"
 #include "testutil.h"
 
 #include <QtCore/QCoreApplication>

@@ -4,7 +4,7 @@
 // with WebSocket clients on each. A separate executable from tst_mainwindow
 // because it needs redis-server and skips as a whole without it.
 
-#include "cluster.h"
+#include "cluster/cluster.h"
 #include "clusterutil.h"
 #include "connectionsmodel.h"
 #include "guitestutil.h"

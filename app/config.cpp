@@ -1,0 +1,379 @@
+#include "config.h"
+
+#include "logging.h"
+#include "websocket/originpolicy.h"
+
+#include <QtCore/QCommandLineParser>
+#include <QtCore/QCoreApplication>
+#include <QtCore/QRandomGenerator>
+#include <QtCore/QRegularExpression>
+#include <QtCore/QUrl>
+
+#include <cmath>
+
+namespace Switchboard {
+
+namespace {
+
+// Qt's QWebSocket cannot take messages of 2 GiB or more.
+constexpr qint64 kMaxMessageSizeLimit = (qint64(1) << 31) - 1;
+
+std::optional<std::chrono::milliseconds> parseSeconds(const QString &text)
+{
+    bool ok = false;
+    const double seconds = text.trimmed().toDouble(&ok);
+    if (!ok || !std::isfinite(seconds) || seconds < 0 || seconds > 7 * 24 * 3600)
+        return std::nullopt;
+    return std::chrono::milliseconds(qint64(std::llround(seconds * 1000)));
+}
+
+QString usageHint()
+{
+    return QStringLiteral("Run '%1 --help' for the list of options.")
+            .arg(QCoreApplication::applicationName().isEmpty()
+                         ? QStringLiteral("switchboard")
+                         : QCoreApplication::applicationName());
+}
+
+CommandLine failure(const QString &message)
+{
+    CommandLine result;
+    result.action = CommandLine::Action::Error;
+    result.text = message + u'\n' + usageHint();
+    return result;
+}
+
+} // namespace
+
+qint64 parseByteSize(const QString &text)
+{
+    static const QRegularExpression pattern(
+            QStringLiteral("^\\s*(\\d{1,12})\\s*(|b|k|kb|kib|m|mb|mib|g|gb|gib)\\s*$"),
+            QRegularExpression::CaseInsensitiveOption);
+    const auto match = pattern.match(text);
+    if (!match.hasMatch())
+        return -1;
+    const qint64 number = match.captured(1).toLongLong();
+    const QChar unit = match.captured(2).isEmpty() ? u'b' : match.captured(2).at(0).toLower();
+    const int shift = unit == u'k' ? 10 : unit == u'm' ? 20 : unit == u'g' ? 30 : 0;
+    if (number > (std::numeric_limits<qint64>::max() >> shift))
+        return -1;
+    return number << shift;
+}
+
+std::optional<ClusterSettings> parseClusterUrl(const QString &text, QString *error)
+{
+    const QUrl url(text.trimmed(), QUrl::StrictMode);
+    const auto fail = [error](const QString &why) {
+        if (error)
+            *error = why;
+        return std::nullopt;
+    };
+    if (!url.isValid() || url.scheme() != u"redis")
+        return fail(QStringLiteral("is not a redis:// URL"));
+    if (url.host().isEmpty())
+        return fail(QStringLiteral("has no host"));
+    if (!url.userInfo().isEmpty() || url.hasQuery() || url.hasFragment())
+        return fail(QStringLiteral("has a password, query or fragment, which are not supported"));
+    ClusterSettings settings;
+    settings.redisHost = url.host();
+    if (url.port() == 0)
+        return fail(QStringLiteral("has port 0"));
+    settings.redisPort = quint16(url.port(6379));
+    const QString path = url.path();
+    if (!path.isEmpty() && path != u"/") {
+        bool ok = false;
+        const int db = path.mid(1).toInt(&ok);
+        if (!ok || db < 0 || !path.mid(1).front().isDigit())
+            return fail(QStringLiteral("has '%1' where a database number belongs").arg(path));
+        settings.redisDb = db;
+    }
+    return settings;
+}
+
+QByteArray generateToken()
+{
+    quint32 words[6];
+    QRandomGenerator::system()->fillRange(words);
+    return QByteArray(reinterpret_cast<const char *>(words), sizeof words)
+            .toBase64(QByteArray::Base64UrlEncoding | QByteArray::OmitTrailingEquals);
+}
+
+CommandLine parseCommandLine(const QStringList &arguments, const QProcessEnvironment &env)
+{
+    QCommandLineParser parser;
+    parser.setApplicationDescription(
+            QStringLiteral("Switchboard: one port for HTTP routes and WebSocket sessions, with an "
+                           "operator console."));
+    parser.setSingleDashWordOptionMode(QCommandLineParser::ParseAsLongOptions);
+    const QCommandLineOption help({QStringLiteral("h"), QStringLiteral("help")},
+                                  QStringLiteral("Show this help and exit."));
+    const QCommandLineOption version({QStringLiteral("v"), QStringLiteral("version")},
+                                     QStringLiteral("Show the version and exit."));
+    const QCommandLineOption host(QStringLiteral("host"),
+                                  QStringLiteral("Address to listen on (default 127.0.0.1; "
+                                                 "0.0.0.0 or :: for every interface)."),
+                                  QStringLiteral("address"), QStringLiteral("127.0.0.1"));
+    const QCommandLineOption port(QStringLiteral("port"),
+                                  QStringLiteral("TCP port (default 4040; 0 picks a free one)."),
+                                  QStringLiteral("port"), QStringLiteral("4040"));
+    const QCommandLineOption noGui(QStringLiteral("no-gui"),
+                                   QStringLiteral("Run headless, without the operator console."));
+    const QCommandLineOption ping(QStringLiteral("ping-interval"),
+                                  QStringLiteral("Seconds between pings to each client "
+                                                 "(default 10; 0 = no pings)."),
+                                  QStringLiteral("seconds"), QStringLiteral("10"));
+    const QCommandLineOption idle(QStringLiteral("idle-timeout"),
+                                  QStringLiteral("Close a session after this many seconds with "
+                                                 "nothing received (default 60; 0 = never)."),
+                                  QStringLiteral("seconds"), QStringLiteral("60"));
+    const QCommandLineOption maxMessage(QStringLiteral("max-message-size"),
+                                        QStringLiteral("Largest WebSocket message accepted, in "
+                                                       "bytes or with K/M/G (default 16M)."),
+                                        QStringLiteral("size"), QStringLiteral("16M"));
+    const QCommandLineOption adminToken(
+            QStringLiteral("admin-token"),
+            QStringLiteral("Bearer token for the admin routes (also "
+                           "SWITCHBOARD_ADMIN_TOKEN; generated if unset)."),
+            QStringLiteral("token"));
+    const QCommandLineOption origin(
+            QStringLiteral("allowed-origin"),
+            QStringLiteral("Browser origin allowed to open /ws, e.g. "
+                           "http://localhost:3000; repeatable; * allows any."),
+            QStringLiteral("origin"));
+    const QCommandLineOption headerTimeout(
+            QStringLiteral("header-timeout"),
+            QStringLiteral("Seconds a client has to send a whole request head (default 10)."),
+            QStringLiteral("seconds"), QStringLiteral("10"));
+    const QCommandLineOption keepAliveTimeout(
+            QStringLiteral("keepalive-timeout"),
+            QStringLiteral("Seconds an idle keep-alive HTTP connection is kept (default 30)."),
+            QStringLiteral("seconds"), QStringLiteral("30"));
+    const QCommandLineOption maxHeaderSize(
+            QStringLiteral("max-header-size"),
+            QStringLiteral("Largest request head, 1K to 64K (default 16K); larger -> 431."),
+            QStringLiteral("size"), QStringLiteral("16K"));
+    const QCommandLineOption maxBodySize(
+            QStringLiteral("max-body-size"),
+            QStringLiteral("Largest HTTP request body (default 1M); larger -> 413."),
+            QStringLiteral("size"), QStringLiteral("1M"));
+    const QCommandLineOption maxConnections(
+            QStringLiteral("max-connections"),
+            QStringLiteral("Open connections allowed, HTTP and WebSocket (default 10000); "
+                           "more -> 503."),
+            QStringLiteral("count"), QStringLiteral("10000"));
+    const QCommandLineOption clientToken(
+            QStringLiteral("client-token"),
+            QStringLiteral("Token every WebSocket client must send (?token= or Authorization: "
+                           "Bearer; also SWITCHBOARD_CLIENT_TOKEN). Default: none required."),
+            QStringLiteral("token"));
+    const QCommandLineOption maxSendBuffer(
+            QStringLiteral("max-send-buffer"),
+            QStringLiteral("Unsent bytes a WebSocket client may fall behind before it is closed "
+                           "with 1008 (default 8M)."),
+            QStringLiteral("size"), QStringLiteral("8M"));
+    const QCommandLineOption tlsCert(
+            QStringLiteral("tls-cert"),
+            QStringLiteral("PEM certificate (chain) file: serve HTTPS and WSS on the same port "
+                           "(with --tls-key)."),
+            QStringLiteral("file"));
+    const QCommandLineOption tlsKey(QStringLiteral("tls-key"),
+                                    QStringLiteral("PEM private key file for --tls-cert."),
+                                    QStringLiteral("file"));
+    const QCommandLineOption logLevel(
+            QStringLiteral("log-level"),
+            QStringLiteral("debug, info, warning or error (default info)."),
+            QStringLiteral("level"), QStringLiteral("info"));
+    const QCommandLineOption cluster(
+            QStringLiteral("cluster"),
+            QStringLiteral("Join a cluster of instances through Redis pub/sub, e.g. "
+                           "redis://127.0.0.1:6379 (optional /DB selects the cluster). "
+                           "Default: run alone."),
+            QStringLiteral("url"));
+    const QCommandLineOption nodeName(
+            QStringLiteral("node-name"),
+            QStringLiteral("This instance's name in the cluster (default host name:port)."),
+            QStringLiteral("name"));
+    parser.addOptions({help,          version,     host,           port,
+                       noGui,         ping,        idle,           maxMessage,
+                       adminToken,    origin,      headerTimeout,  keepAliveTimeout,
+                       maxHeaderSize, maxBodySize, maxConnections, clientToken,
+                       maxSendBuffer, tlsCert,     tlsKey,         logLevel});
+    parser.addOptions({cluster, nodeName});
+
+    if (!parser.parse(arguments))
+        return failure(QStringLiteral("Error: %1.").arg(parser.errorText()));
+    if (parser.isSet(help))
+        return {CommandLine::Action::Help, {}, parser.helpText()};
+    if (parser.isSet(version)) {
+        return {CommandLine::Action::Version,
+                {},
+                QStringLiteral("switchboard %1").arg(QStringLiteral(SWITCHBOARD_VERSION))};
+    }
+    if (!parser.positionalArguments().isEmpty()) {
+        return failure(QStringLiteral("Error: unexpected argument '%1'; every setting is an "
+                                      "option such as --port 4040.")
+                               .arg(parser.positionalArguments().first()));
+    }
+
+    CommandLine result;
+    ServerConfig &config = result.config;
+    config.noGui = parser.isSet(noGui);
+
+    const QString hostText = parser.value(host).trimmed();
+    if (hostText.compare(u"localhost", Qt::CaseInsensitive) == 0)
+        config.host = QHostAddress(QHostAddress::LocalHost);
+    else if (!config.host.setAddress(hostText))
+        return failure(QStringLiteral("Error: --host '%1' is not an IP address; use e.g. "
+                                      "127.0.0.1, 0.0.0.0 or ::1.")
+                               .arg(hostText));
+
+    bool ok = false;
+    const uint portValue = parser.value(port).toUInt(&ok);
+    if (!ok || portValue > 65535)
+        return failure(QStringLiteral("Error: --port '%1' is not a port number; use 0 to 65535 "
+                                      "(0 picks a free port).")
+                               .arg(parser.value(port)));
+    config.port = quint16(portValue);
+
+    const auto pingValue = parseSeconds(parser.value(ping));
+    if (!pingValue)
+        return failure(QStringLiteral("Error: --ping-interval '%1' is not a number of seconds; "
+                                      "use e.g. 10 or 0.5 (0 turns pings off).")
+                               .arg(parser.value(ping)));
+    config.hub.pingInterval = *pingValue;
+
+    const auto idleValue = parseSeconds(parser.value(idle));
+    if (!idleValue)
+        return failure(QStringLiteral("Error: --idle-timeout '%1' is not a number of seconds; "
+                                      "use e.g. 60 (0 = never).")
+                               .arg(parser.value(idle)));
+    config.hub.idleTimeout = *idleValue;
+
+    const qint64 maxSize = parseByteSize(parser.value(maxMessage));
+    if (maxSize < 1 || maxSize > kMaxMessageSizeLimit)
+        return failure(QStringLiteral("Error: --max-message-size '%1' is not a size between 1 "
+                                      "byte and 2G-1; use e.g. 16M or 1048576.")
+                               .arg(parser.value(maxMessage)));
+    config.hub.maxMessageSize = maxSize;
+
+    const auto headerValue = parseSeconds(parser.value(headerTimeout));
+    if (!headerValue || headerValue->count() == 0)
+        return failure(QStringLiteral("Error: --header-timeout '%1' is not a positive number of "
+                                      "seconds; use e.g. 10.")
+                               .arg(parser.value(headerTimeout)));
+    config.http.headerTimeout = *headerValue;
+
+    const auto keepAliveValue = parseSeconds(parser.value(keepAliveTimeout));
+    if (!keepAliveValue || keepAliveValue->count() == 0)
+        return failure(QStringLiteral("Error: --keepalive-timeout '%1' is not a positive number "
+                                      "of seconds; use e.g. 30.")
+                               .arg(parser.value(keepAliveTimeout)));
+    config.http.keepAliveTimeout = *keepAliveValue;
+
+    // QtHttpServer 6.4 silently drops every header once one field exceeds ~100 KiB,
+    // so the head limit stays well below that.
+    const qint64 headerSize = parseByteSize(parser.value(maxHeaderSize));
+    if (headerSize < 1024 || headerSize > 64 * 1024)
+        return failure(QStringLiteral("Error: --max-header-size '%1' is not a size from 1K to "
+                                      "64K; use e.g. 16K.")
+                               .arg(parser.value(maxHeaderSize)));
+    config.http.maxHeaderSize = qsizetype(headerSize);
+
+    const qint64 bodySize = parseByteSize(parser.value(maxBodySize));
+    if (bodySize < 0 || bodySize > kMaxMessageSizeLimit)
+        return failure(QStringLiteral("Error: --max-body-size '%1' is not a size up to 2G-1; use "
+                                      "e.g. 1M or 0 to refuse bodies.")
+                               .arg(parser.value(maxBodySize)));
+    config.http.maxBodySize = bodySize;
+
+    const uint connections = parser.value(maxConnections).toUInt(&ok);
+    if (!ok || connections < 1 || connections > 1'000'000)
+        return failure(QStringLiteral("Error: --max-connections '%1' is not a count from 1 to "
+                                      "1000000.")
+                               .arg(parser.value(maxConnections)));
+    config.http.maxConnections = int(connections);
+
+    if (parser.isSet(tlsCert) != parser.isSet(tlsKey))
+        return failure(QStringLiteral("Error: --tls-cert and --tls-key go together; give both "
+                                      "files, or neither for plain HTTP."));
+    config.tlsCertificate = parser.value(tlsCert);
+    config.tlsKey = parser.value(tlsKey);
+
+    const qint64 sendBuffer = parseByteSize(parser.value(maxSendBuffer));
+    if (sendBuffer < 64 * 1024 || sendBuffer > kMaxMessageSizeLimit)
+        return failure(QStringLiteral("Error: --max-send-buffer '%1' is not a size from 64K to "
+                                      "2G-1; use e.g. 8M.")
+                               .arg(parser.value(maxSendBuffer)));
+    config.hub.maxSendBuffer = sendBuffer;
+
+    const QString client = parser.isSet(clientToken)
+            ? parser.value(clientToken)
+            : env.value(QStringLiteral("SWITCHBOARD_CLIENT_TOKEN"));
+    if (parser.isSet(clientToken) && client.trimmed().isEmpty())
+        return failure(QStringLiteral("Error: --client-token is empty; give a token or leave the "
+                                      "option out to let clients connect without one."));
+    if (client.contains(QRegularExpression(QStringLiteral("[\\s\\x00-\\x1f\\x7f]"))))
+        return failure(QStringLiteral("Error: the client token contains whitespace or control "
+                                      "characters."));
+    config.clientToken = client.toUtf8();
+
+    QString token = parser.value(adminToken);
+    if (!parser.isSet(adminToken))
+        token = env.value(QStringLiteral("SWITCHBOARD_ADMIN_TOKEN"));
+    if (parser.isSet(adminToken) && token.trimmed().isEmpty())
+        return failure(QStringLiteral("Error: --admin-token is empty; give a token or leave the "
+                                      "option out to have one generated."));
+    if (token.contains(QRegularExpression(QStringLiteral("[\\s\\x00-\\x1f\\x7f]"))))
+        return failure(
+                QStringLiteral("Error: the admin token contains whitespace or control "
+                               "characters, which cannot travel in an Authorization header."));
+    if (token.isEmpty()) {
+        config.adminToken = generateToken();
+        config.adminTokenGenerated = true;
+    } else {
+        config.adminToken = token.toUtf8();
+    }
+
+    for (const QString &value : parser.values(origin)) {
+        if (value != u"*" && !OriginPolicy::normalize(value))
+            return failure(
+                    QStringLiteral("Error: --allowed-origin '%1' is not an origin; use "
+                                   "scheme://host[:port] such as http://localhost:3000, or *.")
+                            .arg(value));
+        config.allowedOrigins.append(value);
+    }
+
+    if (parser.isSet(cluster)) {
+        QString error;
+        const auto settings = parseClusterUrl(parser.value(cluster), &error);
+        if (!settings)
+            return failure(QStringLiteral("Error: --cluster '%1' %2; use "
+                                          "redis://HOST:PORT[/DB] such as "
+                                          "redis://127.0.0.1:6379.")
+                                   .arg(parser.value(cluster), error));
+        config.cluster = *settings;
+    }
+    if (parser.isSet(nodeName)) {
+        const QString name = parser.value(nodeName);
+        if (!config.cluster.enabled())
+            return failure(QStringLiteral("Error: --node-name needs --cluster."));
+        if (name.isEmpty() || name.size() > 100
+            || name.contains(QRegularExpression(QStringLiteral("[\\s\\x00-\\x1f\\x7f]"))))
+            return failure(QStringLiteral("Error: --node-name '%1' must be 1 to 100 characters "
+                                          "without whitespace.")
+                                   .arg(name));
+        config.cluster.nodeName = name;
+    }
+
+    config.logLevel = parser.value(logLevel).trimmed().toLower();
+    static const QStringList levels{QStringLiteral("debug"), QStringLiteral("info"),
+                                    QStringLiteral("warning"), QStringLiteral("error")};
+    if (!levels.contains(config.logLevel))
+        return failure(QStringLiteral("Error: --log-level '%1' is not one of debug, info, "
+                                      "warning, error.")
+                               .arg(parser.value(logLevel)));
+    return result;
+}
+
+} // namespace Switchboard

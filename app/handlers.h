@@ -1,0 +1,26 @@
+#pragma once
+
+#include "websocket/websockethandler.h"
+
+namespace Switchboard {
+
+/*! The default `/ws` handler: greets with `start`, echoes text and binary unchanged. */
+class EchoHandler final : public WebSocketHandler
+{
+public:
+    Reply websocketInit(SessionContext &session) override;
+    Reply handle(SessionContext &session, const Frame &frame) override;
+};
+
+/*!
+    The `/ws/chat` handler: greets with `start` and relays each text or binary
+    message to every other session on the same path, not back to its sender.
+*/
+class ChatHandler final : public WebSocketHandler
+{
+public:
+    Reply websocketInit(SessionContext &session) override;
+    Reply handle(SessionContext &session, const Frame &frame) override;
+};
+
+} // namespace Switchboard

@@ -1,0 +1,113 @@
+#include "http/plugs.h"
+
+#include "logging.h"
+
+#include <QtCore/QJsonArray>
+#include <QtCore/QJsonDocument>
+#include <QtCore/QJsonObject>
+#include <QtCore/QJsonParseError>
+#include <QtCore/QRandomGenerator>
+
+namespace Switchboard::Plugs {
+
+bool isValidRequestId(QByteArrayView id)
+{
+    if (id.isEmpty() || id.size() > 200)
+        return false;
+    for (const char c : id) {
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+                || c == '-' || c == '_' || c == '.' || c == ':';
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+bool constantTimeEquals(QByteArrayView a, QByteArrayView b)
+{
+    // Compare over the longer length so neither the position of the first
+    // difference nor a prefix match shows in the timing.
+    const qsizetype n = qMax(a.size(), b.size());
+    unsigned diff = a.size() == b.size() ? 0u : 1u;
+    for (qsizetype i = 0; i < n; ++i) {
+        const auto x = static_cast<unsigned char>(i < a.size() ? a[i] : 0);
+        const auto y = static_cast<unsigned char>(i < b.size() ? b[i] : 0);
+        diff |= unsigned(x ^ y);
+    }
+    return diff == 0;
+}
+
+Plug requestId()
+{
+    return [](Conn &conn) {
+        const QByteArray given = conn.header("x-request-id");
+        if (isValidRequestId(given)) {
+            conn.requestId = given;
+        } else {
+            quint64 words[2];
+            QRandomGenerator::global()->fillRange(words);
+            conn.requestId = QByteArray(reinterpret_cast<const char *>(words), sizeof words)
+                                     .toBase64(QByteArray::Base64UrlEncoding
+                                               | QByteArray::OmitTrailingEquals);
+        }
+        conn.putRespHeader(QByteArrayLiteral("x-request-id"), conn.requestId);
+    };
+}
+
+Plug accessLog()
+{
+    return [](Conn &conn) {
+        conn.beforeSend.append([](Conn &c) {
+            const double ms = double(c.clock.nsecsElapsed()) / 1e6;
+            qCInfo(lcHttp, "%s %s -> %d in %.3f ms (request id %s)", c.method.constData(),
+                   c.path.constData(), c.status, ms, c.requestId.constData());
+        });
+    };
+}
+
+Plug jsonBody()
+{
+    return [](Conn &conn) {
+        const QByteArray type = conn.header("content-type").split(';').first().trimmed().toLower();
+        const bool json = type == "application/json" || type.endsWith("+json");
+        if (!json || conn.body.isEmpty())
+            return;
+        QJsonParseError error;
+        const QJsonDocument doc = QJsonDocument::fromJson(conn.body, &error);
+        if (error.error != QJsonParseError::NoError) {
+            conn.sendError(400,
+                           QStringLiteral("malformed JSON body: %1 at offset %2")
+                                   .arg(error.errorString())
+                                   .arg(error.offset))
+                    .halt();
+            return;
+        }
+        conn.bodyJson = doc.isArray() ? QJsonValue(doc.array()) : QJsonValue(doc.object());
+    };
+}
+
+Plug adminAuth(std::function<QByteArray()> token)
+{
+    return [token = std::move(token)](Conn &conn) {
+        const QByteArray header = conn.header("authorization");
+        const QByteArray expected = token();
+        static constexpr QByteArrayView scheme("bearer ");
+        const bool hasBearer = header.size() > scheme.size()
+                && QByteArrayView(header).first(scheme.size()).compare(scheme, Qt::CaseInsensitive)
+                        == 0;
+        const QByteArray given = hasBearer ? header.mid(scheme.size()).trimmed() : QByteArray();
+        if (hasBearer && !expected.isEmpty() && constantTimeEquals(given, expected))
+            return;
+        const QByteArray challenge = hasBearer
+                ? QByteArrayLiteral("Bearer realm=\"switchboard\", error=\"invalid_token\"")
+                : QByteArrayLiteral("Bearer realm=\"switchboard\"");
+        conn.putRespHeader(QByteArrayLiteral("www-authenticate"), challenge);
+        conn.sendError(401,
+                       hasBearer ? QStringLiteral("invalid admin token")
+                                 : QStringLiteral(
+                                         "admin token required (Authorization: Bearer TOKEN)"))
+                .halt();
+    };
+}
+
+} // namespace Switchboard::Plugs

@@ -1,0 +1,45 @@
+#pragma once
+
+#include "http/router.h"
+
+#include <QtCore/QByteArray>
+
+#include <functional>
+
+namespace Switchboard {
+
+/*!
+    Built-in plugs. Each returns a Plug to add to a Pipeline or a route.
+*/
+namespace Plugs {
+
+/*!
+    Sets Conn::requestId and the `x-request-id` response header. A client's
+    own id is echoed when it is 1 to 200 characters of [A-Za-z0-9._:-];
+    otherwise a new random id is generated.
+*/
+Plug requestId();
+
+/*! One log line per request once it is answered: method, path, status, duration, request id. */
+Plug accessLog();
+
+/*!
+    Parses a JSON body (`application/json` or `*+json`) into Conn::bodyJson.
+    Malformed JSON halts with 400 and a JSON error body.
+*/
+Plug jsonBody();
+
+/*!
+    Requires `Authorization: Bearer TOKEN`, compared in constant time with the
+    token \a token returns. Otherwise halts with 401 and `WWW-Authenticate`.
+*/
+Plug adminAuth(std::function<QByteArray()> token);
+
+/*! True when \a request id is acceptable to echo. */
+bool isValidRequestId(QByteArrayView id);
+
+/*! Constant-time comparison: the time taken depends only on the lengths. */
+bool constantTimeEquals(QByteArrayView a, QByteArrayView b);
+
+} // namespace Plugs
+} // namespace Switchboard

@@ -1,0 +1,93 @@
+#include "platform/unixsignals.h"
+
+#include "logging.h"
+
+#include <QtCore/QSocketNotifier>
+
+#include <csignal>
+#include <cstdlib>
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
+namespace Switchboard {
+
+namespace {
+
+int g_fds[2] = {-1, -1};
+
+extern "C" void forwardSignal(int signalNumber)
+{
+    const auto byte = static_cast<unsigned char>(signalNumber);
+    [[maybe_unused]] const auto written = ::write(g_fds[0], &byte, 1);
+}
+
+} // namespace
+
+UnixSignalWatcher::UnixSignalWatcher(QObject *parent) : QObject(parent)
+{
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, g_fds) != 0) {
+        qCWarning(lcApp)
+                << "cannot create the signal pipe; SIGINT/SIGTERM will not shut down cleanly";
+        return;
+    }
+    ::fcntl(g_fds[0], F_SETFL, O_NONBLOCK);
+    m_notifier = new QSocketNotifier(g_fds[1], QSocketNotifier::Read, this);
+    connect(m_notifier, &QSocketNotifier::activated, this, &UnixSignalWatcher::onReadable);
+
+    struct sigaction action = {};
+    action.sa_handler = forwardSignal;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESTART;
+    ::sigaction(SIGINT, &action, nullptr);
+    ::sigaction(SIGTERM, &action, nullptr);
+}
+
+UnixSignalWatcher::~UnixSignalWatcher()
+{
+    if (g_fds[0] < 0)
+        return;
+    ::signal(SIGINT, SIG_DFL);
+    ::signal(SIGTERM, SIG_DFL);
+    ::close(g_fds[0]);
+    ::close(g_fds[1]);
+    g_fds[0] = g_fds[1] = -1;
+}
+
+void UnixSignalWatcher::onReadable()
+{
+    unsigned char byte = 0;
+    if (::read(g_fds[1], &byte, 1) == 1)
+        Q_EMIT terminationRequested(int(byte));
+}
+
+quint64 raiseOpenFileLimit()
+{
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0)
+        return 0;
+    if (limit.rlim_cur < limit.rlim_max) {
+        rlimit raised = limit;
+        raised.rlim_cur = limit.rlim_max;
+        if (::setrlimit(RLIMIT_NOFILE, &raised) == 0)
+            limit = raised;
+    }
+    return quint64(limit.rlim_cur);
+}
+
+void tuneAllocator()
+{
+#ifdef __GLIBC__
+    if (std::getenv("GLIBC_TUNABLES"))
+        return;
+    ::mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
+    ::mallopt(M_TRIM_THRESHOLD, 16 * 1024 * 1024);
+#endif
+}
+
+} // namespace Switchboard
