@@ -1,10 +1,55 @@
 #include "websocket/deflate.h"
 
+#include "logging.h"
+
+#include <QtCore/QtGlobal>
+
+#include <zlib.h>
+
+#include <cstddef>
+#include <cstdlib>
 #include <cstring>
+#include <utility>
 
 namespace Switchboard {
 
 namespace {
+
+// zlib counts in uInt: hand it large inputs in pieces of at most this.
+constexpr qsizetype MaxZlibChunk = qsizetype(1) << 30;
+
+// The empty stored block a sync flush ends with; senders strip it, receivers
+// put it back (RFC 7692 §7.2.1, §7.2.2).
+constexpr char SyncTail[4] = {'\x00', '\x00', '\xff', '\xff'};
+
+/*
+    zlib allocator that counts the bytes it hands out, so memoryUsage() can tell
+    what a connection really holds. The block's size is kept in front of it,
+    padded so zlib still gets malloc's alignment.
+*/
+constexpr std::size_t AllocationHeader = alignof(std::max_align_t);
+
+voidpf countingAlloc(voidpf opaque, uInt items, uInt size)
+{
+    const std::size_t bytes = std::size_t(items) * size;
+    void *block = std::malloc(bytes + AllocationHeader);
+    if (!block)
+        return Z_NULL;
+    std::memcpy(block, &bytes, sizeof bytes);
+    *static_cast<qsizetype *>(opaque) += qsizetype(bytes);
+    return static_cast<char *>(block) + AllocationHeader;
+}
+
+void countingFree(voidpf opaque, voidpf address)
+{
+    if (!address)
+        return;
+    char *block = static_cast<char *>(address) - AllocationHeader;
+    std::size_t bytes;
+    std::memcpy(&bytes, block, sizeof bytes);
+    *static_cast<qsizetype *>(opaque) -= qsizetype(bytes);
+    std::free(block);
+}
 
 // RFC 6455 §9.1 grammar, with the token and quoted-string rules of RFC 7230 §3.2.6.
 bool isTokenChar(char c)
@@ -256,6 +301,197 @@ std::optional<DeflateParameters> negotiateDeflate(const QList<QByteArray> &exten
             return agreed;
     }
     return std::nullopt;
+}
+
+// ---- Inflater --------------------------------------------------------------
+
+struct Inflater::Stream
+{
+    z_stream zs{};
+    qsizetype allocated = 0; // bytes zlib holds, counted by countingAlloc
+    bool initialized = false;
+    bool ended = false; // a block with BFINAL set was the last thing inflated
+    bool atBlockBoundary = false; // the last block read so far is complete
+
+    explicit Stream(int windowBits)
+    {
+        zs.zalloc = countingAlloc;
+        zs.zfree = countingFree;
+        zs.opaque = &allocated;
+        // Negative windowBits: raw DEFLATE, no zlib header or checksum.
+        initialized = inflateInit2(&zs, -windowBits) == Z_OK;
+    }
+    ~Stream()
+    {
+        if (initialized)
+            inflateEnd(&zs);
+    }
+    Q_DISABLE_COPY_MOVE(Stream)
+};
+
+Inflater::Inflater(int windowBits, bool contextTakeover)
+    : m_windowBits(qBound(8, windowBits, 15)), m_contextTakeover(contextTakeover)
+{
+}
+
+Inflater::Inflater(const DeflateParameters &parameters)
+    : Inflater(parameters.clientWindowBits(), !parameters.clientNoContextTakeover)
+{
+}
+
+Inflater::~Inflater() = default;
+
+Inflater::Inflater(Inflater &&other) noexcept
+{
+    *this = std::move(other);
+}
+
+Inflater &Inflater::operator=(Inflater &&other) noexcept
+{
+    if (this == &other)
+        return *this;
+    // The z_stream itself stays where it is (zlib keeps a pointer to it);
+    // only its owner changes. The moved-from inflater is left idle, as if new.
+    m_stream = std::move(other.m_stream);
+    m_produced = std::exchange(other.m_produced, 0);
+    m_consumed = std::exchange(other.m_consumed, 0);
+    m_windowBits = other.m_windowBits;
+    m_contextTakeover = other.m_contextTakeover;
+    m_broken = std::exchange(other.m_broken, false);
+    m_messageHasInput = std::exchange(other.m_messageHasInput, false);
+    m_status = std::exchange(other.m_status, Status::Ok);
+    return *this;
+}
+
+qsizetype Inflater::memoryUsage() const
+{
+    return m_stream ? qsizetype(sizeof(Stream)) + m_stream->allocated : 0;
+}
+
+Inflater::Status Inflater::fail(Status status)
+{
+    m_status = status;
+    m_stream.reset(); // this message cannot be read on; give the memory back now
+    return status;
+}
+
+Inflater::Status Inflater::feed(QByteArrayView compressed, QByteArray &out, qint64 limit)
+{
+    if (m_status != Status::Ok)
+        return m_status;
+    if (compressed.isEmpty())
+        return Status::Ok;
+    m_messageHasInput = true;
+    if (!m_stream) {
+        m_stream = std::make_unique<Stream>(m_windowBits);
+        if (!m_stream->initialized) {
+            qCWarning(lcWs, "permessage-deflate: zlib could not allocate an inflate state");
+            return fail(Status::Corrupt);
+        }
+    }
+    return run(compressed, out, limit);
+}
+
+Inflater::Status Inflater::finish(QByteArray &out, qint64 limit)
+{
+    Status status = m_status;
+    // A message with no compressed bytes at all is empty. Inflating the tail
+    // alone would leave a stored block header half read, so it is not fed:
+    // that keeps a shared window intact and costs no allocation.
+    if (status == Status::Ok && m_messageHasInput) {
+        status = run(QByteArrayView(SyncTail, sizeof SyncTail), out, limit);
+        if (status == Status::Ok && !m_stream->ended && !m_stream->atBlockBoundary)
+            status = fail(Status::Corrupt); // truncated: the tail did not close a block
+    }
+    endMessage();
+    return status;
+}
+
+void Inflater::endMessage()
+{
+    if (m_status != Status::Ok && m_contextTakeover)
+        m_broken = true;
+    m_status = m_broken ? Status::Corrupt : Status::Ok;
+    m_produced = 0;
+    m_consumed = 0;
+    m_messageHasInput = false;
+    if (!m_contextTakeover)
+        m_stream.reset(); // an idle connection holds no zlib state
+}
+
+Inflater::Status Inflater::run(QByteArrayView input, QByteArray &out, qint64 limit)
+{
+    z_stream &zs = m_stream->zs;
+    limit = qMax<qint64>(limit, 0);
+    // Each call may name its own limit: one lower than what is out already
+    // is passed already (and the step arithmetic below relies on room >= 0).
+    if (m_produced > limit)
+        return fail(Status::TooBig);
+    char buffer[OutputStep];
+    const char *next = input.data();
+    qsizetype left = input.size();
+    for (;;) {
+        if (zs.avail_in == 0 && left > 0) {
+            const qsizetype piece = qMin(left, MaxZlibChunk);
+            zs.next_in = reinterpret_cast<Bytef *>(const_cast<char *>(next));
+            zs.avail_in = uInt(piece);
+            next += piece;
+            left -= piece;
+        }
+        if (m_stream->ended) {
+            if (zs.avail_in == 0)
+                break;
+            // RFC 7692 §7.2.1: after a block with BFINAL set "the next DEFLATE
+            // block follows the padded data", so carry on with a new stream
+            // (§7.2.3.4's 0x00 is one). inflateResetKeep(), exported by zlib
+            // since 1.2.5.2, keeps the window the following blocks may refer to
+            // and costs nothing, where copying the window out and back would
+            // cost 64 KiB of copying for every two-byte empty final block.
+            if (inflateResetKeep(&zs) != Z_OK)
+                return fail(Status::Corrupt);
+            m_stream->ended = false;
+        }
+
+        // Never more output than one step, nor than one byte past the limit:
+        // the message is known to be too big as soon as that byte appears.
+        const qint64 room = limit - m_produced;
+        const uInt step = room >= OutputStep ? uInt(OutputStep) : uInt(room + 1);
+        zs.next_out = reinterpret_cast<Bytef *>(buffer);
+        zs.avail_out = step;
+        const uInt inBefore = zs.avail_in;
+        const int ret = inflate(&zs, Z_NO_FLUSH);
+        const uInt produced = step - zs.avail_out;
+        const uInt taken = inBefore - zs.avail_in;
+        // data_type gains 128 when inflate() stops just after a block's end.
+        // Only a call that did something says where it stopped: on entry
+        // inflate() leaves that state, so a call with nothing to do loses it.
+        if (produced != 0 || taken != 0)
+            m_stream->atBlockBoundary = (zs.data_type & 128) != 0;
+        out.append(buffer, produced);
+        m_produced += produced;
+        m_consumed += taken;
+        if (m_produced > limit)
+            return fail(Status::TooBig);
+
+        switch (ret) {
+        case Z_OK:
+        case Z_BUF_ERROR: // no progress possible: it needs more input
+            break;
+        case Z_STREAM_END:
+            m_stream->ended = true;
+            break;
+        case Z_MEM_ERROR:
+            qCWarning(lcWs, "permessage-deflate: zlib ran out of memory inflating a message");
+            return fail(Status::Corrupt);
+        default: // Z_DATA_ERROR, or Z_NEED_DICT which raw DEFLATE cannot ask for
+            return fail(Status::Corrupt);
+        }
+        if (zs.avail_in == 0 && left == 0 && zs.avail_out != 0)
+            break; // all input taken and zlib had room to spare: nothing is pending
+        if (produced == 0 && taken == 0 && zs.avail_in != 0 && ret != Z_STREAM_END)
+            return fail(Status::Corrupt); // zlib promises progress; never spin
+    }
+    return Status::Ok;
 }
 
 } // namespace Switchboard
