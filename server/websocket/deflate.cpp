@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <utility>
+#include <vector>
 
 namespace Switchboard {
 
@@ -492,6 +493,140 @@ Inflater::Status Inflater::run(QByteArrayView input, QByteArray &out, qint64 lim
             return fail(Status::Corrupt); // zlib promises progress; never spin
     }
     return Status::Ok;
+}
+
+// ---- MessageDeflater -------------------------------------------------------
+
+struct MessageDeflater::Stream
+{
+    z_stream zs{};
+    qsizetype allocated = 0;
+    bool initialized = false;
+
+    Stream()
+    {
+        zs.zalloc = countingAlloc;
+        zs.zfree = countingFree;
+        zs.opaque = &allocated;
+    }
+    ~Stream()
+    {
+        if (initialized)
+            deflateEnd(&zs);
+    }
+    Q_DISABLE_COPY_MOVE(Stream)
+};
+
+MessageDeflater::MessageDeflater(int windowBits, int level, int memLevel)
+    : m_windowBits(qBound(9, windowBits, 15)), m_level(level), m_memLevel(memLevel)
+{
+}
+
+MessageDeflater::~MessageDeflater() = default;
+
+qsizetype MessageDeflater::memoryUsage() const
+{
+    return m_stream ? qsizetype(sizeof(Stream)) + m_stream->allocated : 0;
+}
+
+bool MessageDeflater::init()
+{
+    if (m_stream)
+        return true;
+    if (m_initFailed)
+        return false;
+    auto stream = std::make_unique<Stream>();
+    const int ret = deflateInit2(&stream->zs, m_level, Z_DEFLATED, -m_windowBits, m_memLevel,
+                                 Z_DEFAULT_STRATEGY);
+    if (ret != Z_OK) {
+        // A bad level or memLevel would fail every time: say so once. Out of
+        // memory may pass later, so that is tried again on the next message.
+        m_initFailed = ret == Z_STREAM_ERROR;
+        qCWarning(lcWs,
+                  "permessage-deflate: zlib refused a compressor (level %d, memLevel %d, "
+                  "window bits %d): %d; messages go out uncompressed",
+                  m_level, m_memLevel, m_windowBits, ret);
+        return false;
+    }
+    stream->initialized = true;
+    m_stream = std::move(stream);
+    return true;
+}
+
+std::optional<QByteArray> MessageDeflater::compress(QByteArrayView message)
+{
+    Q_ASSERT(m_owner == std::thread::id() || m_owner == std::this_thread::get_id());
+    if (!init())
+        return std::nullopt;
+    z_stream &zs = m_stream->zs;
+    // Reset before, not after: a message abandoned half way cannot leak into the next.
+    if (deflateReset(&zs) != Z_OK)
+        return std::nullopt;
+
+    QByteArray out;
+    // deflateBound() is for Z_FINISH; a sync flush adds at most the empty
+    // stored block. Pages never written to are never touched, and the buffer
+    // is trimmed below.
+    const uLong bound = deflateBound(&zs, uLong(qMin(message.size(), MaxZlibChunk)));
+    out.resize(qsizetype(bound) + 16);
+    qsizetype used = 0;
+    const char *next = message.data();
+    qsizetype left = message.size();
+    for (;;) {
+        if (zs.avail_in == 0 && left > 0) {
+            const qsizetype piece = qMin(left, MaxZlibChunk);
+            zs.next_in = reinterpret_cast<Bytef *>(const_cast<char *>(next));
+            zs.avail_in = uInt(piece);
+            next += piece;
+            left -= piece;
+        }
+        if (out.size() - used < 64)
+            out.resize(out.size() + qMin(out.size(), MaxZlibChunk));
+        const qsizetype space = qMin(out.size() - used, MaxZlibChunk);
+        zs.next_out = reinterpret_cast<Bytef *>(out.data() + used);
+        zs.avail_out = uInt(space);
+        // Z_SYNC_FLUSH once the last input is in: the output then ends with an
+        // empty stored block on a byte boundary, the tail §7.2.1 removes.
+        const int flush = left == 0 ? Z_SYNC_FLUSH : Z_NO_FLUSH;
+        const int ret = deflate(&zs, flush);
+        used += space - qsizetype(zs.avail_out);
+        if (ret != Z_OK && ret != Z_BUF_ERROR)
+            return std::nullopt;
+        if (flush == Z_SYNC_FLUSH && zs.avail_out != 0)
+            break; // the flush is complete
+    }
+
+    // zlib always ends a sync flush with the empty stored block.
+    if (used < 4 || std::memcmp(out.constData() + used - 4, SyncTail, 4) != 0) {
+        qCWarning(lcWs, "permessage-deflate: zlib's output lacks the sync flush tail");
+        return std::nullopt;
+    }
+    used -= 4;
+    out.resize(used);
+    // §7.2.3.6: an empty message is sent as one empty stored block header, 0x00.
+    // zlib already produces that; should it ever produce nothing, send it anyway.
+    if (out.isEmpty())
+        out = QByteArray(1, '\0');
+    if (out.capacity() - out.size() > out.size() / 8 + 64)
+        out.squeeze(); // compressed payloads may be cached and shared; do not hold slack
+    return out;
+}
+
+MessageDeflater &MessageDeflater::forThread(int windowBits, int level, int memLevel)
+{
+    // Per thread, so no locking and no state shared between threads; a handful
+    // of entries at most (the configured level, windows clients asked for).
+    thread_local std::vector<std::unique_ptr<MessageDeflater>> deflaters;
+    windowBits = qBound(9, windowBits, 15);
+    for (const auto &deflater : deflaters) {
+        if (deflater->m_windowBits == windowBits && deflater->m_level == level
+            && deflater->m_memLevel == memLevel) {
+            return *deflater;
+        }
+    }
+    deflaters.push_back(std::make_unique<MessageDeflater>(windowBits, level, memLevel));
+    deflaters.back()->m_owner = std::this_thread::get_id();
+    return *deflaters.back();
 }
 
 } // namespace Switchboard

@@ -1,6 +1,8 @@
 #include "websocket/deflate.h"
 
 #include <QtCore/QRandomGenerator>
+#include <QtCore/QRegularExpression>
+#include <QtCore/QThread>
 #include <QtTest/QTest>
 
 #include <zlib.h>
@@ -772,6 +774,119 @@ private slots:
         QCOMPARE(inflater.feed(good, out, NoLimit), Status::TooBig);
         QCOMPARE(inflater.finish(out, NoLimit), Status::TooBig);
         QCOMPARE(out.size(), 11);
+    }
+
+    // ---- MessageDeflater ----
+
+    void deflater_data()
+    {
+        QTest::addColumn<QByteArray>("message");
+        QTest::addColumn<int>("windowBits");
+        QTest::addColumn<int>("level");
+        QTest::addColumn<bool>("compressible");
+
+        const std::tuple<const char *, QByteArray, bool> messages[] = {
+                {"empty", QByteArray(), false},
+                {"one byte", QByteArray("x"), false},
+                {"chat message", chatMessage(1), false},
+                {"1 MiB random", randomBytes(1 << 20, 11), false},
+                {"1 MiB repetitive", repetitive(1 << 20), true},
+        };
+        for (const auto &[name, message, compressible] : messages) {
+            for (const int bits : {15, 9}) {
+                QTest::addRow("%s, window %d", name, bits)
+                        << message << bits << DeflateSettings().level << compressible;
+            }
+        }
+        QTest::newRow("level 0") << repetitive(70000) << 15 << 0 << false;
+        QTest::newRow("level 9") << repetitive(70000) << 15 << 9 << true;
+    }
+
+    void deflater()
+    {
+        QFETCH(QByteArray, message);
+        QFETCH(int, windowBits);
+        QFETCH(int, level);
+        QFETCH(bool, compressible);
+
+        MessageDeflater deflater(windowBits, level);
+        const std::optional<QByteArray> payload = deflater.compress(message);
+        QVERIFY(payload);
+        QVERIFY(!payload->isEmpty());
+        QVERIFY(!payload->endsWith(Tail)); // §7.2.1: removed
+        if (message.isEmpty())
+            QCOMPARE(*payload, QByteArray(1, '\0')); // §7.2.3.6
+        if (compressible)
+            QCOMPARE_LT(payload->size(), message.size() / 10);
+
+        // Both our inflater and plain zlib read it back.
+        Inflater inflater(windowBits);
+        const Inflated result = inflateMessage(inflater, *payload, Feeding::Chunks);
+        QCOMPARE(result.finished, Status::Ok);
+        QVERIFY(result.data == message);
+        const ZlibInflated zlib = zlibInflate(*payload, windowBits);
+        QVERIFY(zlib.ok);
+        QVERIFY(zlib.data == message);
+
+        // The same message gives the same bytes: after another message, and
+        // from another deflater, so one payload serves every recipient.
+        QVERIFY(deflater.compress(QByteArray(repetitive(5000) + randomBytes(100, 1))));
+        QVERIFY(deflater.compress(message) == *payload);
+        QVERIFY(MessageDeflater(windowBits, level).compress(message) == *payload);
+    }
+
+    void deflaterWindow()
+    {
+        // A random block repeated 1000 bytes later: a 32 KiB window reaches it,
+        // a 512-byte one cannot. zlib's inflate also reaches back into the
+        // output of the current call, so only fed byte by byte (a few hundred
+        // bytes out per call at most) does a 512-byte window refuse the first.
+        const QByteArray block = randomBytes(600, 21);
+        const QByteArray message = block + randomBytes(1000, 22) + block;
+        const std::optional<QByteArray> wide = MessageDeflater(15).compress(message);
+        const std::optional<QByteArray> narrow = MessageDeflater(9).compress(message);
+        QVERIFY(wide && narrow);
+        QCOMPARE_LT(wide->size(), narrow->size());
+        Inflater small(9);
+        QCOMPARE(inflateMessage(small, *wide, Feeding::Bytes).finished, Status::Corrupt);
+        const Inflated fits = inflateMessage(small, *narrow, Feeding::Bytes);
+        QCOMPARE(fits.finished, Status::Ok);
+        QVERIFY(fits.data == message);
+    }
+
+    void deflaterBadLevel()
+    {
+        MessageDeflater deflater(15, 42);
+        QTest::ignoreMessage(QtWarningMsg,
+                             QRegularExpression(QStringLiteral("zlib refused a compressor")));
+        QVERIFY(!deflater.compress("hello"));
+        QVERIFY(!deflater.compress("hello")); // not logged again
+        QCOMPARE(deflater.memoryUsage(), 0);
+    }
+
+    void forThread()
+    {
+        MessageDeflater &mine = MessageDeflater::forThread(15);
+        QCOMPARE(&MessageDeflater::forThread(15), &mine);
+        QCOMPARE(mine.windowBits(), 15);
+        QVERIFY(&MessageDeflater::forThread(12) != &mine);
+        QCOMPARE(&MessageDeflater::forThread(8), &MessageDeflater::forThread(9));
+        QCOMPARE(MessageDeflater::forThread(8).windowBits(), 9);
+        QVERIFY(&MessageDeflater::forThread(15, 6) != &mine);
+
+        const std::optional<QByteArray> here = mine.compress(chatMessage(5));
+        QVERIFY(here);
+        QVERIFY(mine.memoryUsage() > 0);
+        MessageDeflater *theirs = nullptr;
+        std::optional<QByteArray> there;
+        std::unique_ptr<QThread> thread(QThread::create([&] {
+            theirs = &MessageDeflater::forThread(15);
+            there = theirs->compress(chatMessage(5));
+        }));
+        thread->start();
+        QVERIFY(thread->wait(10000));
+        QVERIFY(theirs != &mine); // each thread has its own
+        QCOMPARE(there, here);
     }
 };
 
