@@ -18,12 +18,12 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 FUZZ_SECONDS=${FUZZ_SECONDS:-30}
 FUZZ_BUILD_DIR=${FUZZ_BUILD_DIR:-build-fuzz}
-ALL_TARGETS=(fuzz_httpguard fuzz_router fuzz_jsonbody)
+ALL_TARGETS=(fuzz_httpguard fuzz_router fuzz_jsonbody fuzz_inflate)
 TARGETS=("$@")
 ((${#TARGETS[@]})) || TARGETS=("${ALL_TARGETS[@]}")
 
 PACKAGES=(clang libclang-rt-14-dev cmake ninja-build qt6-base-dev qt6-websockets-dev
-          qt6-httpserver-dev libhiredis-dev)
+          qt6-httpserver-dev libhiredis-dev zlib1g-dev)
 
 install_missing() {
     local missing=()
