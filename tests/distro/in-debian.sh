@@ -126,16 +126,17 @@ make_rootfs() {
          "($(du -sh --one-file-system "$rootfs" 2>/dev/null | cut -f1))" >&2
 }
 
-{
-    # One run at a time makes or checks the tree; a second one waits here and
-    # then finds it made.
-    flock 9
-    if [ -d "$rootfs" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted_stamp" ]; then
-        echo "in-debian: reusing the cached $suite root file system in ${rootfs#"$repo"/}" >&2
-    else
-        make_rootfs
-    fi
-} 9>"$distro_dir/lock"
+# One run at a time checks or makes the tree (a second one waits here, then
+# finds it made); while commands run in it, it is not made again underneath
+# them (they hold the lock shared, making it needs it alone).
+exec 9>"$distro_dir/lock"
+flock 9
+if [ -d "$rootfs" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted_stamp" ]; then
+    echo "in-debian: reusing the cached $suite root file system in ${rootfs#"$repo"/}" >&2
+else
+    make_rootfs
+fi
+flock -s 9
 
 # --- Run the command in it ---------------------------------------------------
 # A clean environment: nothing from this machine's shell leaks in, except
@@ -150,9 +151,10 @@ done < <(compgen -e | grep '^CTEST_' || true)
 # The setup below runs with this machine's bash, mount and chroot, as the first
 # process ("init", PID 1) of the new process namespace, before entering the
 # tree. It stays alive as PID 1 instead of exec'ing the command: an init only
-# gets the signals it handles, so Ctrl-C and `timeout` reach the command
-# itself. When it exits, the kernel kills whatever is left in the namespace
-# and drops its mounts.
+# gets the signals it handles, and this way Ctrl-C (or `timeout`, or a CI
+# runner, signalling the whole process group) stops the command itself. When
+# PID 1 exits, the kernel kills whatever is left in the namespace and drops
+# its mounts.
 #   $1 = the tree, $2 = the repository, then NAME=VALUE... COMMAND...
 # shellcheck disable=SC2016 # expanded by the inner bash, not here
 setup='
@@ -162,6 +164,10 @@ shift 2
 # The host devices (/dev/null, /dev/urandom, /dev/pts...), recursively.
 mount --rbind /dev "$root/dev"
 # Fresh, empty shared memory (Chromium needs it) and /tmp, for this run only.
+# The /dev/shm of the host came along with /dev, sometimes as several mounts
+# stacked on one another: take those off first (in this namespace only), so
+# exactly one is left; the Chromium launcher measures it and expects one.
+while mountpoint -q "$root/dev/shm"; do umount "$root/dev/shm"; done
 mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs "$root/dev/shm"
 mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs "$root/tmp"
 # The repository, read-write, as /src.
@@ -173,7 +179,9 @@ exit "$status"
 # --mount: private mount table (changes are not seen outside, nor propagated).
 # --pid --fork: a new process namespace; the setup shell is its PID 1.
 # --mount-proc: a /proc for that namespace, at the tree's /proc.
+# --kill-child: should unshare itself be killed, its PID 1 (and so everything
+#   in the namespace) is killed too, instead of running on unseen.
 status=0
-"${sudo[@]}" unshare --mount --pid --fork --mount-proc="$rootfs/proc" \
-    /bin/bash -c "$setup" in-debian "$rootfs" "$repo" "${environment[@]}" "$@" || status=$?
+"${sudo[@]}" unshare --mount --pid --fork --kill-child --mount-proc="$rootfs/proc" \
+    /bin/bash -c "$setup" in-debian "$rootfs" "$repo" "${environment[@]}" "$@" 9>&- || status=$?
 exit "$status"
