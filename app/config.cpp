@@ -199,7 +199,16 @@ CommandLine parseCommandLine(const QStringList &arguments, const QProcessEnviron
                        adminToken,    origin,      headerTimeout,  keepAliveTimeout,
                        maxHeaderSize, maxBodySize, maxConnections, clientToken,
                        maxSendBuffer, tlsCert,     tlsKey,         logLevel});
-    parser.addOptions({cluster, nodeName});
+    const QCommandLineOption deflate(
+            QStringLiteral("deflate"),
+            QStringLiteral("Offer permessage-deflate compression to WebSocket clients that ask "
+                           "for it (RFC 7692). Default: off."));
+    const QCommandLineOption deflateThreshold(
+            QStringLiteral("deflate-threshold"),
+            QStringLiteral("With --deflate, messages shorter than this are sent uncompressed "
+                           "(bytes or with K/M; default 1K)."),
+            QStringLiteral("size"), QStringLiteral("1K"));
+    parser.addOptions({cluster, nodeName, deflate, deflateThreshold});
 
     if (!parser.parse(arguments))
         return failure(QStringLiteral("Error: %1.").arg(parser.errorText()));
@@ -365,6 +374,16 @@ CommandLine parseCommandLine(const QStringList &arguments, const QProcessEnviron
                                    .arg(name));
         config.cluster.nodeName = name;
     }
+
+    config.deflate.enabled = parser.isSet(deflate);
+    if (parser.isSet(deflateThreshold) && !config.deflate.enabled)
+        return failure(QStringLiteral("Error: --deflate-threshold needs --deflate."));
+    const qint64 threshold = parseByteSize(parser.value(deflateThreshold));
+    if (threshold < 0 || threshold > kMaxMessageSizeLimit)
+        return failure(QStringLiteral("Error: --deflate-threshold '%1' is not a size up to 2G-1; "
+                                      "use e.g. 1K, or 0 to compress every message.")
+                               .arg(parser.value(deflateThreshold)));
+    config.deflate.threshold = qsizetype(threshold);
 
     config.logLevel = parser.value(logLevel).trimmed().toLower();
     static const QStringList levels{QStringLiteral("debug"), QStringLiteral("info"),

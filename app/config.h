@@ -2,6 +2,7 @@
 
 #include "cluster/cluster.h"
 #include "net/httpguard.h"
+#include "websocket/deflate.h"
 #include "websocket/hub.h"
 
 #include <QtCore/QByteArray>
@@ -28,6 +29,7 @@ struct ServerConfig
     QString logLevel = QStringLiteral("info");
     bool noGui = false;
     ClusterSettings cluster; //!< --cluster and --node-name; off unless given
+    DeflateSettings deflate; //!< --deflate and --deflate-threshold; off unless given
 };
 
 /*! The outcome of parsing the command line. */

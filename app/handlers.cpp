@@ -16,6 +16,12 @@ Reply EchoHandler::handle(SessionContext &, const Frame &frame)
     return Reply::frame(frame);
 }
 
+InitResult ChatHandler::init(const UpgradeRequest &request)
+{
+    return request.offers(kProtocol) ? InitResult::accept(kProtocol.toByteArray())
+                                     : InitResult::accept();
+}
+
 Reply ChatHandler::websocketInit(SessionContext &)
 {
     return Reply::text(QStringLiteral("start"));

@@ -8,7 +8,9 @@
 #include "routes.h"
 #include "http/server.h"
 #include "net/tls.h"
-#include "platform/unixsignals.h"
+#include "platform/allocator.h"
+#include "platform/limits.h"
+#include "platform/signals.h"
 
 #include <QtCore/QCoreApplication>
 #include <QtCore/QTimer>

@@ -5,6 +5,7 @@
 #include "websocket/hub.h"
 #include "http/plugs.h"
 #include "http/server.h"
+#include "websocket/framejson.h"
 
 #include <QtCore/QDateTime>
 #include <QtCore/QElapsedTimer>
@@ -18,26 +19,6 @@
 namespace Switchboard {
 
 namespace {
-
-QJsonObject sessionJson(const SessionInfo &info)
-{
-    return QJsonObject{
-            {QStringLiteral("id"), qint64(info.id)},
-            {QStringLiteral("peer"), info.peer()},
-            {QStringLiteral("path"), QString::fromUtf8(info.path)},
-            {QStringLiteral("connected_at"), info.connectedAt.toString(Qt::ISODateWithMs)},
-            {QStringLiteral("messages_in"), qint64(info.messagesIn)},
-            {QStringLiteral("messages_out"), qint64(info.messagesOut)},
-            {QStringLiteral("bytes_in"), qint64(info.bytesIn)},
-            {QStringLiteral("bytes_out"), qint64(info.bytesOut)},
-            {QStringLiteral("last_ping_rtt_ms"),
-             info.lastPingRttMs < 0 ? QJsonValue(QJsonValue::Null)
-                                    : QJsonValue(info.lastPingRttMs)},
-            {QStringLiteral("state"),
-             info.state == SessionInfo::State::Open ? QStringLiteral("open")
-                                                    : QStringLiteral("closing")},
-    };
-}
 
 std::optional<quint64> sessionId(const Conn &conn)
 {
@@ -96,32 +77,15 @@ bool isValidUtf8(const QByteArray &bytes)
 
 std::optional<Frame> frameFromRequestBody(Conn &conn)
 {
-    const QByteArray type = conn.header("content-type").split(';').first().trimmed().toLower();
-    if (type == "application/json" || type.endsWith("+json")) {
-        const QJsonObject object = conn.bodyJson.toObject();
-        const QJsonValue text = object.value(QStringLiteral("text"));
-        const QJsonValue binary = object.value(QStringLiteral("binary_base64"));
-        if (!conn.bodyJson.isObject() || text.isUndefined() == binary.isUndefined()) {
-            conn.sendError(400,
-                           QStringLiteral("JSON body must be an object with exactly one of "
-                                          "\"text\" or \"binary_base64\""));
-            return std::nullopt;
-        }
-        if (!text.isUndefined()) {
-            if (!text.isString()) {
-                conn.sendError(400, QStringLiteral("\"text\" must be a string"));
-                return std::nullopt;
-            }
-            return Frame::text(text.toString());
-        }
-        const auto decoded = QByteArray::fromBase64Encoding(
-                binary.toString().toLatin1(), QByteArray::AbortOnBase64DecodingErrors);
-        if (!binary.isString() || !decoded) {
-            conn.sendError(400, QStringLiteral("\"binary_base64\" must be a base64 string"));
-            return std::nullopt;
-        }
-        return Frame::binary(decoded.decoded);
+    if (conn.hasJsonBody()) {
+        QString error;
+        auto frame = conn.bodyJson.isObject() ? frameFromJson(conn.bodyJson.toObject(), &error)
+                                              : frameFromJson({}, &error);
+        if (!frame)
+            conn.sendError(400, error);
+        return frame;
     }
+    const QByteArray type = conn.contentType();
     if (type.isEmpty() || type.startsWith("text/")) {
         if (!isValidUtf8(conn.body)) {
             conn.sendError(400,
@@ -144,10 +108,9 @@ void installDefaults(Server &server, const ServerConfig &config, Cluster *cluste
 {
     Hub &hub = server.hub();
     server.setOriginPolicy(OriginPolicy(config.allowedOrigins));
-    HttpLimits limits = config.http;
-    limits.maxWebSocketMessage = config.hub.maxMessageSize;
-    server.setHttpLimits(limits);
+    server.setHttpLimits(config.http);
     server.setClientToken(config.clientToken);
+    server.setDeflate(config.deflate);
 
     Pipeline &pipeline = server.pipeline();
     pipeline.add(Plugs::requestId());
@@ -175,8 +138,6 @@ void installDefaults(Server &server, const ServerConfig &config, Cluster *cluste
 
     auto uptime = std::make_shared<QElapsedTimer>();
     uptime->start();
-    if (cluster)
-        cluster->setSessionFormatter(&sessionJson);
     router.get(QStringLiteral("/api/health"), [&hub, uptime, cluster](Conn &conn) {
         QJsonObject health{{QStringLiteral("status"), QStringLiteral("ok")},
                            {QStringLiteral("version"), QStringLiteral(SWITCHBOARD_VERSION)},
@@ -198,7 +159,7 @@ void installDefaults(Server &server, const ServerConfig &config, Cluster *cluste
                 const bool wholeCluster = cluster
                         && conn.query.queryItemValue(QStringLiteral("scope")) == u"cluster";
                 for (const SessionInfo &info : hub.sessions()) {
-                    QJsonObject entry = sessionJson(info);
+                    QJsonObject entry = info.toJson();
                     if (wholeCluster) {
                         entry.insert(QStringLiteral("id"), cluster->globalId(info.id));
                         entry.insert(QStringLiteral("node"), cluster->nodeName());
@@ -220,7 +181,7 @@ void installDefaults(Server &server, const ServerConfig &config, Cluster *cluste
                 const auto info = id ? hub.session(*id) : std::nullopt;
                 if (!info)
                     return noSuchSession(conn);
-                conn.sendJson(200, sessionJson(*info));
+                conn.sendJson(200, info->toJson());
             },
             admin);
 

@@ -34,6 +34,16 @@ auto byId(quint64 id)
     };
 }
 
+QString compressionToolTip(const SessionInfo &info)
+{
+    if (!info.compressed)
+        return ConnectionsModel::tr("No compression negotiated");
+    const QLocale locale;
+    return ConnectionsModel::tr("permessage-deflate: %1 of messages crossed the wire as %2")
+            .arg(locale.formattedDataSize(qint64(info.bytesIn + info.bytesOut)),
+                 locale.formattedDataSize(qint64(info.wireBytesIn + info.wireBytesOut)));
+}
+
 // Remote rows are ordered by node, then by the id on that node.
 bool remoteLess(const QString &nodeA, quint64 idA, const QString &nodeB, quint64 idB)
 {
@@ -47,47 +57,19 @@ constexpr quint64 kRemoteSortBase = quint64(1) << 63;
 // The figures a heartbeat refreshes; returns whether any changed.
 bool updateCounters(SessionInfo &info, const QJsonObject &json)
 {
-    const auto number = [&json](const QString &key, qint64 missing = 0) {
-        return json.value(key).toInteger(missing);
-    };
-    const auto messagesIn = quint64(number(QStringLiteral("messages_in")));
-    const auto messagesOut = quint64(number(QStringLiteral("messages_out")));
-    const auto bytesIn = quint64(number(QStringLiteral("bytes_in")));
-    const auto bytesOut = quint64(number(QStringLiteral("bytes_out")));
-    const qint64 ping = number(QStringLiteral("last_ping_rtt_ms"), -1); // null until the first pong
-    const auto state = json.value(QStringLiteral("state")).toString() == u"closing"
-            ? SessionInfo::State::Closing
-            : SessionInfo::State::Open;
-    if (messagesIn == info.messagesIn && messagesOut == info.messagesOut && bytesIn == info.bytesIn
-        && bytesOut == info.bytesOut && ping == info.lastPingRttMs && state == info.state)
+    SessionInfo fresh = SessionInfo::fromJson(json);
+    if (!fresh.countersDiffer(info))
         return false;
-    info.messagesIn = messagesIn;
-    info.messagesOut = messagesOut;
-    info.bytesIn = bytesIn;
-    info.bytesOut = bytesOut;
-    info.lastPingRttMs = ping;
-    info.state = state;
+    fresh.id = info.id;
+    info = fresh;
     return true;
 }
 
 // A session as GET /api/connections describes it (which heartbeats carry).
 SessionInfo sessionFromJson(quint64 id, const QJsonObject &json)
 {
-    SessionInfo info;
+    SessionInfo info = SessionInfo::fromJson(json);
     info.id = id;
-    const QString peer = json.value(QStringLiteral("peer")).toString();
-    const qsizetype colon = peer.lastIndexOf(u':');
-    if (colon > 0) {
-        QStringView address = QStringView(peer).left(colon);
-        if (address.startsWith(u'[') && address.endsWith(u']'))
-            address = address.mid(1, address.size() - 2);
-        info.peerAddress.setAddress(address.toString());
-        info.peerPort = QStringView(peer).mid(colon + 1).toUShort();
-    }
-    info.path = json.value(QStringLiteral("path")).toString().toUtf8();
-    info.connectedAt = QDateTime::fromString(json.value(QStringLiteral("connected_at")).toString(),
-                                             Qt::ISODateWithMs);
-    updateCounters(info, json);
     return info;
 }
 
@@ -135,7 +117,8 @@ QVariant ConnectionsModel::data(const QModelIndex &index, int role) const
     case Qt::TextAlignmentRole:
         // Plain numbers align right; "node:id" reads like a name.
         if (index.column() == NodeColumn || index.column() == PeerColumn
-            || index.column() == PathColumn || index.column() == StateColumn
+            || index.column() == PathColumn || index.column() == ProtocolColumn
+            || index.column() == StateColumn
             || (index.column() == IdColumn && (isRemote(row) || !m_nodeName.isEmpty())))
             return QVariant::fromValue(Qt::AlignLeft | Qt::AlignVCenter);
         return QVariant::fromValue(Qt::AlignRight | Qt::AlignVCenter);
@@ -146,6 +129,8 @@ QVariant ConnectionsModel::data(const QModelIndex &index, int role) const
             return isRemote(row) ? tr("On instance %1; its figures are as of its last heartbeat")
                                            .arg(nodeAt(row))
                                  : tr("On this instance");
+        if (index.column() == CompressionColumn)
+            return compressionToolTip(info);
         return {};
     default:
         return {};
@@ -179,6 +164,8 @@ QVariant ConnectionsModel::displayData(const SessionInfo &info, int column) cons
         return info.peer();
     case PathColumn:
         return QString::fromUtf8(info.path);
+    case ProtocolColumn:
+        return info.protocol.isEmpty() ? QStringLiteral("–") : QString::fromLatin1(info.protocol);
     case ConnectedForColumn:
         return formatDuration(connectedSeconds(info));
     case MessagesInColumn:
@@ -189,6 +176,12 @@ QVariant ConnectionsModel::displayData(const SessionInfo &info, int column) cons
         return locale.formattedDataSize(qint64(info.bytesIn));
     case BytesOutColumn:
         return locale.formattedDataSize(qint64(info.bytesOut));
+    case CompressionColumn:
+        if (!info.compressed)
+            return QStringLiteral("–");
+        if (const auto ratio = info.compressionRatio())
+            return tr("deflate %1×").arg(locale.toString(*ratio, 'f', 1));
+        return tr("deflate");
     case PingColumn:
         return info.lastPingRttMs < 0 ? QStringLiteral("–")
                                       : QStringLiteral("%1 ms").arg(info.lastPingRttMs);
@@ -218,6 +211,8 @@ QVariant ConnectionsModel::sortData(int row, int column) const
                        + QStringLiteral("%1").arg(info.peerPort, 5, 10, QChar(u'0')));
     case PathColumn:
         return QString::fromUtf8(info.path);
+    case ProtocolColumn:
+        return QString::fromLatin1(info.protocol);
     case ConnectedForColumn:
         return connectedSeconds(info);
     case MessagesInColumn:
@@ -228,6 +223,9 @@ QVariant ConnectionsModel::sortData(int row, int column) const
         return QVariant::fromValue(info.bytesIn);
     case BytesOutColumn:
         return QVariant::fromValue(info.bytesOut);
+    case CompressionColumn:
+        // Uncompressed sessions first, then by ratio.
+        return info.compressed ? info.compressionRatio().value_or(0.0) : -1.0;
     case PingColumn:
         return info.lastPingRttMs;
     case StateColumn:
@@ -250,6 +248,8 @@ QVariant ConnectionsModel::headerData(int section, Qt::Orientation orientation, 
         return tr("Peer");
     case PathColumn:
         return tr("Path");
+    case ProtocolColumn:
+        return tr("Protocol");
     case ConnectedForColumn:
         return tr("Connected for");
     case MessagesInColumn:
@@ -260,6 +260,8 @@ QVariant ConnectionsModel::headerData(int section, Qt::Orientation orientation, 
         return tr("Bytes in");
     case BytesOutColumn:
         return tr("Bytes out");
+    case CompressionColumn:
+        return tr("Compression");
     case PingColumn:
         return tr("Ping RTT");
     case StateColumn:

@@ -33,11 +33,13 @@ public:
         NodeColumn,
         PeerColumn,
         PathColumn,
+        ProtocolColumn, //!< the negotiated subprotocol
         ConnectedForColumn,
         MessagesInColumn,
         MessagesOutColumn,
         BytesInColumn,
         BytesOutColumn,
+        CompressionColumn, //!< permessage-deflate and its ratio so far
         PingColumn,
         StateColumn,
         ColumnCount

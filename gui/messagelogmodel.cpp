@@ -4,6 +4,7 @@
 #include <QtCore/QIODevice>
 #include <QtCore/QJsonDocument>
 #include <QtCore/QJsonObject>
+#include <QtCore/QTimeZone>
 #include <QtCore/QLocale>
 #include <QtGui/QColor>
 
@@ -257,7 +258,8 @@ bool MessageLogModel::writeJsonLines(QIODevice *device)
     for (const Entry &entry : std::as_const(m_entries)) {
         QJsonObject line{
                 {QStringLiteral("time"),
-                 QDateTime::fromMSecsSinceEpoch(entry.timeMs, Qt::UTC).toString(Qt::ISODateWithMs)},
+                 QDateTime::fromMSecsSinceEpoch(entry.timeMs, QTimeZone::utc())
+                         .toString(Qt::ISODateWithMs)},
                 {QStringLiteral("direction"), directionName(entry.direction)},
         };
         if (entry.sessionId != 0)

@@ -1,5 +1,7 @@
 #include "cluster/cluster.h"
 
+#include "websocket/framejson.h"
+
 #include <QtCore/QJsonDocument>
 #include <QtCore/QLoggingCategory>
 #include <QtCore/QSocketNotifier>
@@ -95,28 +97,6 @@ private:
     QSocketNotifier *m_write = nullptr;
 };
 
-std::optional<Frame> frameFromPayload(const QJsonObject &payload)
-{
-    const QJsonValue text = payload.value(QStringLiteral("text"));
-    if (text.isString())
-        return Frame::text(text.toString());
-    const QJsonValue binary = payload.value(QStringLiteral("binary_base64"));
-    if (binary.isString()) {
-        const auto decoded = QByteArray::fromBase64Encoding(
-                binary.toString().toLatin1(), QByteArray::AbortOnBase64DecodingErrors);
-        if (decoded)
-            return Frame::binary(decoded.decoded);
-    }
-    return std::nullopt;
-}
-
-QJsonObject payloadFromFrame(const Frame &frame)
-{
-    if (frame.isBinary())
-        return {{QStringLiteral("binary_base64"), QString::fromLatin1(frame.payload().toBase64())}};
-    return {{QStringLiteral("text"), frame.toText()}};
-}
-
 } // namespace
 
 Cluster::Cluster(Hub *hub, ClusterSettings settings, QObject *parent)
@@ -135,7 +115,7 @@ Cluster::Cluster(Hub *hub, ClusterSettings settings, QObject *parent)
                 if (frame.isControl())
                     return;
                 if (!publish(QStringLiteral("broadcast"), QString::fromUtf8(filter.path),
-                             payloadFromFrame(frame)))
+                             frameToJson(frame)))
                     qCDebug(lcCluster, "broadcast not relayed: Redis is unreachable");
             });
 }
@@ -214,8 +194,7 @@ QStringList Cluster::remoteNodes()
 
 bool Cluster::sendRemote(const QString &node, quint64 id, const Frame &frame)
 {
-    return publish(QStringLiteral("send"), node + u':' + QString::number(id),
-                   payloadFromFrame(frame));
+    return publish(QStringLiteral("send"), node + u':' + QString::number(id), frameToJson(frame));
 }
 
 bool Cluster::closeRemote(const QString &node, quint64 id, quint16 code, const QString &reason)
@@ -412,7 +391,7 @@ void Cluster::publishHeartbeat()
 {
     QJsonArray sessions;
     for (const SessionInfo &info : m_hub->sessions()) {
-        QJsonObject entry = m_formatter ? m_formatter(info) : QJsonObject{};
+        QJsonObject entry = info.toJson();
         entry.insert(QStringLiteral("id"), globalId(info.id));
         entry.insert(QStringLiteral("node"), m_settings.nodeName);
         sessions.append(entry);
@@ -476,7 +455,7 @@ void Cluster::onMessage(const QByteArray &data)
         return;
     }
     if (type == u"broadcast") {
-        if (const auto frame = frameFromPayload(payload))
+        if (const auto frame = frameFromJson(payload))
             m_hub->broadcastLocal(*frame, BroadcastFilter{target.toUtf8(), 0});
         return;
     }
@@ -484,7 +463,7 @@ void Cluster::onMessage(const QByteArray &data)
     if (!id || id->first != m_settings.nodeName)
         return; // for another instance
     if (type == u"send") {
-        if (const auto frame = frameFromPayload(payload))
+        if (const auto frame = frameFromJson(payload))
             m_hub->send(id->second, *frame);
     } else if (type == u"close") {
         m_hub->close(id->second, quint16(payload.value(QStringLiteral("code")).toInt(4000)),

@@ -101,12 +101,6 @@ public:
     /*! Publishes a close for session \a id on \a node; false if not connected. */
     bool closeRemote(const QString &node, quint64 id, quint16 code, const QString &reason);
 
-    /*! Sets the JSON a heartbeat carries for each local session. */
-    void setSessionFormatter(std::function<QJsonObject(const SessionInfo &)> formatter)
-    {
-        m_formatter = std::move(formatter);
-    }
-
 Q_SIGNALS:
     /*! start() ran: nodeName() is final. */
     void started();
@@ -158,7 +152,6 @@ private:
     QTimer m_heartbeat;
     QElapsedTimer m_clock;
     QHash<QString, Node> m_nodes;
-    std::function<QJsonObject(const SessionInfo &)> m_formatter;
 };
 
 } // namespace Switchboard

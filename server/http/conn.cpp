@@ -3,8 +3,28 @@
 #include <QtCore/QJsonArray>
 #include <QtCore/QJsonDocument>
 #include <QtCore/QJsonObject>
+#include <QtCore/QUrl>
 
 namespace Switchboard {
+
+Conn Conn::fromRequest(const RequestHead &head, const QHostAddress &peerAddress, quint16 peerPort)
+{
+    Conn conn;
+    conn.clock.start();
+    conn.method = head.method;
+    conn.minorVersion = head.minorVersion;
+    // Origin form ("/a?b") or absolute form ("http://host/a?b"); the guard refused the rest.
+    const QUrl url = QUrl::fromEncoded(head.target);
+    conn.path = url.path(QUrl::FullyEncoded).toUtf8();
+    if (conn.path.isEmpty())
+        conn.path = QByteArrayLiteral("/");
+    conn.query = QUrlQuery(url);
+    conn.headers = head.fields;
+    conn.peerAddress = peerAddress;
+    conn.peerPort = peerPort;
+    conn.upgrade = head.webSocketUpgrade;
+    return conn;
+}
 
 QByteArray Conn::header(QByteArrayView name) const
 {
@@ -35,6 +55,17 @@ bool Conn::headerHasToken(QByteArrayView name, QByteArrayView token) const
         }
     }
     return false;
+}
+
+QByteArray Conn::contentType() const
+{
+    return header("content-type").split(';').first().trimmed().toLower();
+}
+
+bool Conn::hasJsonBody() const
+{
+    const QByteArray type = contentType();
+    return type == "application/json" || type.endsWith("+json");
 }
 
 QByteArray Conn::respHeader(QByteArrayView name) const

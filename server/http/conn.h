@@ -1,5 +1,7 @@
 #pragma once
 
+#include "net/httpguard.h"
+
 #include <QtCore/QByteArray>
 #include <QtCore/QElapsedTimer>
 #include <QtCore/QHash>
@@ -30,6 +32,7 @@ struct Conn
 {
     // Request
     QByteArray method; //!< upper case, e.g. "GET"
+    int minorVersion = 1; //!< HTTP/1.x
     QByteArray path; //!< percent-encoded path, no query
     QHash<QString, QString> pathParams; //!< decoded `:param` / `*rest` captures
     QUrlQuery query;
@@ -53,11 +56,23 @@ struct Conn
     QElapsedTimer clock; //!< started when the request was read
     QList<std::function<void(Conn &)>> beforeSend;
 
+    /*!
+        The request half from the front door's parse of the request head: method,
+        path and query split from the target, the fields as the client sent them.
+    */
+    static Conn fromRequest(const RequestHead &head, const QHostAddress &peerAddress,
+                            quint16 peerPort);
+
     /*! First value of request header \a name (lower case), or a null array. */
     QByteArray header(QByteArrayView name) const;
     bool hasHeader(QByteArrayView name) const;
     /*! Whether a comma-separated request header contains \a token (case-insensitive). */
     bool headerHasToken(QByteArrayView name, QByteArrayView token) const;
+
+    /*! The request's media type, lower case, without parameters ("application/json"). */
+    QByteArray contentType() const;
+    /*! Whether the request body is JSON (`application/json` or any `*+json`). */
+    bool hasJsonBody() const;
 
     QByteArray respHeader(QByteArrayView name) const;
     /*! Sets response header \a name, replacing any earlier value. */

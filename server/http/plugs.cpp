@@ -37,6 +37,16 @@ bool constantTimeEquals(QByteArrayView a, QByteArrayView b)
     return diff == 0;
 }
 
+std::optional<QByteArray> bearerToken(const Conn &conn)
+{
+    static constexpr QByteArrayView scheme("bearer ");
+    const QByteArray header = conn.header("authorization");
+    if (header.size() <= scheme.size()
+        || QByteArrayView(header).first(scheme.size()).compare(scheme, Qt::CaseInsensitive) != 0)
+        return std::nullopt;
+    return header.mid(scheme.size()).trimmed();
+}
+
 Plug requestId()
 {
     return [](Conn &conn) {
@@ -68,9 +78,7 @@ Plug accessLog()
 Plug jsonBody()
 {
     return [](Conn &conn) {
-        const QByteArray type = conn.header("content-type").split(';').first().trimmed().toLower();
-        const bool json = type == "application/json" || type.endsWith("+json");
-        if (!json || conn.body.isEmpty())
+        if (!conn.hasJsonBody() || conn.body.isEmpty())
             return;
         QJsonParseError error;
         const QJsonDocument doc = QJsonDocument::fromJson(conn.body, &error);
@@ -89,14 +97,10 @@ Plug jsonBody()
 Plug adminAuth(std::function<QByteArray()> token)
 {
     return [token = std::move(token)](Conn &conn) {
-        const QByteArray header = conn.header("authorization");
         const QByteArray expected = token();
-        static constexpr QByteArrayView scheme("bearer ");
-        const bool hasBearer = header.size() > scheme.size()
-                && QByteArrayView(header).first(scheme.size()).compare(scheme, Qt::CaseInsensitive)
-                        == 0;
-        const QByteArray given = hasBearer ? header.mid(scheme.size()).trimmed() : QByteArray();
-        if (hasBearer && !expected.isEmpty() && constantTimeEquals(given, expected))
+        const std::optional<QByteArray> given = bearerToken(conn);
+        const bool hasBearer = given.has_value();
+        if (hasBearer && !expected.isEmpty() && constantTimeEquals(*given, expected))
             return;
         const QByteArray challenge = hasBearer
                 ? QByteArrayLiteral("Bearer realm=\"switchboard\", error=\"invalid_token\"")

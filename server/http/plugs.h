@@ -5,6 +5,7 @@
 #include <QtCore/QByteArray>
 
 #include <functional>
+#include <optional>
 
 namespace Switchboard {
 
@@ -34,6 +35,13 @@ Plug jsonBody();
     token \a token returns. Otherwise halts with 401 and `WWW-Authenticate`.
 */
 Plug adminAuth(std::function<QByteArray()> token);
+
+/*!
+    The token of an `Authorization: Bearer TOKEN` header (scheme matched
+    without regard to case, token trimmed), or nullopt without one. The one
+    place a bearer token is read.
+*/
+std::optional<QByteArray> bearerToken(const Conn &conn);
 
 /*! True when \a request id is acceptable to echo. */
 bool isValidRequestId(QByteArrayView id);

@@ -1,37 +1,40 @@
 #pragma once
 
-#include "net/httpguard.h"
-#include "websocket/originpolicy.h"
 #include "http/pipeline.h"
 #include "http/router.h"
+#include "net/httpguard.h"
+#include "websocket/deflate.h"
+#include "websocket/originpolicy.h"
+#include "websocket/upgrade.h"
 #include "websocket/websockethandler.h"
 
-#include <QtCore/QElapsedTimer>
-#include <QtCore/QHash>
 #include <QtCore/QPointer>
 #include <QtHttpServer/QAbstractHttpServer>
 #include <QtNetwork/QHostAddress>
 #include <QtNetwork/QSslConfiguration>
 
-#include <map>
+#include <optional>
 
 class QTcpSocket;
+class QHttpServerResponder;
 
 namespace Switchboard {
 
+class Connection;
 class FrontDoor;
 class Hub;
 
 /*!
-    The one listener: HTTP requests go through the plug pipeline to the
-    router; `Upgrade: websocket` requests to a registered path go through the
-    same plugs, then the handler's init(), and become Hub sessions.
+    The one listener: plain requests go through the plug pipeline to the
+    router; WebSocket upgrade requests to a registered path go through the
+    same plugs, then the WebSocketUpgrader (checks, the handler's init(),
+    subprotocol and permessage-deflate), and become Hub sessions.
 
-    Built on QAbstractHttpServer (QtHttpServer 6.4). Two facts about 6.4.2
-    shape it: an upgrade proceeds whenever handleRequest() returns true, and
-    nothing may be written before the 101. So upgrades never reach the
-    router, and a refusal is written here and reported as "not handled",
-    which makes Qt close the connection instead of upgrading it.
+    A QAbstractHttpServer bound to the FrontDoor, which owns every
+    connection and decides, once, whether a request is an upgrade: Qt's
+    parser sees plain requests only, and Switchboard writes every response
+    itself (Connection::respond()), so the bytes on the wire are the same
+    on every supported Qt version (6.4 to 6.8).
 */
 class Server final : public QAbstractHttpServer
 {
@@ -40,26 +43,28 @@ class Server final : public QAbstractHttpServer
 
 public:
     explicit Server(Hub *hub, QObject *parent = nullptr);
+    ~Server() override;
 
     /*! Front-door limits for connections accepted from now on (see FrontDoor). */
     void setHttpLimits(const HttpLimits &limits) { m_limits = limits; }
     const HttpLimits &httpLimits() const { return m_limits; }
     /*! Connections currently open on the listener (HTTP and WebSocket). */
     int connectionCount() const;
-    ~Server() override;
 
     Pipeline &pipeline() { return m_pipeline; }
     Router &router() { return m_router; }
     Hub &hub() { return *m_hub; }
 
-    void setOriginPolicy(const OriginPolicy &policy) { m_originPolicy = policy; }
+    void setOriginPolicy(const OriginPolicy &policy) { m_upgrader.setOriginPolicy(policy); }
     /*!
         Requires \a token on every WebSocket upgrade (`?token=` or
         `Authorization: Bearer`), else 401 before any 101. Empty = no check.
     */
-    void setClientToken(const QByteArray &token) { m_clientToken = token; }
+    void setClientToken(const QByteArray &token) { m_upgrader.setClientToken(token); }
+    /*! permessage-deflate for upgrades from now on (off unless \a settings enable it). */
+    void setDeflate(const DeflateSettings &settings) { m_upgrader.setDeflate(settings); }
     /*! Serves HTTPS and WSS on the same port, for connections accepted after listen(). */
-    void setTlsConfiguration(const QSslConfiguration &configuration) { m_tls = configuration; }
+    void setTlsConfiguration(const QSslConfiguration &configuration);
     bool isTls() const { return m_tls.has_value(); }
 
     /*!
@@ -67,7 +72,7 @@ public:
         upgrade. A plain GET on \a path answers 426 Upgrade Required.
     */
     void addWebSocketEndpoint(const QByteArray &path, HandlerFactory factory);
-    QList<QByteArray> webSocketPaths() const { return m_endpoints.keys(); }
+    QList<QByteArray> webSocketPaths() const { return m_upgrader.paths(); }
 
     /*! Starts listening; false with errorString() set if the address is unavailable. */
     bool listen(const QHostAddress &address, quint16 port);
@@ -87,37 +92,37 @@ Q_SIGNALS:
     void requestRefused(int status);
 
 protected:
+    // QAbstractHttpServer's callbacks changed shape in Qt 6.5 and again in 6.8; each
+    // version's overrides find the Connection and hand over to serve().
+#if QT_VERSION < QT_VERSION_CHECK(6, 5, 0)
     bool handleRequest(const QHttpServerRequest &request, QTcpSocket *socket) override;
     void missingHandler(const QHttpServerRequest &request, QTcpSocket *socket) override;
+#else
+    bool handleRequest(const QHttpServerRequest &request, QHttpServerResponder &responder) override;
+#if QT_VERSION < QT_VERSION_CHECK(6, 8, 0)
+    void missingHandler(const QHttpServerRequest &request,
+                        QHttpServerResponder &&responder) override;
+#else
+    void missingHandler(const QHttpServerRequest &request,
+                        QHttpServerResponder &responder) override;
+#endif
+#endif
 
 private:
-    struct PendingUpgrade
-    {
-        std::unique_ptr<WebSocketHandler> handler;
-        QByteArray path;
-        QPointer<QTcpSocket> socket;
-        qint64 acceptedAtMs = 0;
-    };
-
-    bool handleUpgrade(Conn &conn, QTcpSocket *socket);
-    bool hasClientToken(const Conn &conn) const;
-    void answerUpgrade(Conn &conn, std::unique_ptr<WebSocketHandler> *accepted);
-    void onNewWebSocketConnection();
-    static QString peerKey(const QHostAddress &address, quint16 port);
+    /*! The connection \a request arrived on (Qt 6.5+ gives no socket). */
+    Connection *connectionOf(const QHttpServerRequest &request) const;
+    /*! Answers the next plain request of \a connection, whose body Qt read: \a body. */
+    void serve(Connection *connection, const QByteArray &body);
+    void upgrade(Connection *connection, const RequestHead &head);
 
     Hub *m_hub;
     Pipeline m_pipeline;
     Router m_router;
-    OriginPolicy m_originPolicy;
-    QByteArray m_clientToken;
+    WebSocketUpgrader m_upgrader;
     std::optional<QSslConfiguration> m_tls;
-    QHash<QByteArray, HandlerFactory> m_endpoints;
-    std::map<QString, PendingUpgrade> m_pending; // keyed by peer address:port
     HttpLimits m_limits;
-    QPointer<FrontDoor> m_tcpServer;
+    QPointer<FrontDoor> m_frontDoor;
     bool m_bound = false;
-    QTcpSocket *m_refusedUpgrade = nullptr;
-    QElapsedTimer m_clock;
     QString m_errorString;
 };
 

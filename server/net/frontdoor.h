@@ -3,128 +3,30 @@
 #include "net/httpguard.h"
 
 #include <QtCore/QElapsedTimer>
-#include <QtCore/QPointer>
+#include <QtCore/QHash>
 #include <QtCore/QSet>
-#include <QtCore/QVariant>
-
-#include <optional>
 #include <QtCore/QTimer>
+#include <QtNetwork/QHostAddress>
 #include <QtNetwork/QSslConfiguration>
 #include <QtNetwork/QTcpServer>
-#include <QtNetwork/QTcpSocket>
 
-class QSocketNotifier;
-class QSslSocket;
+#include <functional>
+#include <optional>
 
 namespace Switchboard {
 
-class FrontDoor;
+class Connection;
 
 /*!
-    The socket QtHttpServer and QtWebSockets are given: it has no descriptor
-    Qt knows of. It owns the real connection, runs every byte that arrives
-    through a ConnectionGuard, and only what the guard releases can be read
-    here: whole, valid request heads and exactly the body bytes they announce,
-    then, after a WebSocket upgrade, the frames.
+    The listening socket given to QAbstractHttpServer::bind(). Every accepted
+    connection becomes a Connection, and QtHttpServer is given its
+    ConnectionSocket, which only ever carries what the HTTP guard released.
+    It enforces the connection cap (503 and close) and, with one timer for
+    all connections, the header and keep-alive timeouts (408 / close).
 
-    Plain TCP is read and written on the descriptor directly (a QSocketNotifier
-    for reads, one for writes only while the kernel's buffer is full); TLS goes
-    through a QSslSocket. Writes made while a read is being handled are corked
-    into one send(). bytesWritten() is emitted only for bytes that had to wait.
-
-    (Qt 6.4 offers no public hook in front of its parser: QTcpSocket buffers
-    internally, so overriding readData() alone sees nothing.)
-
-    After an upgrade, frames are held until resumeAfterUpgrade(): QtWebSockets
-    6.4 parses frames that arrive with the handshake inside QWebSocket's
-    constructor, before any slot is connected, and would lose them.
-*/
-class GuardedSocket final : public QTcpSocket
-{
-    Q_OBJECT
-    Q_DISABLE_COPY_MOVE(GuardedSocket)
-
-public:
-    /*! Plain TCP: takes ownership of \a descriptor, a connected socket. */
-    GuardedSocket(qintptr descriptor, FrontDoor *door);
-    /*! TLS: takes ownership of \a transport, a connected socket starting its handshake. */
-    GuardedSocket(QSslSocket *transport, FrontDoor *door);
-    ~GuardedSocket() override;
-
-    /*! Whether the response to the request being handled must close the connection. */
-    bool takeCloseAfterResponse();
-    /*! Lets WebSocket frames through; call once the session's slots are connected. */
-    void resumeAfterUpgrade();
-    bool isUpgraded() const { return m_guard.state() == ConnectionGuard::State::Upgraded; }
-    /*! The WebSocket close code the front door closed with (1002 for an unmasked frame), or 0. */
-    int protocolCloseCode() const { return m_protocolCloseCode; }
-
-    bool isSequential() const override { return true; }
-    qint64 bytesAvailable() const override;
-    qint64 bytesToWrite() const override;
-    void close() override;
-    void disconnectFromHost() override;
-    bool waitForBytesWritten(int msecs = 30000) override;
-    bool waitForReadyRead(int msecs = 30000) override;
-    void setReadBufferSize(qint64 size) override;
-    void setSocketOption(QAbstractSocket::SocketOption option, const QVariant &value) override;
-    QVariant socketOption(QAbstractSocket::SocketOption option) override;
-
-protected:
-    qint64 readData(char *data, qint64 maxSize) override;
-    qint64 writeData(const char *data, qint64 size) override;
-
-private:
-    friend class FrontDoor;
-    void openDevice();
-    void onReadable();
-    void onWritable();
-    void onTlsReadyRead();
-    void onTlsError(QAbstractSocket::SocketError error);
-    void feed(QByteArrayView raw);
-    qint64 linkWrite(const char *data, qint64 size);
-    void linkFailed(int error);
-    void closeLink(bool now = false);
-    void dropDescriptor();
-    void onLinkClosed();
-    void refreshDeadline();
-    void expire();
-    void release(const QByteArray &bytes);
-    void deliverReleased();
-    void deliverReadyRead();
-    void uncork();
-    qint64 deadlineMs() const { return m_deadlineMs; }
-
-    QPointer<FrontDoor> m_door;
-    int m_fd = -1; // plain TCP
-    QSocketNotifier *m_readNotifier = nullptr;
-    QSocketNotifier *m_writeNotifier = nullptr; // created the first time the kernel is full
-    QByteArray m_backlog; // what the kernel did not take yet
-    qsizetype m_backlogPos = 0;
-    QSslSocket *m_tls = nullptr; // TLS instead
-    ConnectionGuard m_guard;
-    QByteArray m_released;
-    qsizetype m_releasedPos = 0;
-    QByteArray m_held;
-    QByteArray m_cork; // written while readyRead() is being handled; sent when it returns
-    QList<bool> m_closeFlags;
-    qint64 m_deadlineMs = 0; // FrontDoor clock; 0 = none
-    int m_protocolCloseCode = 0;
-    bool m_corked = false;
-    bool m_mustDeliver = false; // feed() released bytes the reader has not been told of
-    bool m_closeWhenFlushed = false;
-    bool m_failing = false;
-    bool m_holding = false;
-    bool m_sawRequest = false;
-    bool m_headStarted = false;
-    bool m_refused = false;
-};
-
-/*!
-    The listening socket given to QAbstractHttpServer::bind(): every accepted
-    connection is a GuardedSocket. It enforces the connection cap (503 and
-    close) and, with one timer for all connections, the header and keep-alive
-    timeouts (408 / close).
+    WebSocket upgrade requests never reach QtHttpServer: each goes to the
+    upgrade handler (setUpgradeHandler()), which refuses or accepts it on
+    the Connection.
 */
 class FrontDoor final : public QTcpServer
 {
@@ -132,13 +34,25 @@ class FrontDoor final : public QTcpServer
     Q_DISABLE_COPY_MOVE(FrontDoor)
 
 public:
+    using UpgradeHandler = std::function<void(Connection *, const RequestHead &)>;
+
     explicit FrontDoor(const HttpLimits &limits, QObject *parent = nullptr);
+    ~FrontDoor() override;
 
     const HttpLimits &limits() const { return m_limits; }
     /*! Serves TLS on every connection accepted from now on (HTTPS and WSS). */
     void setTlsConfiguration(const QSslConfiguration &configuration);
     bool isTls() const { return m_tls.has_value(); }
-    int connectionCount() const { return int(m_sockets.size()); }
+    /*! Decides every WebSocket upgrade request (Server sets it). */
+    void setUpgradeHandler(UpgradeHandler handler) { m_upgradeHandler = std::move(handler); }
+
+    int connectionCount() const { return int(m_connections.size()); }
+    /*!
+        The open connection with this peer and local address. Unique: two open
+        TCP connections to one listening port differ in one of the three.
+    */
+    Connection *connection(const QHostAddress &peerAddress, quint16 peerPort,
+                           const QHostAddress &localAddress) const;
     qint64 nowMs() const { return m_clock.elapsed(); }
 
 Q_SIGNALS:
@@ -149,15 +63,31 @@ protected:
     void incomingConnection(qintptr handle) override;
 
 private:
-    friend class GuardedSocket;
-    void track(GuardedSocket *socket);
-    void untrack(GuardedSocket *socket);
+    friend class Connection;
+    struct Endpoint
+    {
+        QHostAddress peer;
+        QHostAddress local;
+        quint16 peerPort = 0;
+        bool operator==(const Endpoint &) const = default;
+        friend size_t qHash(const Endpoint &key, size_t seed = 0)
+        {
+            return qHashMulti(seed, key.peer, key.local, key.peerPort);
+        }
+    };
+
+    void track(Connection *connection);
+    void untrack(Connection *connection);
+    void requestUpgrade(Connection *connection, const RequestHead &head);
+    void refuseOverCapacity(qintptr handle);
     void sweep();
 
     HttpLimits m_limits;
     std::optional<QSslConfiguration> m_tls;
+    UpgradeHandler m_upgradeHandler;
     QElapsedTimer m_clock;
-    QSet<GuardedSocket *> m_sockets;
+    QSet<Connection *> m_connections;
+    QHash<Endpoint, Connection *> m_byEndpoint;
     QTimer m_sweep;
     QTimer m_trim;
     qsizetype m_peak = 0;

@@ -5,6 +5,10 @@
 #include <QtCore/QJsonDocument>
 #include <QtCore/QJsonObject>
 
+#include <algorithm>
+#include <iterator>
+#include <utility>
+
 namespace Switchboard {
 
 namespace {
@@ -66,6 +70,11 @@ bool hasToken(QByteArrayView list, QByteArrayView token)
     return false;
 }
 
+bool mentions(QByteArrayView value, QByteArrayView word)
+{
+    return value.toByteArray().toLower().contains(word);
+}
+
 std::optional<RequestHead> fail(HttpRefusal *refusal, int status, const char *message)
 {
     if (refusal)
@@ -111,6 +120,12 @@ std::optional<RequestHead> parseRequestHead(QByteArrayView head, const HttpLimit
     const QByteArrayView version = requestLine.sliced(sp2 + 1);
     if (!isToken(method))
         return fail(refusal, 400, "malformed request method");
+    // The methods QtHttpServer knows on every supported version (6.4 drops the
+    // connection on any other without a word; 6.8 passes it on): decided here, once.
+    static constexpr QByteArrayView kMethods[]
+            = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"};
+    if (std::find(std::begin(kMethods), std::end(kMethods), method) == std::end(kMethods))
+        return fail(refusal, 501, "method not implemented");
     if (target.isEmpty())
         return fail(refusal, 400, "empty request target");
     for (const char c : target) {
@@ -164,8 +179,11 @@ std::optional<RequestHead> parseRequestHead(QByteArrayView head, const HttpLimit
         } else if (name == "connection") {
             connection += (connection.isEmpty() ? "" : ",") + value.toByteArray();
         } else if (name == "upgrade") {
-            upgrade = value.toByteArray();
+            // Several Upgrade fields make a list: not the one "websocket" RFC 6455 asks for.
+            upgrade = upgrade.isNull() ? value.toByteArray() : QByteArray("(several)");
+            result.needsRewrite = true;
         } else if (name == "expect") {
+            result.needsRewrite = true;
             if (value.compare("100-continue", Qt::CaseInsensitive) != 0)
                 return fail(refusal, 417, "only Expect: 100-continue is supported");
             result.expectContinue = true;
@@ -204,7 +222,43 @@ std::optional<RequestHead> parseRequestHead(QByteArrayView head, const HttpLimit
             = result.minorVersion == 1 ? !close : (!close && hasToken(connection, "keep-alive"));
     result.webSocketUpgrade = hasToken(connection, "upgrade")
             && upgrade.trimmed().compare("websocket", Qt::CaseInsensitive) == 0;
+    // QtHttpServer takes any Connection value containing "upgrade" (even "x-upgrade")
+    // with Upgrade: websocket for an upgrade of its own; it must never see one.
+    if (mentions(connection, "upgrade"))
+        result.needsRewrite = true;
     return result;
+}
+
+QByteArray RequestHead::field(QByteArrayView name) const
+{
+    for (const auto &[key, value] : fields) {
+        if (key == name)
+            return value;
+    }
+    return {};
+}
+
+QList<QByteArray> RequestHead::fieldValues(QByteArrayView name) const
+{
+    QList<QByteArray> values;
+    for (const auto &[key, value] : fields) {
+        if (key == name)
+            values.append(value);
+    }
+    return values;
+}
+
+QByteArray ConnectionGuard::rewrittenHead(const RequestHead &head)
+{
+    // Connection's other tokens (close, keep-alive) have been acted on by the guard, which
+    // decides when to close; Qt needs none of them.
+    QByteArray out
+            = head.method + ' ' + head.target + " HTTP/1." + char('0' + head.minorVersion) + "\r\n";
+    for (const auto &[name, value] : head.fields) {
+        if (name != "upgrade" && name != "expect" && name != "connection")
+            out += name + ": " + value + "\r\n";
+    }
+    return out + "\r\n";
 }
 
 QByteArray ConnectionGuard::errorResponse(int status, const QByteArray &message)
@@ -229,12 +283,9 @@ void ConnectionGuard::refuse(Result &result, int status, const QByteArray &messa
 
 void ConnectionGuard::finishRequest(Result &result)
 {
-    if (!m_upgradeAfterHead)
-        result.completed.append(m_closeAfterResponse);
+    result.completed.append({std::exchange(m_current, {}), m_closeAfterResponse});
     m_head.clear();
-    if (m_upgradeAfterHead) {
-        m_state = State::Upgraded;
-    } else if (m_closeAfterResponse) {
+    if (m_closeAfterResponse) {
         m_state = State::Closed; // anything pipelined after it is dropped
         result.close = true;
     } else {
@@ -250,7 +301,7 @@ ConnectionGuard::Result ConnectionGuard::feed(QByteArrayView bytes)
         case State::Closed:
             return result;
         case State::Upgraded:
-            feedFrames(bytes, result);
+            result.afterUpgrade += bytes;
             return result;
         case State::Body: {
             const qsizetype n = qsizetype(qMin<qint64>(m_bodyRemaining, bytes.size()));
@@ -322,8 +373,7 @@ ConnectionGuard::Result ConnectionGuard::feed(QByteArrayView bytes)
             m_head.truncate(end + 4);
 
             HttpRefusal refusal;
-            const auto head
-                    = parseRequestHead(QByteArrayView(m_head).first(end), m_limits, &refusal);
+            auto head = parseRequestHead(QByteArrayView(m_head).first(end), m_limits, &refusal);
             if (!head) {
                 refuse(result, refusal.status, refusal.message);
                 return result;
@@ -334,13 +384,25 @@ ConnectionGuard::Result ConnectionGuard::feed(QByteArrayView bytes)
                                + " bytes)");
                 return result;
             }
-            m_closeAfterResponse = !head->keepAlive;
-            m_upgradeAfterHead = head->webSocketUpgrade;
-            result.release += m_head;
             const bool hasBody = head->chunked || head->contentLength.value_or(0) > 0;
-            if (head->expectContinue && hasBody && head->minorVersion == 1)
+            if (head->webSocketUpgrade) {
+                // Not Qt's to see: the caller decides, and reads what follows as frames.
+                if (hasBody) {
+                    refuse(result, 400, "a WebSocket upgrade request cannot have a body");
+                    return result;
+                }
+                m_state = State::Upgraded;
+                m_head.clear();
+                result.upgrade = std::move(*head);
+                result.afterUpgrade += bytes;
+                return result;
+            }
+            m_closeAfterResponse = !head->keepAlive;
+            result.release += head->needsRewrite ? rewrittenHead(*head) : m_head;
+            m_current = std::move(*head);
+            if (m_current.expectContinue && hasBody && m_current.minorVersion == 1)
                 result.reply += "HTTP/1.1 100 Continue\r\n\r\n";
-            if (head->chunked) {
+            if (m_current.chunked) {
                 m_state = State::ChunkedBody;
                 m_chunk = Chunk::Size;
                 m_chunkSize = 0;
@@ -348,7 +410,7 @@ ConnectionGuard::Result ConnectionGuard::feed(QByteArrayView bytes)
                 m_chunkedTotal = 0;
             } else if (hasBody) {
                 m_state = State::Body;
-                m_bodyRemaining = *head->contentLength;
+                m_bodyRemaining = *m_current.contentLength;
             } else {
                 finishRequest(result);
             }
@@ -357,139 +419,6 @@ ConnectionGuard::Result ConnectionGuard::feed(QByteArrayView bytes)
         }
     }
     return result;
-}
-
-void ConnectionGuard::refuseFrames(Result &result, quint16 code, const QByteArray &reason)
-{
-    result.reply += char(0x88);
-    result.reply += char(2 + reason.size());
-    result.reply += char(code >> 8);
-    result.reply += char(code & 0xff);
-    result.reply += reason;
-    result.refusedStatus = code;
-    result.close = true;
-    m_state = State::Closed;
-    m_message.clear();
-}
-
-void ConnectionGuard::unmask(char *to, const char *from, qsizetype n)
-{
-    // The key, turned to where this frame's payload has got to, then eight bytes a step.
-    quint8 key[8];
-    for (int k = 0; k < 8; ++k)
-        key[k] = m_mask[(m_maskPos + quint64(k)) % 4];
-    quint64 wide;
-    memcpy(&wide, key, sizeof wide);
-    qsizetype k = 0;
-    for (; k + 8 <= n; k += 8) {
-        quint64 word;
-        memcpy(&word, from + k, sizeof word);
-        word ^= wide;
-        memcpy(to + k, &word, sizeof word);
-    }
-    for (; k < n; ++k)
-        to[k] = char(from[k] ^ key[k % 8]);
-    m_maskPos += quint64(n);
-}
-
-void ConnectionGuard::finishFrame(Result &result)
-{
-    m_inPayload = false;
-    const bool last = m_frameJoined && m_joiningFin;
-    m_frameJoined = false;
-    if (!last)
-        return;
-    // The last fragment: hand Qt the whole text message as one (unmasked) frame.
-    const quint64 size = quint64(m_message.size());
-    result.upgraded += char(0x81);
-    if (size < 126) {
-        result.upgraded += char(size);
-    } else if (size <= 0xffff) {
-        result.upgraded += char(126);
-        result.upgraded += char(size >> 8);
-        result.upgraded += char(size & 0xff);
-    } else {
-        result.upgraded += char(127);
-        for (int shift = 56; shift >= 0; shift -= 8)
-            result.upgraded += char((size >> shift) & 0xff);
-    }
-    result.upgraded += m_message;
-    m_message.clear();
-    m_joining = false;
-}
-
-bool ConnectionGuard::feedFrames(QByteArrayView bytes, Result &result)
-{
-    qsizetype i = 0;
-    while (i < bytes.size() && m_state == State::Upgraded) {
-        if (m_inPayload) {
-            const auto n = qsizetype(qMin<quint64>(m_frameLength, quint64(bytes.size() - i)));
-            QByteArray &out = m_frameJoined ? m_message : result.upgraded;
-            if (m_frameJoined && m_message.size() + n > m_limits.maxWebSocketMessage) {
-                refuseFrames(result, 1009, "message too big");
-                return false;
-            }
-            const qsizetype at = out.size();
-            out.resize(at + n);
-            unmask(out.data() + at, bytes.data() + i, n);
-            i += n;
-            m_frameLength -= quint64(n);
-            if (m_frameLength == 0)
-                finishFrame(result);
-            continue;
-        }
-
-        m_frameHeader.append(bytes[i++]);
-        if (m_frameHeader.size() < 2)
-            continue;
-        const auto byte0 = static_cast<quint8>(m_frameHeader[0]);
-        const auto byte1 = static_cast<quint8>(m_frameHeader[1]);
-        if (!(byte1 & 0x80)) {
-            refuseFrames(result, 1002, "client frames must be masked");
-            return false;
-        }
-        const quint8 length7 = byte1 & 0x7f;
-        const qsizetype extended = length7 == 126 ? 2 : length7 == 127 ? 8 : 0;
-        if (m_frameHeader.size() < 2 + extended + 4)
-            continue;
-
-        // The header is complete: length, mask, and what to do with the payload.
-        quint64 length = length7;
-        if (extended) {
-            length = 0;
-            for (qsizetype k = 0; k < extended; ++k)
-                length = (length << 8) | static_cast<quint8>(m_frameHeader[2 + k]);
-        }
-        for (int k = 0; k < 4; ++k)
-            m_mask[k] = static_cast<quint8>(m_frameHeader[2 + extended + k]);
-        const bool fin = byte0 & 0x80;
-        const quint8 opcode = byte0 & 0x0f;
-        if (m_joining && (opcode == 0x1 || opcode == 0x2)) {
-            refuseFrames(result, 1002, "new message inside a fragmented one");
-            return false;
-        }
-        // Fragments of a text message are joined; anything else (whole messages,
-        // binary fragments, control frames between fragments) goes to Qt as it is.
-        m_frameJoined = (opcode == 0x1 && !fin) || (opcode == 0x0 && m_joining);
-        if (opcode == 0x1 && !fin)
-            m_joining = true;
-        m_maskPos = 0;
-        if (m_frameJoined) {
-            m_joiningFin = fin;
-        } else {
-            // Qt is given the frame unmasked: QtWebSockets 6.4 unmasks byte by byte, a
-            // third of the server's time on 64 KiB messages; unmask() is word-wide.
-            result.upgraded += char(byte0);
-            result.upgraded += char(byte1 & 0x7f);
-            result.upgraded += QByteArrayView(m_frameHeader).sliced(2, extended);
-        }
-        m_frameHeader.clear();
-        m_frameLength = length;
-        m_inPayload = true;
-        if (m_frameLength == 0)
-            finishFrame(result);
-    }
-    return m_state == State::Upgraded;
 }
 
 bool ConnectionGuard::feedChunked(QByteArrayView &bytes, Result &result)

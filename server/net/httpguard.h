@@ -17,7 +17,6 @@ struct HttpLimits
     int maxHeaderFields = 100;
     qint64 maxBodySize = 1024 * 1024;
     int maxConnections = 10'000;
-    qint64 maxWebSocketMessage = 16 * 1024 * 1024; //!< bound for joining text fragments (1009)
 };
 
 /*! A request head that passed every check. */
@@ -26,12 +25,29 @@ struct RequestHead
     QByteArray method;
     QByteArray target;
     int minorVersion = 1; //!< HTTP/1.x
-    QList<std::pair<QByteArray, QByteArray>> fields; //!< names lower-cased
+    QList<std::pair<QByteArray, QByteArray>> fields; //!< names lower-cased, in order
     std::optional<qint64> contentLength;
     bool chunked = false;
     bool keepAlive = true;
     bool expectContinue = false;
+    /*!
+        `Connection: upgrade` and `Upgrade: websocket`: the front door takes the
+        request over instead of passing it to QtHttpServer. Decided here, once.
+    */
     bool webSocketUpgrade = false;
+    /*!
+        Hop-by-hop fields the front door acts on itself (Upgrade, Expect, a
+        Connection that mentions upgrade) are present: the head Qt sees is
+        rebuilt without them, so QtHttpServer never answers 100 Continue a
+        second time and never takes a request for a WebSocket upgrade.
+    */
+    bool needsRewrite = false;
+
+    /*! First value of field \a name (lower case), or a null array. */
+    QByteArray field(QByteArrayView name) const;
+    /*! Every value of field \a name, in order. */
+    QList<QByteArray> fieldValues(QByteArrayView name) const;
+    bool operator==(const RequestHead &) const = default;
 };
 
 /*! Why a request was refused: the HTTP status and a message for the body. */
@@ -58,21 +74,32 @@ std::optional<RequestHead> parseRequestHead(QByteArrayView head, const HttpLimit
     feed() takes bytes as they arrive and returns what may be passed on to
     QtHttpServer (whole, valid request heads, then exactly the body bytes their
     framing announces), what to send back directly (`100 Continue`, or an
-    error response), and whether to close the connection.
+    error response), and whether to close the connection. A WebSocket upgrade
+    head is not passed on: it is returned parsed, with whatever followed it,
+    and the guard stops (the WebSocket layer reads the rest).
 */
 class ConnectionGuard final
 {
 public:
     enum class State { Head, Body, ChunkedBody, Upgraded, Closed };
 
+    /*! A plain request whose head and body were released in full. */
+    struct Request
+    {
+        RequestHead head;
+        bool closeAfterResponse = false; //!< HTTP/1.0 without keep-alive, or Connection: close
+        bool operator==(const Request &) const = default;
+    };
+
     struct Result
     {
         QByteArray release; //!< HTTP bytes for QtHttpServer, in order
-        QByteArray upgraded; //!< bytes after an accepted upgrade head (WebSocket frames)
         QByteArray reply; //!< bytes to write to the client ourselves
         bool close = false; //!< close after reply (and after the responses still due)
-        int refusedStatus = 0; //!< HTTP status, or WebSocket close code after an upgrade
-        QList<bool> completed; //!< one per complete plain request: close after its response?
+        int refusedStatus = 0; //!< the HTTP status of a refusal
+        QList<Request> completed; //!< plain requests completed by this feed, in order
+        std::optional<RequestHead> upgrade; //!< a WebSocket upgrade head (not in release)
+        QByteArray afterUpgrade; //!< bytes that followed the upgrade head, unexamined
     };
 
     explicit ConnectionGuard(const HttpLimits &limits) : m_limits(limits) { }
@@ -90,15 +117,15 @@ public:
 private:
     void refuse(Result &result, int status, const QByteArray &message);
     bool feedChunked(QByteArrayView &bytes, Result &result);
-    bool feedFrames(QByteArrayView bytes, Result &result);
     void finishRequest(Result &result);
+    static QByteArray rewrittenHead(const RequestHead &head);
 
     HttpLimits m_limits;
     State m_state = State::Head;
     QByteArray m_head;
+    RequestHead m_current; // the request whose body is being released
     qint64 m_bodyRemaining = 0;
     bool m_closeAfterResponse = false;
-    bool m_upgradeAfterHead = false;
 
     // Chunked transfer coding (RFC 9112 §7.1)
     enum class Chunk { Size, Extension, SizeLf, Data, DataCr, DataLf, Trailer, TrailerLf };
@@ -107,24 +134,6 @@ private:
     int m_chunkDigits = 0;
     qint64 m_chunkedTotal = 0;
     int m_trailerLineLength = 0;
-
-    // Client-to-server WebSocket frames (RFC 6455 §5.2), after an upgrade. Two
-    // QtWebSockets 6.4 gaps are closed here: unmasked client frames are refused
-    // (§5.1), and a fragmented text message is joined into one frame, because Qt
-    // checks UTF-8 per fragment and refuses a character split across two. Frames
-    // are passed on unmasked: Qt accepts that, and unmasks far slower than unmask().
-    void refuseFrames(Result &result, quint16 code, const QByteArray &reason);
-    void finishFrame(Result &result);
-    void unmask(char *to, const char *from, qsizetype n);
-    QByteArray m_frameHeader; // the current frame's header while it arrives
-    bool m_inPayload = false;
-    bool m_joining = false; // a fragmented text message is being joined
-    bool m_frameJoined = false; // the current frame's payload goes into m_message
-    bool m_joiningFin = false;
-    quint64 m_frameLength = 0; // payload bytes still to come
-    quint8 m_mask[4] = {};
-    quint64 m_maskPos = 0;
-    QByteArray m_message; // unmasked payload of the text message being joined
 };
 
 } // namespace Switchboard

@@ -1,41 +1,73 @@
 #include "websocket/frame.h"
 
-#include <QtCore/QtEndian>
+#include "websocket/deflate.h"
+#include "websocket/framecodec.h"
 
 namespace Switchboard {
 
+namespace {
+
+quint8 opcodeOf(Frame::Type type)
+{
+    switch (type) {
+    case Frame::Type::Text:
+        return Opcode::Text;
+    case Frame::Type::Binary:
+        return Opcode::Binary;
+    case Frame::Type::Ping:
+        return Opcode::Ping;
+    case Frame::Type::Pong:
+        return Opcode::Pong;
+    }
+    return Opcode::Binary;
+}
+
+} // namespace
+
 Frame::Frame(Type type, QByteArray payload)
-    : m_type(type), m_payload(std::move(payload)), m_wire(std::make_shared<QByteArray>())
+    : m_type(type), m_payload(std::move(payload)), m_encoded(std::make_shared<Encoded>())
 {
 }
 
 const QByteArray &Frame::wireBytes() const
 {
-    if (!m_wire)
-        m_wire = std::make_shared<QByteArray>();
-    if (!m_wire->isEmpty())
-        return *m_wire;
-
-    static constexpr quint8 opcodes[] = {0x1, 0x2, 0x9, 0xA};
-    const quint64 size = quint64(m_payload.size());
-    QByteArray &out = *m_wire;
-    out.reserve(qsizetype(size) + 10);
-    out.append(char(0x80 | opcodes[int(m_type)]));
-    if (size < 126) {
-        out.append(char(size));
-    } else if (size <= 0xFFFF) {
-        out.append(char(126));
-        uchar len[2];
-        qToBigEndian(quint16(size), len);
-        out.append(reinterpret_cast<const char *>(len), 2);
-    } else {
-        out.append(char(127));
-        uchar len[8];
-        qToBigEndian(size, len);
-        out.append(reinterpret_cast<const char *>(len), 8);
-    }
+    if (!m_encoded)
+        m_encoded = std::make_shared<Encoded>();
+    QByteArray &out = m_encoded->plain;
+    if (!out.isEmpty())
+        return out;
+    out.reserve(m_payload.size() + 10);
+    appendFrameHeader(out, opcodeOf(m_type), quint64(m_payload.size()));
     out.append(m_payload);
     return out;
+}
+
+const QByteArray &Frame::deflatedWireBytes(int windowBits, qsizetype *payloadSize) const
+{
+    Q_ASSERT(isData());
+    if (!m_encoded)
+        m_encoded = std::make_shared<Encoded>();
+    Encoded &cache = *m_encoded;
+    // Every session in practice agrees on the same window; a different one replaces the cache.
+    if (cache.deflated.isEmpty() || cache.deflatedWindowBits != windowBits) {
+        const std::optional<QByteArray> compressed
+                = MessageDeflater::forThread(windowBits).compress(m_payload);
+        if (!compressed) { // zlib failed (logged): the message goes out uncompressed
+            if (payloadSize)
+                *payloadSize = m_payload.size();
+            return wireBytes();
+        }
+        cache.deflated.clear();
+        cache.deflated.reserve(compressed->size() + 10);
+        appendFrameHeader(cache.deflated, opcodeOf(m_type), quint64(compressed->size()), true,
+                          true);
+        cache.deflated.append(*compressed);
+        cache.deflatedWindowBits = windowBits;
+        cache.deflatedPayload = compressed->size();
+    }
+    if (payloadSize)
+        *payloadSize = cache.deflatedPayload;
+    return cache.deflated;
 }
 
 QString Frame::typeName(Type type)

@@ -12,8 +12,9 @@ namespace Switchboard {
     One WebSocket message: text, binary, ping or pong, with its payload.
 
     Frames are cheap to copy (the payload is implicitly shared) and carry a
-    shared cache of their encoded server-to-client bytes, so a frame sent to
-    many sessions is encoded once, not once per session.
+    shared cache of their encoded server-to-client bytes, plain and
+    compressed, so a frame sent to many sessions is encoded (and compressed)
+    once, not once per session.
 */
 class Frame final
 {
@@ -33,6 +34,7 @@ public:
     bool isText() const { return m_type == Type::Text; }
     bool isBinary() const { return m_type == Type::Binary; }
     bool isControl() const { return m_type == Type::Ping || m_type == Type::Pong; }
+    bool isData() const { return !isControl(); }
     /*! The payload; UTF-8 for text frames. */
     const QByteArray &payload() const { return m_payload; }
     QString toText() const { return QString::fromUtf8(m_payload); }
@@ -43,13 +45,29 @@ public:
         first use and shared by every copy of this frame.
     */
     const QByteArray &wireBytes() const;
+    /*!
+        A data frame as one permessage-deflate message (RFC 7692: RSV1 set,
+        compressed alone, so the same bytes suit every session that agreed to
+        deflate with a window of up to 2^\a windowBits), compressed on first
+        use and shared by every copy of this frame. \a payloadSize gets the
+        compressed payload's size.
+    */
+    const QByteArray &deflatedWireBytes(int windowBits, qsizetype *payloadSize = nullptr) const;
 
     static QString typeName(Type type);
 
 private:
+    struct Encoded
+    {
+        QByteArray plain;
+        QByteArray deflated;
+        int deflatedWindowBits = 0;
+        qsizetype deflatedPayload = 0;
+    };
+
     Type m_type = Type::Text;
     QByteArray m_payload;
-    mutable std::shared_ptr<QByteArray> m_wire; // shared encode cache, see wireBytes()
+    mutable std::shared_ptr<Encoded> m_encoded; // shared encode cache, see wireBytes()
 };
 
 } // namespace Switchboard

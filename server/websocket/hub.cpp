@@ -46,15 +46,18 @@ Hub::~Hub()
     qDeleteAll(sessions);
 }
 
-quint64 Hub::adopt(std::unique_ptr<QWebSocket> socket, QTcpSocket *rawSocket,
-                   std::unique_ptr<WebSocketHandler> handler, const QByteArray &path)
+quint64 Hub::adopt(std::unique_ptr<QWebSocket> socket, Connection *connection,
+                   std::unique_ptr<WebSocketHandler> handler, const SessionSetup &setup)
 {
     const quint64 id = m_nextId++;
-    auto *session = new Session(id, std::move(socket), rawSocket, std::move(handler), path, this);
+    auto *session = new Session(id, std::move(socket), connection, std::move(handler), setup, this);
     m_sessions.insert(id, session);
     updateTimer();
-    qCInfo(lcWs, "session %llu opened from %s on %s", static_cast<unsigned long long>(id),
-           qPrintable(session->info().peer()), path.constData());
+    qCInfo(lcWs, "session %llu opened from %s on %s%s%s%s", static_cast<unsigned long long>(id),
+           qPrintable(session->info().peer()), setup.path.constData(),
+           setup.protocol.isEmpty() ? "" : " (subprotocol ",
+           setup.protocol.isEmpty() ? "" : setup.protocol.constData(),
+           setup.protocol.isEmpty() ? "" : ")");
     Q_EMIT sessionOpened(session->info());
     Q_EMIT countChanged(count());
     if (m_shuttingDown)

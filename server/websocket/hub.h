@@ -15,12 +15,13 @@
 #include <memory>
 #include <optional>
 
-class QTcpSocket;
 class QWebSocket;
 
 namespace Switchboard {
 
+class Connection;
 class Session;
+struct SessionSetup;
 
 /*! Heartbeat and size limits applied to every session. */
 struct HubSettings
@@ -60,9 +61,12 @@ public:
 
     const HubSettings &settings() const { return m_settings; }
 
-    /*! Takes over an upgraded socket; returns the new session's id. */
-    quint64 adopt(std::unique_ptr<QWebSocket> socket, QTcpSocket *rawSocket,
-                  std::unique_ptr<WebSocketHandler> handler, const QByteArray &path);
+    /*!
+        Makes a session of an upgraded \a socket over \a connection (the
+        session owns both from now on); returns the new session's id.
+    */
+    quint64 adopt(std::unique_ptr<QWebSocket> socket, Connection *connection,
+                  std::unique_ptr<WebSocketHandler> handler, const SessionSetup &setup);
 
     int count() const { return int(m_sessions.size()); }
     QList<SessionInfo> sessions() const;

@@ -1,42 +1,40 @@
 #include "websocket/session.h"
 
-#include "net/frontdoor.h"
-#include "websocket/hub.h"
 #include "logging.h"
+#include "net/connection.h"
+#include "websocket/framecodec.h"
+#include "websocket/hub.h"
 
-#include <QtCore/QTimer>
-#include <QtNetwork/QTcpSocket>
 #include <QtWebSockets/QWebSocket>
 
 #include <exception>
 
 namespace Switchboard {
 
-QString SessionInfo::peer() const
-{
-    const QString address = peerAddress.protocol() == QAbstractSocket::IPv6Protocol
-            ? u'[' + peerAddress.toString() + u']'
-            : peerAddress.toString();
-    return address + u':' + QString::number(peerPort);
-}
-
-Session::Session(quint64 id, std::unique_ptr<QWebSocket> socket, QTcpSocket *rawSocket,
-                 std::unique_ptr<WebSocketHandler> handler, QByteArray path, Hub *hub)
+Session::Session(quint64 id, std::unique_ptr<QWebSocket> socket, Connection *connection,
+                 std::unique_ptr<WebSocketHandler> handler, const SessionSetup &setup, Hub *hub)
     : QObject(hub)
     , m_socket(std::move(socket))
-    , m_raw(rawSocket)
+    , m_connection(connection)
     , m_handler(std::move(handler))
     , m_hub(hub)
+    , m_deflate(setup.deflate)
+    , m_deflateThreshold(setup.deflateThreshold)
+    , m_frames(setup.frames)
 {
+    connection->setOwner(this);
     m_info.id = id;
-    m_info.peerAddress = m_socket->peerAddress();
-    m_info.peerPort = m_socket->peerPort();
-    m_info.path = std::move(path);
+    m_info.peerAddress = connection->peerAddress();
+    m_info.peerPort = connection->peerPort();
+    m_info.path = setup.path;
+    m_info.protocol = setup.protocol;
+    m_info.compressed = setup.deflate.has_value();
     m_info.connectedAt = QDateTime::currentDateTimeUtc();
     m_lastReceivedMs = m_hub->nowMs();
-    const auto interval = m_hub->settings().pingInterval.count();
-    m_nextPingAtMs = m_lastReceivedMs + interval;
+    m_nextPingAtMs = m_lastReceivedMs + m_hub->settings().pingInterval.count();
 
+    // The front door's frame reader enforces the limit first (1009 from the frame
+    // header); this is QWebSocket's own bound, which is about 2 GiB by default.
     const auto limit = quint64(m_hub->settings().maxMessageSize);
     m_socket->setMaxAllowedIncomingMessageSize(limit);
     m_socket->setMaxAllowedIncomingFrameSize(limit);
@@ -56,15 +54,33 @@ Session::~Session()
         m_socket->disconnect(this);
 }
 
-void Session::start()
+const SessionInfo &Session::info() const
+{
+    if (m_frames && m_connection)
+        m_info.wireBytesIn = m_frames->wireBytes();
+    return m_info;
+}
+
+template<typename Callback> bool Session::guarded(const char *what, Callback &&callback)
 {
     try {
-        execute(m_handler->websocketInit(*this));
+        callback();
+        return true;
+    } catch (const std::exception &e) {
+        qCWarning(lcWs, "session %llu: handler threw in %s: %s; closing with 1011",
+                  static_cast<unsigned long long>(id()), what, e.what());
     } catch (...) {
-        qCWarning(lcWs) << "session" << id() << "websocketInit threw; closing with 1011";
-        closeWith({TerminateReason::Kind::Error, 1011, QStringLiteral("handler failed")}, 1011,
-                  QStringLiteral("internal error"));
+        qCWarning(lcWs, "session %llu: handler threw in %s; closing with 1011",
+                  static_cast<unsigned long long>(id()), what);
     }
+    closeWith({TerminateReason::Kind::Error, 1011, QStringLiteral("handler failed")}, 1011,
+              QStringLiteral("internal error"));
+    return false;
+}
+
+void Session::start()
+{
+    guarded("websocketInit", [this] { execute(m_handler->websocketInit(*this)); });
 }
 
 void Session::onFrame(const Frame &frame)
@@ -79,18 +95,7 @@ void Session::onFrame(const Frame &frame)
     Q_EMIT m_hub->frameReceived(id(), frame);
     if (!isOpen())
         return; // closing: late frames are counted but not handled
-    try {
-        execute(m_handler->handle(*this, frame));
-    } catch (const std::exception &e) {
-        qCWarning(lcWs, "session %llu: handler threw: %s; closing with 1011",
-                  static_cast<unsigned long long>(id()), e.what());
-        closeWith({TerminateReason::Kind::Error, 1011, QStringLiteral("handler failed")}, 1011,
-                  QStringLiteral("internal error"));
-    } catch (...) {
-        qCWarning(lcWs) << "session" << id() << "handler threw; closing with 1011";
-        closeWith({TerminateReason::Kind::Error, 1011, QStringLiteral("handler failed")}, 1011,
-                  QStringLiteral("internal error"));
-    }
+    guarded("handle", [&] { execute(m_handler->handle(*this, frame)); });
 }
 
 void Session::onPong(quint64 elapsedMs, const QByteArray &payload)
@@ -103,28 +108,14 @@ void Session::onPong(quint64 elapsedMs, const QByteArray &payload)
     m_hub->markDirty(id());
     if (!isOpen())
         return;
-    try {
-        execute(m_handler->handle(*this, Frame::pong(payload)));
-    } catch (...) {
-        qCWarning(lcWs) << "session" << id() << "handler threw on pong; closing with 1011";
-        closeWith({TerminateReason::Kind::Error, 1011, QStringLiteral("handler failed")}, 1011,
-                  QStringLiteral("internal error"));
-    }
+    guarded("handle", [&] { execute(m_handler->handle(*this, Frame::pong(payload))); });
 }
 
 bool Session::deliverInfo(const QVariant &message)
 {
     if (!isOpen())
         return false;
-    try {
-        execute(m_handler->info(*this, message));
-    } catch (...) {
-        qCWarning(lcWs) << "session" << id() << "info() threw; closing with 1011";
-        closeWith({TerminateReason::Kind::Error, 1011, QStringLiteral("handler failed")}, 1011,
-                  QStringLiteral("internal error"));
-        return false;
-    }
-    return true;
+    return guarded("info", [&] { execute(m_handler->info(*this, message)); });
 }
 
 void Session::execute(const Reply &reply)
@@ -140,28 +131,18 @@ void Session::execute(const Reply &reply)
 
 bool Session::sendFrame(const Frame &frame)
 {
-    if (!isOpen())
+    if (!isOpen() || !m_connection)
         return false;
-    switch (frame.type()) {
-    case Frame::Type::Ping:
+    if (frame.type() == Frame::Type::Ping) {
         m_socket->ping(frame.payload()); // through Qt, so the pong reports a round trip
-        break;
-    case Frame::Type::Text:
-    case Frame::Type::Binary:
-    case Frame::Type::Pong:
-        if (m_raw) {
-            // The frame was encoded once (Frame::wireBytes) for every session that gets
-            // it. QWebSocket writes whole frames synchronously, so frames never interleave.
-            m_raw->write(frame.wireBytes());
-        } else if (frame.isText()) {
-            m_socket->sendTextMessage(frame.toText());
-        } else if (frame.isBinary()) {
-            m_socket->sendBinaryMessage(frame.payload());
-        } else {
-            return true; // no raw socket: Qt sends pongs itself
-        }
-        break;
+        return true;
     }
+    // The fast path (see the class): the bytes are encoded once for every session.
+    const bool compress = m_deflate && frame.isData() && frame.size() >= m_deflateThreshold;
+    qsizetype wirePayload = frame.size();
+    m_connection->write(
+            compress ? frame.deflatedWireBytes(m_deflate->serverWindowBits(), &wirePayload)
+                     : frame.wireBytes());
     if (bytesToWrite() > m_hub->settings().maxSendBuffer) {
         // The peer stopped reading. Stop queueing for it: close with 1008, and if it
         // cannot even take the close frame, the grace timer cuts it off and frees the queue.
@@ -171,9 +152,10 @@ bool Session::sendFrame(const Frame &frame)
                   1008, QStringLiteral("slow consumer"));
         return false;
     }
-    if (!frame.isControl()) {
+    if (frame.isData()) {
         ++m_info.messagesOut;
         m_info.bytesOut += quint64(frame.size());
+        m_info.wireBytesOut += quint64(wirePayload);
         m_hub->markDirty(id());
         Q_EMIT m_hub->frameSent(id(), frame);
     }
@@ -182,7 +164,7 @@ bool Session::sendFrame(const Frame &frame)
 
 qint64 Session::bytesToWrite() const
 {
-    return m_raw ? m_raw->bytesToWrite() : m_socket->bytesToWrite();
+    return m_connection ? m_connection->bytesToWrite() : 0;
 }
 
 void Session::sendPing(qint64 nowMs, qint64 intervalMs)
@@ -226,12 +208,13 @@ void Session::onDisconnected()
     m_info.state = SessionInfo::State::Closing;
 
     TerminateReason reason;
-    const auto *guarded = qobject_cast<const GuardedSocket *>(m_raw.data());
+    const quint16 refusal = m_connection ? m_connection->refusalCode() : 0;
     if (m_pendingReason) {
         reason = *m_pendingReason;
-    } else if (guarded && guarded->protocolCloseCode() != 0) {
-        reason = {TerminateReason::Kind::Error, quint16(guarded->protocolCloseCode()),
-                  QStringLiteral("client frame not masked")};
+    } else if (refusal != 0) {
+        // The front door's frame reader closed the connection (see ClientFrameReader).
+        reason = {refusal == 1009 ? TerminateReason::Kind::TooBig : TerminateReason::Kind::Error,
+                  refusal, m_connection->refusalReason()};
     } else {
         const auto code = quint16(m_socket->closeCode());
         if (code == QWebSocketProtocol::CloseCodeTooMuchData) {

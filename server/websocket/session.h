@@ -1,5 +1,6 @@
 #pragma once
 
+#include "websocket/deflate.h"
 #include "websocket/sessioninfo.h"
 #include "websocket/websockethandler.h"
 
@@ -9,19 +10,40 @@
 #include <memory>
 #include <optional>
 
-class QTcpSocket;
 class QWebSocket;
 
 namespace Switchboard {
 
+class ClientFrameReader;
+class Connection;
 class Hub;
+
+/*! What the upgrade agreed for a session. */
+struct SessionSetup
+{
+    QByteArray path;
+    QByteArray protocol; //!< the chosen subprotocol, or empty
+    std::optional<DeflateParameters> deflate;
+    qsizetype deflateThreshold = 1024; //!< shorter messages are sent uncompressed
+    const ClientFrameReader *frames = nullptr; //!< reads this session's frames (wire counts)
+};
 
 /*!
     One live WebSocket connection driving one WebSocketHandler.
 
     Sessions are created and owned by the Hub; everything outside the server
     library refers to them by id. The session turns QWebSocket signals into
-    handler callbacks and carries out the Reply each callback returns.
+    handler callbacks and carries out the Reply each callback returns. It
+    owns its Connection (and through it the socket QWebSocket reads).
+
+    Who writes what: data messages (text, binary) and pongs a handler asks
+    for are written by the session straight to the connection, encoded once
+    per Frame (and compressed once, with permessage-deflate) however many
+    sessions send it. Control frames that need QWebSocket's bookkeeping go
+    through QWebSocket: pings (so the pong reports a round trip), the closing
+    handshake, and the pongs QWebSocket sends to client pings by itself. Both
+    write whole frames synchronously to the same connection, so frames never
+    interleave.
 */
 class Session final : public QObject, public SessionContext
 {
@@ -29,8 +51,8 @@ class Session final : public QObject, public SessionContext
     Q_DISABLE_COPY_MOVE(Session)
 
 public:
-    Session(quint64 id, std::unique_ptr<QWebSocket> socket, QTcpSocket *rawSocket,
-            std::unique_ptr<WebSocketHandler> handler, QByteArray path, Hub *hub);
+    Session(quint64 id, std::unique_ptr<QWebSocket> socket, Connection *connection,
+            std::unique_ptr<WebSocketHandler> handler, const SessionSetup &setup, Hub *hub);
     ~Session() override;
 
     // SessionContext
@@ -38,9 +60,12 @@ public:
     QByteArray path() const override { return m_info.path; }
     QHostAddress peerAddress() const override { return m_info.peerAddress; }
     quint16 peerPort() const override { return m_info.peerPort; }
+    QByteArray protocol() const override { return m_info.protocol; }
+    bool isCompressed() const override { return m_info.compressed; }
     Hub &hub() const override { return *m_hub; }
 
-    const SessionInfo &info() const { return m_info; }
+    /*! The session's figures, wire counts brought up to date. */
+    const SessionInfo &info() const;
     bool isOpen() const { return m_info.state == SessionInfo::State::Open; }
 
     /*! Calls websocketInit() and sends what it returns. */
@@ -66,12 +91,17 @@ private:
     void onDisconnected();
     void execute(const Reply &reply);
     bool sendFrame(const Frame &frame);
+    /*! Runs a handler callback; one that throws closes the session with 1011. */
+    template<typename Callback> bool guarded(const char *what, Callback &&callback);
 
-    SessionInfo m_info;
+    mutable SessionInfo m_info;
     std::unique_ptr<QWebSocket> m_socket;
-    QPointer<QTcpSocket> m_raw; //!< the TCP socket under m_socket, for pre-encoded writes
+    QPointer<Connection> m_connection;
     std::unique_ptr<WebSocketHandler> m_handler;
     Hub *m_hub;
+    std::optional<DeflateParameters> m_deflate;
+    qsizetype m_deflateThreshold = 0;
+    const ClientFrameReader *m_frames = nullptr;
     std::optional<TerminateReason> m_pendingReason;
     qint64 m_lastReceivedMs = 0;
     qint64 m_nextPingAtMs = 0;

@@ -70,21 +70,32 @@ struct UpgradeRequest
     QHostAddress peerAddress;
     quint16 peerPort = 0;
     QByteArray requestId;
+    /*! The subprotocols the client offers (`Sec-WebSocket-Protocol`), in its order of preference. */
+    QList<QByteArray> protocols;
 
     QByteArray header(QByteArrayView name) const;
+    bool offers(QByteArrayView protocol) const { return protocols.contains(protocol); }
 };
 
-/*! The answer of init(): accept the upgrade, or refuse it with an HTTP status. */
+/*!
+    The answer of init(): accept the upgrade (with one of the offered
+    subprotocols, or none), or refuse it with an HTTP status.
+*/
 struct InitResult
 {
     bool accepted = true;
     int status = 101;
     QString message;
+    QByteArray protocol; //!< the chosen subprotocol; empty = none
 
-    static InitResult accept() { return {}; }
+    /*! Accepts; \a protocol, if given, must be one the client offered. */
+    static InitResult accept(QByteArray protocol = {})
+    {
+        return {true, 101, {}, std::move(protocol)};
+    }
     static InitResult refuse(int status, QString message = {})
     {
-        return {false, status, std::move(message)};
+        return {false, status, std::move(message), {}};
     }
 };
 
@@ -122,6 +133,10 @@ public:
     virtual QByteArray path() const = 0;
     virtual QHostAddress peerAddress() const = 0;
     virtual quint16 peerPort() const = 0;
+    /*! The subprotocol init() chose, or empty. */
+    virtual QByteArray protocol() const = 0;
+    /*! Whether permessage-deflate was negotiated. */
+    virtual bool isCompressed() const = 0;
     virtual Hub &hub() const = 0;
 };
 
@@ -133,7 +148,8 @@ public:
     sees the socket, so the transport underneath can change freely.
 
     \list
-    \li init() runs before the 101 and may refuse with an HTTP status.
+    \li init() runs before the 101: it sees the offered subprotocols and may
+        pick one, or refuse with an HTTP status.
     \li websocketInit() runs right after the upgrade (Cowboy's websocket_init).
     \li handle() gets each frame from the client (websocket_handle).
     \li info() gets messages pushed from elsewhere in the app (websocket_info).
@@ -157,8 +173,9 @@ public:
     }
     /*!
         A frame from the client. Text and binary frames arrive as whole
-        messages; pong frames arrive as Frame::Type::Pong. (Qt 6.4 answers
-        client pings itself and does not report them, see README.)
+        messages (inflated, if the client compressed them); pong frames arrive
+        as Frame::Type::Pong. (QtWebSockets answers client pings itself and
+        does not report them, see README.)
     */
     virtual Reply handle(SessionContext &session, const Frame &frame) = 0;
     /*!

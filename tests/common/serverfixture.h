@@ -29,11 +29,12 @@ inline Switchboard::HubSettings quietSettings()
 struct Fixture
 {
     explicit Fixture(Switchboard::HubSettings settings = quietSettings(), QStringList origins = {},
-                     Switchboard::HttpLimits limits = {})
+                     Switchboard::HttpLimits limits = {}, Switchboard::DeflateSettings deflate = {})
         : hub(settings), server(&hub)
     {
         config.hub = settings;
         config.http = limits;
+        config.deflate = deflate;
         config.adminToken = kToken;
         config.allowedOrigins = origins;
         Switchboard::installDefaults(server, config);

@@ -147,6 +147,103 @@ inline QByteArray maskedFrame(quint8 first, const QByteArray &payload,
     return frame;
 }
 
+/*! A raw connection that records everything received and whether the server closed it. */
+struct RawConnection
+{
+    explicit RawConnection(quint16 port)
+    {
+        QObject::connect(&socket, &QTcpSocket::readyRead, &socket,
+                         [this] { received += socket.readAll(); });
+        QObject::connect(&socket, &QTcpSocket::disconnected, &socket, [this] { closed = true; });
+        socket.connectToHost(QHostAddress::LocalHost, port);
+        socket.waitForConnected(5000);
+    }
+    int status() const { return parseResponse(received).status; }
+
+    QTcpSocket socket;
+    QByteArray received;
+    bool closed = false;
+};
+
+/*! A server-to-client frame as a raw test client reads it. */
+struct ServerFrame
+{
+    quint8 first = 0; //!< FIN, RSV1..3 and opcode
+    QByteArray payload;
+    bool rsv1() const { return first & 0x40; }
+    quint8 opcode() const { return first & 0x0f; }
+};
+
+/*!
+    Takes the whole (unmasked) frames off the front of \a buffer, leaving a
+    partial one there.
+*/
+inline QList<ServerFrame> takeServerFrames(QByteArray &buffer)
+{
+    QList<ServerFrame> frames;
+    for (;;) {
+        if (buffer.size() < 2)
+            return frames;
+        quint64 length = quint8(buffer[1]) & 0x7f;
+        qsizetype header = 2;
+        if (length >= 126) {
+            const int bytes = length == 126 ? 2 : 8;
+            if (buffer.size() < 2 + bytes)
+                return frames;
+            length = 0;
+            for (int i = 0; i < bytes; ++i)
+                length = (length << 8) | quint8(buffer[2 + i]);
+            header += bytes;
+        }
+        if (quint64(buffer.size() - header) < length)
+            return frames;
+        frames.append({quint8(buffer[0]), buffer.mid(header, qsizetype(length))});
+        buffer.remove(0, header + qsizetype(length));
+    }
+}
+
+/*!
+    A raw TCP client that upgrades to \a path with \a extraHeaders and then
+    collects the server's frames: for what QWebSocket would hide (RSV1,
+    compressed payloads) or not send.
+*/
+class RawWebSocket
+{
+public:
+    RawWebSocket(quint16 port, const QByteArray &upgradeRequest)
+    {
+        QObject::connect(&socket, &QTcpSocket::readyRead, &socket, [this] {
+            buffer += socket.readAll();
+            if (!answered) {
+                const qsizetype end = buffer.indexOf("\r\n\r\n");
+                if (end < 0)
+                    return;
+                response = parseResponse(buffer.left(end + 4));
+                buffer.remove(0, end + 4);
+                answered = true;
+            }
+            frames += takeServerFrames(buffer);
+        });
+        QObject::connect(&socket, &QTcpSocket::disconnected, &socket, [this] { closed = true; });
+        socket.connectToHost(QHostAddress::LocalHost, port);
+        socket.waitForConnected(5000);
+        socket.write(upgradeRequest);
+    }
+    /*! Waits for the response head (a 101, or a refusal); false if none came. */
+    bool waitAnswered()
+    {
+        return waitFor([this] { return answered || closed; }) && answered;
+    }
+    void send(const QByteArray &bytes) { socket.write(bytes); }
+
+    QTcpSocket socket;
+    QByteArray buffer;
+    HttpResponse response;
+    QList<ServerFrame> frames;
+    bool answered = false; // the response head arrived (a 101, or a refusal)
+    bool closed = false;
+};
+
 /*! A QWebSocket that records everything it receives. */
 class Client
 {

@@ -229,10 +229,14 @@ class DevTools:
         self.reader.cancel()
 
 
-class BrowserTest(unittest.TestCase):
+class ChromiumTestCase(unittest.TestCase):
+    """One server (with server_args) and one Chromium per class; each test drives a page."""
+
+    server_args = ()
+
     @classmethod
     def setUpClass(cls):
-        cls.server = ServerProcess()
+        cls.server = ServerProcess(*cls.server_args)
         cls.addClassCleanup(cls.server.kill)
         cls.chromium = Chromium()
         cls.addClassCleanup(cls.chromium.stop)
@@ -240,15 +244,20 @@ class BrowserTest(unittest.TestCase):
     def admin(self, path, **kwargs):
         return curl(self.server.http + path, token=self.server.token, **kwargs)
 
-    def test_person_uses_the_test_page(self):
-        asyncio.run(asyncio.wait_for(self._scenario(), 45))
+    def drive(self, scenario):
+        """Runs scenario(page) on a fresh page, closing it afterwards."""
+        async def run_it():
+            page = await DevTools.open(self.chromium.browser_ws)
+            try:
+                await scenario(page)
+            finally:
+                await page.close()
+        asyncio.run(asyncio.wait_for(run_it(), 45))
 
-    async def _scenario(self):
-        page = await DevTools.open(self.chromium.browser_ws)
-        try:
-            await self._drive(page)
-        finally:
-            await page.close()
+
+class BrowserTest(ChromiumTestCase):
+    def test_person_uses_the_test_page(self):
+        self.drive(self._drive)
 
     async def _drive(self, page):
         url = self.server.http + "/"
@@ -325,6 +334,73 @@ class BrowserTest(unittest.TestCase):
         self.assertEqual(deleted.status, 200)
         await page.wait_for_log("sys", "closed: code 4000 (closed by operator)")
         self.assertEqual(await page.status(), "disconnected")
+
+
+class BrowserExtensionsTest(ChromiumTestCase):
+    """Chromium's own WebSocket: it offers subprotocols on request and always offers
+    permessage-deflate, which the server agrees to with --deflate."""
+
+    server_args = ("--deflate",)
+
+    def test_subprotocols_and_deflate(self):
+        self.drive(self._drive)
+
+    async def _drive(self, page):
+        # A page of the server's own origin, so the origin check passes.
+        await page.call("Page.navigate", url=self.server.http + "/")
+        await page.wait_for("document.readyState === 'complete'", "the page to load")
+        await page.evaluate(OPEN_SOCKET_JS)
+        base = json.dumps(self.server.ws)
+
+        # Chosen: chat.v1 is in the list; the page sees it, and deflate was agreed.
+        chat = await page.evaluate(f"openSocket({base} + '/ws/chat', ['x.v0', 'chat.v1'])")
+        self.assertEqual(chat["state"], "open", chat)
+        self.assertEqual(chat["protocol"], "chat.v1")
+        self.assertIn("permessage-deflate", chat["extensions"])
+        self.assertEqual(chat["first"], "start")
+
+        # Refused by the browser: it asked for chat.v1 only, the echo endpoint chose
+        # none, and a client that requires a subprotocol must fail the connection.
+        echo = await page.evaluate(f"openSocket({base} + '/ws', ['chat.v1'])")
+        self.assertEqual(echo["state"], "failed", echo)
+        self.assertEqual(echo["code"], 1006)
+
+        # None asked, none chosen: a compressed echo of a 4 KiB JSON message.
+        plain = await page.evaluate(f"openSocket({base} + '/ws', [])")
+        self.assertEqual((plain["state"], plain["protocol"]), ("open", ""), plain)
+        message = json.dumps({"rows": [{"id": i, "name": f"item {i}", "tags": ["a", "b"]}
+                                       for i in range(90)]})
+        self.assertGreater(len(message), 4000)
+        echoed = await page.evaluate(f"echoOn(sockets.length - 1, {json.dumps(message)})")
+        self.assertEqual(echoed, message)
+        listed = await asyncio.to_thread(connections, self.server)
+        by_path = {s["path"]: s for s in listed}
+        self.assertEqual(by_path["/ws/chat"]["subprotocol"], "chat.v1")
+        self.assertTrue(by_path["/ws"]["deflate"], by_path)
+        self.assertGreater(by_path["/ws"]["compression_ratio"], 3, by_path)
+        self.assertLess(by_path["/ws"]["wire_bytes_in"], len(message) / 3, by_path)
+
+
+# Helpers evaluated in the page: open a socket and report how that went.
+OPEN_SOCKET_JS = """
+window.sockets = [];
+window.openSocket = (url, protocols) => new Promise(resolve => {
+    const ws = new WebSocket(url, protocols);
+    let opened = false;
+    ws.onopen = () => { opened = true; };
+    ws.onmessage = e => {
+        sockets.push(ws);
+        resolve({state: 'open', protocol: ws.protocol, extensions: ws.extensions,
+                 first: e.data});
+    };
+    ws.onclose = e => resolve({state: opened ? 'closed' : 'failed', code: e.code});
+});
+window.echoOn = (index, text) => new Promise(resolve => {
+    const ws = sockets[index];
+    ws.onmessage = e => resolve(e.data);
+    ws.send(text);
+});
+"""
 
 
 if __name__ == "__main__":

@@ -27,22 +27,7 @@ HttpLimits testLimits()
     return limits;
 }
 
-/*! A raw connection that records everything and whether the server closed it. */
-struct Raw
-{
-    explicit Raw(quint16 port)
-    {
-        QObject::connect(&socket, &QTcpSocket::readyRead, &socket,
-                         [this] { received += socket.readAll(); });
-        QObject::connect(&socket, &QTcpSocket::disconnected, &socket, [this] { closed = true; });
-        socket.connectToHost(QHostAddress::LocalHost, port);
-        socket.waitForConnected(5000);
-    }
-    int status() const { return parseResponse(received).status; }
-    QTcpSocket socket;
-    QByteArray received;
-    bool closed = false;
-};
+using Raw = RawConnection;
 
 } // namespace
 

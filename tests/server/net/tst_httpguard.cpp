@@ -57,6 +57,9 @@ private slots:
         QTest::newRow("no colon") << QByteArray(ok + "X-A 1\r\n\r\n") << 400;
         QTest::newRow("obs-fold") << QByteArray(ok + "X-A: 1\r\n 2\r\n\r\n") << 400;
         QTest::newRow("control char in value") << QByteArray(ok + "X-A: a\x7f\r\n\r\n") << 400;
+        QTest::newRow("unknown method") << QByteArray("BREW / HTTP/1.1\r\nHost: x\r\n\r\n") << 501;
+        QTest::newRow("WebDAV method")
+                << QByteArray("PROPFIND / HTTP/1.1\r\nHost: x\r\n\r\n") << 501;
         QTest::newRow("CL negative") << QByteArray(ok + "Content-Length: -1\r\n\r\n") << 400;
         QTest::newRow("CL text") << QByteArray(ok + "Content-Length: abc\r\n\r\n") << 400;
         QTest::newRow("CL empty") << QByteArray(ok + "Content-Length: \r\n\r\n") << 400;
@@ -158,7 +161,7 @@ private slots:
         for (const bool trickle : {false, true}) {
             ConnectionGuard guard(smallLimits());
             QByteArray released;
-            QList<bool> completed;
+            QList<ConnectionGuard::Request> completed;
             if (trickle) {
                 for (qsizetype i = 0; i < bytes.size(); ++i) {
                     const auto r = guard.feed(QByteArrayView(bytes).sliced(i, 1));
@@ -174,7 +177,7 @@ private slots:
             }
             QCOMPARE(released, bytes.startsWith("\r\n") ? bytes.mid(2) : bytes);
             QCOMPARE(completed.size(), requests);
-            QCOMPARE(completed.last(), closeLast);
+            QCOMPARE(completed.last().closeAfterResponse, closeLast);
         }
     }
 
@@ -214,7 +217,9 @@ private slots:
                                   "GET /2 HTTP/1.1\r\nHost: x\r\n\r\n");
         QVERIFY(r.release.contains("GET /1"));
         QVERIFY(!r.release.contains("GET /2"));
-        QCOMPARE(r.completed, QList<bool>{true});
+        QCOMPARE(r.completed.size(), 1);
+        QVERIFY(r.completed.first().closeAfterResponse);
+        QCOMPARE(r.completed.first().head.target, QByteArray("/1"));
     }
 
     void expectContinue_data()
@@ -263,96 +268,81 @@ private slots:
         QCOMPARE(r.completed.size(), status == 0 ? 1 : 0);
     }
 
-    void upgradePassesFramesThroughUnmasked()
+    void upgradeHeadIsNotReleased()
     {
-        ConnectionGuard guard(smallLimits());
-        const QByteArray head = "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: "
-                                "websocket\r\n\r\n";
-        const QByteArray bytes = head + TestUtil::maskedFrame(0x81, "frame");
-        const auto r = guard.feed(bytes);
-        QCOMPARE(r.release, head);
-        QCOMPARE(r.upgraded,
-                 QByteArray("\x81\x05"
-                            "frame"));
-        QVERIFY(r.completed.isEmpty()); // upgrades are not plain requests
-        QCOMPARE(guard.state(), ConnectionGuard::State::Upgraded);
-        // No HTTP limits now: a 5000-byte frame goes through whole, unmasked the same
-        // whether it arrives at once or in pieces that split the key's cycle anywhere.
-        const QByteArray mask = "\x01\x82\x33\xf4";
-        QByteArray clear(5000, '\0');
-        for (qsizetype i = 0; i < clear.size(); ++i)
-            clear[i] = char('a' + i % 23);
-        QByteArray big = QByteArray::fromHex("82fe1388") + mask;
-        for (qsizetype i = 0; i < clear.size(); ++i)
-            big.append(char(clear[i] ^ mask[i % 4]));
-        const QByteArray expected = QByteArray::fromHex("827e1388") + clear;
-        QCOMPARE(guard.feed(big).upgraded.toHex(), expected.toHex());
-        for (const qsizetype piece : {1, 3, 7, 13, 4096}) {
-            ConnectionGuard g(smallLimits());
-            QCOMPARE(g.feed(head).release, head);
-            QByteArray out;
-            for (qsizetype at = 0; at < big.size(); at += piece)
-                out += g.feed(QByteArrayView(big).sliced(at, qMin(piece, big.size() - at)))
-                               .upgraded;
-            QCOMPARE(out.toHex(), expected.toHex());
-        }
-    }
-
-    void unmaskedClientFrameIsRefusedWith1002()
-    {
-        ConnectionGuard guard(smallLimits());
-        const QByteArray head = "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: "
-                                "websocket\r\n\r\n";
-        const QByteArray masked = TestUtil::maskedFrame(0x81, "xy");
-        const QByteArray unmasked = QByteArray::fromHex("8102") + "hi";
-        const QByteArray bytes = head + masked + unmasked + masked;
-        const auto r = guard.feed(bytes);
-        QCOMPARE(r.upgraded, QByteArray("\x81\x02xy")); // frames before the bad one go through
-        QCOMPARE(r.refusedStatus, 1002);
-        QVERIFY(r.close);
-        QCOMPARE(r.reply.left(4).toHex(), QByteArray("881e03ea")); // close frame, code 1002
-        QVERIFY(r.reply.endsWith("client frames must be masked"));
-        QVERIFY(guard.feed(masked).upgraded.isEmpty());
-    }
-
-    void fragmentedTextIsJoined()
-    {
-        HttpLimits limits = smallLimits();
-        limits.maxWebSocketMessage = 8;
-        ConnectionGuard guard(limits);
-        const QByteArray head = "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: "
-                                "websocket\r\n\r\n";
-        const auto frame = [](quint8 first, const QByteArray &payload) {
-            return TestUtil::maskedFrame(first, payload);
-        };
-        const QByteArray bytes = head + frame(0x01, "ab") + frame(0x89, "p") + frame(0x00, "c\xc3")
-                + frame(0x80, "\xa9") + frame(0x02, "b1");
-        QByteArray out;
-        // Byte by byte and whole must give the same frames.
-        for (const bool trickle : {true, false}) {
-            ConnectionGuard g(limits);
-            out.clear();
-            if (trickle) {
-                for (qsizetype i = 0; i < bytes.size(); ++i)
-                    out += g.feed(QByteArrayView(bytes).sliced(i, 1)).upgraded;
-            } else {
-                out = g.feed(bytes).upgraded;
+        // The guard decides once: Qt never sees an upgrade head; the caller gets it
+        // parsed, with the bytes after it untouched, and the guard reads no further.
+        for (const bool trickle : {false, true}) {
+            ConnectionGuard guard(smallLimits());
+            const QByteArray before = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
+            const QByteArray head = "GET /ws?room=1 HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+                                    "Upgrade: websocket\r\nSec-WebSocket-Protocol: a, b\r\n\r\n";
+            const QByteArray frames = TestUtil::maskedFrame(0x81, "frame") + "\xff\x00 anything";
+            const QByteArray bytes = before + head + frames;
+            ConnectionGuard::Result all;
+            for (qsizetype at = 0; at < bytes.size(); at += trickle ? 1 : bytes.size()) {
+                auto r = guard.feed(QByteArrayView(bytes).sliced(at, trickle ? 1 : bytes.size()));
+                QCOMPARE(r.refusedStatus, 0);
+                all.release += r.release;
+                all.completed += r.completed;
+                all.afterUpgrade += r.afterUpgrade;
+                if (r.upgrade) {
+                    QVERIFY(!all.upgrade);
+                    all.upgrade = r.upgrade;
+                }
             }
-            // The ping between fragments comes first; binary fragments are not joined.
-            const QByteArray joined = QByteArray::fromHex("8901") + "p"
-                    + QByteArray::fromHex("8105") + "abc\xc3\xa9" + QByteArray::fromHex("0202")
-                    + "b1";
-            QCOMPARE(out.toHex(), joined.toHex());
+            QCOMPARE(all.release, before);
+            QCOMPARE(all.completed.size(), 1);
+            QVERIFY(all.upgrade);
+            QVERIFY(all.upgrade->webSocketUpgrade);
+            QCOMPARE(all.upgrade->target, QByteArray("/ws?room=1"));
+            QCOMPARE(all.upgrade->field("sec-websocket-protocol"), QByteArray("a, b"));
+            QCOMPARE(all.afterUpgrade, frames);
+            QCOMPARE(guard.state(), ConnectionGuard::State::Upgraded);
         }
-        // Joined messages are bounded: over maxWebSocketMessage -> 1009.
-        const QByteArray tooBig = head + frame(0x01, "12345") + frame(0x80, "6789");
-        const auto r = guard.feed(tooBig);
-        QCOMPARE(r.refusedStatus, 1009);
-        QVERIFY(r.reply.startsWith("\x88"));
-        // A new message inside a fragmented one is a protocol error.
-        ConnectionGuard bad(limits);
-        const QByteArray interleaved = head + frame(0x01, "a") + frame(0x81, "b");
-        QCOMPARE(bad.feed(interleaved).refusedStatus, 1002);
+    }
+
+    void upgradeWithBodyIsRefused()
+    {
+        ConnectionGuard guard(smallLimits());
+        const auto r = guard.feed("GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+                                  "Upgrade: websocket\r\nContent-Length: 3\r\n\r\nabc");
+        QCOMPARE(r.refusedStatus, 400);
+        QVERIFY(!r.upgrade);
+        QVERIFY(r.release.isEmpty());
+    }
+
+    void qtNeverSeesAnUpgradeOrExpect_data()
+    {
+        QTest::addColumn<QByteArray>("fields");
+        // QtHttpServer treats any Connection value containing "upgrade" with Upgrade:
+        // websocket as an upgrade of its own, and 6.8 answers Expect itself.
+        QTest::newRow("h2c") << QByteArray("Connection: Upgrade\r\nUpgrade: h2c\r\n");
+        QTest::newRow("x-upgrade") << QByteArray("Connection: x-upgrade\r\nUpgrade: websocket\r\n");
+        QTest::newRow("websocket without Connection") << QByteArray("Upgrade: websocket\r\n");
+        QTest::newRow("expect") << QByteArray("Expect: 100-continue\r\nContent-Length: 2\r\n");
+    }
+
+    void qtNeverSeesAnUpgradeOrExpect()
+    {
+        QFETCH(QByteArray, fields);
+        ConnectionGuard guard(smallLimits());
+        const QByteArray body = fields.contains("Content-Length") ? "hi" : "";
+        const QByteArray request
+                = "POST /a?b=1 HTTP/1.1\r\nHost: x\r\nX-Keep: 1\r\n" + fields + "\r\n" + body;
+        const auto r = guard.feed(request);
+        QCOMPARE(r.refusedStatus, 0);
+        QVERIFY(!r.upgrade);
+        QCOMPARE(r.completed.size(), 1);
+        const QByteArray released = r.release.toLower();
+        QVERIFY2(!released.contains("upgrade") && !released.contains("expect")
+                         && !released.contains("connection:"),
+                 r.release.constData());
+        QVERIFY(r.release.startsWith("POST /a?b=1 HTTP/1.1\r\n"));
+        QVERIFY(r.release.contains("x-keep: 1\r\n"));
+        QVERIFY(r.release.endsWith(QByteArray("\r\n\r\n" + body)));
+        // The handler still sees the request as the client sent it.
+        QVERIFY(r.completed.first().head.fields.size() >= 3);
     }
 
     void parseRequestHeadFields()

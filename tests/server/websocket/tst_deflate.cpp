@@ -5,6 +5,8 @@
 #include <QtCore/QThread>
 #include <QtTest/QTest>
 
+#include "deflateutil.h"
+
 #include <zlib.h>
 
 #include <limits>
@@ -13,6 +15,9 @@
 #include <tuple>
 
 using namespace Switchboard;
+using TestUtil::ClientCompressor;
+using TestUtil::zlibInflate;
+using TestUtil::ZlibInflated;
 
 namespace Switchboard {
 // Found by QTest through ADL, so a failed QCOMPARE names the statuses.
@@ -28,93 +33,6 @@ namespace {
 using Status = Inflater::Status;
 
 constexpr qint64 NoLimit = std::numeric_limits<qint64>::max();
-const QByteArray Tail = QByteArray::fromHex("0000ffff");
-
-/*
-    The client side, played by zlib directly: raw DEFLATE ending each message
-    with a sync flush whose tail is removed (RFC 7692 §7.2.1). With context
-    takeover the stream carries on from one message to the next.
-*/
-class ClientCompressor
-{
-public:
-    explicit ClientCompressor(int windowBits = 15, bool contextTakeover = false, int level = 6)
-        : m_contextTakeover(contextTakeover)
-    {
-        if (deflateInit2(&m_zs, level, Z_DEFLATED, -windowBits, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-            qFatal("deflateInit2 failed");
-    }
-    ~ClientCompressor() { deflateEnd(&m_zs); }
-    Q_DISABLE_COPY_MOVE(ClientCompressor)
-
-    QByteArray compress(QByteArrayView message, int flush = Z_SYNC_FLUSH)
-    {
-        if (!m_contextTakeover)
-            deflateReset(&m_zs);
-        QByteArray out(qsizetype(deflateBound(&m_zs, uLong(message.size()))) + 64, '\0');
-        m_zs.next_in = reinterpret_cast<Bytef *>(const_cast<char *>(message.data()));
-        m_zs.avail_in = uInt(message.size());
-        m_zs.next_out = reinterpret_cast<Bytef *>(out.data());
-        m_zs.avail_out = uInt(out.size());
-        const int ret = deflate(&m_zs, flush);
-        if ((ret != Z_OK && ret != Z_STREAM_END) || m_zs.avail_in != 0 || m_zs.avail_out == 0)
-            qFatal("deflate failed");
-        out.truncate(out.size() - qsizetype(m_zs.avail_out));
-        if (flush == Z_SYNC_FLUSH) {
-            if (!out.endsWith(Tail))
-                qFatal("no sync flush tail");
-            out.chop(Tail.size());
-        }
-        return out;
-    }
-
-    void setDictionary(QByteArrayView dictionary)
-    {
-        deflateSetDictionary(&m_zs, reinterpret_cast<const Bytef *>(dictionary.data()),
-                             uInt(dictionary.size()));
-    }
-
-private:
-    z_stream m_zs{};
-    bool m_contextTakeover;
-};
-
-// An independent receiver: zlib inflating payload + tail in one go.
-struct ZlibInflated
-{
-    bool ok = false; // no data error, and the message ended on a block boundary
-    bool streamEnded = false; // a BFINAL block ended it (and zlib read no further)
-    QByteArray data;
-};
-
-ZlibInflated zlibInflate(QByteArrayView payload, int windowBits = 15)
-{
-    ZlibInflated result;
-    z_stream zs{};
-    if (inflateInit2(&zs, -windowBits) != Z_OK)
-        return result;
-    const QByteArray in = payload.toByteArray() + Tail;
-    char buffer[4096];
-    zs.next_in = reinterpret_cast<Bytef *>(const_cast<char *>(in.data()));
-    zs.avail_in = uInt(in.size());
-    int ret = Z_OK;
-    bool atBlockBoundary = false;
-    do {
-        zs.next_out = reinterpret_cast<Bytef *>(buffer);
-        zs.avail_out = sizeof buffer;
-        const uInt inBefore = zs.avail_in;
-        ret = inflate(&zs, Z_SYNC_FLUSH);
-        result.data.append(buffer, qsizetype(sizeof buffer - zs.avail_out));
-        // data_type & 128: stopped after a block's end; an idle call forgets it.
-        if (zs.avail_in != inBefore || zs.avail_out != sizeof buffer)
-            atBlockBoundary = zs.data_type & 128;
-    } while (ret == Z_OK && zs.avail_out == 0);
-    result.streamEnded = ret == Z_STREAM_END;
-    result.ok = (ret == Z_OK || ret == Z_BUF_ERROR) && atBlockBoundary;
-    inflateEnd(&zs);
-    return result;
-}
-
 QByteArray randomBytes(qsizetype size, quint32 seed)
 {
     QRandomGenerator generator(seed);
@@ -688,7 +606,7 @@ private slots:
                 // it the tail cannot complete a block.
                 {"BFINAL without the 0x00", bfinal, false},
                 {"truncated", json.first(json.size() / 2), false},
-                {"tail left in by the sender", json + Tail, false},
+                {"tail left in by the sender", json + TestUtil::kDeflateTail, false},
         };
         for (const auto &[name, payload, whileFeeding] : rows) {
             for (const auto &[how, feeding] : Feedings)
@@ -813,7 +731,7 @@ private slots:
         const std::optional<QByteArray> payload = deflater.compress(message);
         QVERIFY(payload);
         QVERIFY(!payload->isEmpty());
-        QVERIFY(!payload->endsWith(Tail)); // §7.2.1: removed
+        QVERIFY(!payload->endsWith(TestUtil::kDeflateTail)); // §7.2.1: removed
         if (message.isEmpty())
             QCOMPARE(*payload, QByteArray(1, '\0')); // §7.2.3.6
         if (compressible)

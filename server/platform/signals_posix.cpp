@@ -1,19 +1,13 @@
-#include "platform/unixsignals.h"
+#include "platform/signals.h"
 
 #include "logging.h"
 
 #include <QtCore/QSocketNotifier>
 
 #include <csignal>
-#include <cstdlib>
 #include <fcntl.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 
 namespace Switchboard {
 
@@ -64,30 +58,6 @@ void UnixSignalWatcher::onReadable()
     unsigned char byte = 0;
     if (::read(g_fds[1], &byte, 1) == 1)
         Q_EMIT terminationRequested(int(byte));
-}
-
-quint64 raiseOpenFileLimit()
-{
-    rlimit limit{};
-    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0)
-        return 0;
-    if (limit.rlim_cur < limit.rlim_max) {
-        rlimit raised = limit;
-        raised.rlim_cur = limit.rlim_max;
-        if (::setrlimit(RLIMIT_NOFILE, &raised) == 0)
-            limit = raised;
-    }
-    return quint64(limit.rlim_cur);
-}
-
-void tuneAllocator()
-{
-#ifdef __GLIBC__
-    if (std::getenv("GLIBC_TUNABLES"))
-        return;
-    ::mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
-    ::mallopt(M_TRIM_THRESHOLD, 16 * 1024 * 1024);
-#endif
 }
 
 } // namespace Switchboard

@@ -1,0 +1,32 @@
+#pragma once
+
+#include <QtCore/QObject>
+
+class QSocketNotifier;
+
+namespace Switchboard {
+
+/*!
+    Turns SIGINT and SIGTERM into a Qt signal on the event loop (self-pipe),
+    so shutdown runs as ordinary code instead of inside a signal handler.
+    Create at most one.
+*/
+class UnixSignalWatcher final : public QObject
+{
+    Q_OBJECT
+    Q_DISABLE_COPY_MOVE(UnixSignalWatcher)
+
+public:
+    explicit UnixSignalWatcher(QObject *parent = nullptr);
+    ~UnixSignalWatcher() override;
+
+Q_SIGNALS:
+    void terminationRequested(int signalNumber);
+
+private:
+    void onReadable();
+
+    QSocketNotifier *m_notifier = nullptr;
+};
+
+} // namespace Switchboard
