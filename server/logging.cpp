@@ -1,5 +1,7 @@
 #include "logging.h"
 
+#include "platform/logoutput.h"
+
 #include <QtCore/QAbstractEventDispatcher>
 #include <QtCore/QCoreApplication>
 #include <QtCore/QElapsedTimer>
@@ -8,10 +10,7 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <ctime>
 #include <utility>
-
-#include <unistd.h>
 
 namespace Switchboard {
 
@@ -79,21 +78,13 @@ public:
 private:
     void appendTime()
     {
-        timespec now{};
-        ::clock_gettime(CLOCK_REALTIME, &now);
-        if (now.tv_sec != m_second) {
-            // localtime_r does not re-read the zone file; once a second is plenty.
-            tm local{};
-            ::localtime_r(&now.tv_sec, &local);
-            char text[64];
-            std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d", local.tm_year + 1900,
-                          local.tm_mon + 1, local.tm_mday, local.tm_hour, local.tm_min,
-                          local.tm_sec);
-            m_secondText = text;
-            m_second = now.tv_sec;
+        const LogOutput::WallTime now = LogOutput::now();
+        if (now.seconds != m_second) { // once a second is plenty
+            m_secondText = LogOutput::localTimeText(now.seconds);
+            m_second = now.seconds;
         }
         char millis[24];
-        std::snprintf(millis, sizeof millis, ".%03ld", long(now.tv_nsec / 1'000'000));
+        std::snprintf(millis, sizeof millis, ".%03d", now.milliseconds);
         m_pending += m_secondText;
         m_pending += millis;
     }
@@ -102,8 +93,8 @@ private:
     {
         qsizetype done = 0;
         while (done < m_pending.size()) {
-            const ssize_t n = ::write(STDERR_FILENO, m_pending.constData() + done,
-                                      size_t(m_pending.size() - done));
+            const qint64 n = LogOutput::writeStandardError(m_pending.constData() + done,
+                                                           m_pending.size() - done);
             if (n <= 0)
                 break; // stderr is gone or full: the lines are dropped, not the server
             done += n;
@@ -116,7 +107,7 @@ private:
     QByteArray m_pending;
     QElapsedTimer m_clock;
     qint64 m_oldestMs = -1;
-    time_t m_second = -1;
+    qint64 m_second = -1;
     QByteArray m_secondText;
 };
 
@@ -153,10 +144,6 @@ bool applyLogLevel(const QString &level)
     for (qsizetype i = 0; i < levels.size(); ++i)
         rules << QStringLiteral("switchboard.*.%1=%2")
                          .arg(levels.at(i), i >= index ? u"true" : u"false");
-    // QtHttpServer 6.4 warns "WebSocket received but no slots connected" for every
-    // upgrade we refuse on purpose (see Server::handleUpgrade); keep that for debug.
-    if (index > 0)
-        rules << QStringLiteral("qt.httpserver.warning=false");
     QLoggingCategory::setFilterRules(rules.join(u'\n'));
     static bool installed = false;
     if (!std::exchange(installed, true)) {

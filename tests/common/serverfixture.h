@@ -60,11 +60,10 @@ inline QByteArray upgradeRequest(const QByteArray &path, quint16 port, const QBy
             + extra + "\r\n";
 }
 
-/*! Logs only warnings and up, and hides Qt's note on every refused upgrade. */
+/*! Logs only warnings and up. */
 inline void quietLogs()
 {
-    QLoggingCategory::setFilterRules(
-            QStringLiteral("switchboard.*.info=false\nqt.httpserver.warning=false"));
+    QLoggingCategory::setFilterRules(QStringLiteral("switchboard.*.info=false"));
 }
 
 } // namespace TestUtil
