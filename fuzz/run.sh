@@ -22,25 +22,8 @@ ALL_TARGETS=(fuzz_httpguard fuzz_frames fuzz_inflate fuzz_router fuzz_jsonbody)
 TARGETS=("$@")
 ((${#TARGETS[@]})) || TARGETS=("${ALL_TARGETS[@]}")
 
-PACKAGES=(clang libclang-rt-14-dev cmake ninja-build qt6-base-dev qt6-websockets-dev
-          qt6-httpserver-dev libhiredis-dev zlib1g-dev)
-
-install_missing() {
-    local missing=()
-    for package in "$@"; do
-        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
-            || missing+=("$package")
-    done
-    ((${#missing[@]})) || return 0
-    echo "Installing missing Debian packages: ${missing[*]}" >&2
-    local sudo=()
-    [ "$(id -u)" -eq 0 ] || sudo=(sudo)
-    "${sudo[@]}" apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
-        "${missing[@]}" >&2
-}
-
-install_missing "${PACKAGES[@]}"
+# What building the fuzzers needs, from the one list in ./dev.
+./dev install fuzz
 
 CC=clang CXX=clang++ cmake -S . -B "$FUZZ_BUILD_DIR" -G Ninja \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo \
