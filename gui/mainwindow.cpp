@@ -216,11 +216,21 @@ void MainWindow::buildWidgets()
     m_connectionsView->setModel(m_connectionsProxy);
     m_connectionsView->setSortingEnabled(true);
     m_connectionsView->sortByColumn(ConnectionsModel::IdColumn, Qt::AscendingOrder);
-    // In cluster mode ids read "node:id", and the Node column takes room.
-    const QList<int> widths = m_cluster ? QList<int>{130, 100, 130, 70, 95, 70, 70, 80, 80, 70, 60}
-                                        : QList<int>{50, 100, 150, 80, 100, 80, 80, 90, 90, 80, 70};
-    for (int column = 0; column < widths.size(); ++column)
-        m_connectionsView->setColumnWidth(column, widths.at(column));
+    // In cluster mode ids read "node:id", and the Node column takes room. Both fit the
+    // default window (1100 px).
+    using Model = ConnectionsModel;
+    const std::pair<int, std::pair<int, int>> widths[] = {
+            // column: {width alone, width in cluster mode}
+            {Model::IdColumn, {50, 120}},          {Model::NodeColumn, {100, 95}},
+            {Model::PeerColumn, {140, 120}},       {Model::PathColumn, {75, 65}},
+            {Model::ProtocolColumn, {75, 70}},     {Model::ConnectedForColumn, {95, 90}},
+            {Model::MessagesInColumn, {70, 65}},   {Model::MessagesOutColumn, {75, 70}},
+            {Model::BytesInColumn, {85, 80}},      {Model::BytesOutColumn, {85, 80}},
+            {Model::CompressionColumn, {100, 95}}, {Model::PingColumn, {70, 65}},
+            {Model::StateColumn, {65, 60}},
+    };
+    for (const auto &[column, width] : widths)
+        m_connectionsView->setColumnWidth(column, m_cluster ? width.second : width.first);
     connectionsLayout->addWidget(m_filterEdit);
     connectionsLayout->addWidget(m_connectionsView);
 

@@ -33,6 +33,7 @@ private Q_SLOTS:
     void malformedRemoteEntriesAreSkipped();
     void nodeColumnNamesTheInstance();
     void sortsLocalRowsFirstThenByNode();
+    void subprotocolAndCompressionColumns();
 
 private:
     // The connections MainWindow::connectCore() makes for this model.
@@ -70,6 +71,10 @@ private:
     {
         return {node,
                 QJsonObject{
+                        {QStringLiteral("subprotocol"), QStringLiteral("chat.v1")},
+                        {QStringLiteral("deflate"), true},
+                        {QStringLiteral("wire_bytes_in"), 512},
+                        {QStringLiteral("wire_bytes_out"), 5},
                         {QStringLiteral("id"), QString(node + u':' + QString::number(id))},
                         {QStringLiteral("node"), node},
                         {QStringLiteral("peer"), QStringLiteral("[::1]:%1").arg(6000 + id)},
@@ -476,6 +481,53 @@ void tst_ConnectionsModel::sortsLocalRowsFirstThenByNode()
     QCOMPARE(column(ConnectionsModel::NodeColumn),
              (QStringList{QStringLiteral("gamma"), QStringLiteral("beta"), QStringLiteral("beta"),
                           QStringLiteral("alpha"), QStringLiteral("alpha")}));
+}
+
+void tst_ConnectionsModel::subprotocolAndCompressionColumns()
+{
+    ConnectionsModel model;
+    QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+    SessionInfo plain = localSession(1);
+    SessionInfo compressed = localSession(2);
+    compressed.protocol = "chat.v1";
+    compressed.compressed = true;
+    model.addSession(plain);
+    model.addSession(compressed);
+    QCOMPARE(cell(model, 1, ConnectionsModel::ProtocolColumn).toString(), QStringLiteral("–"));
+    QCOMPARE(cell(model, 1, ConnectionsModel::CompressionColumn).toString(), QStringLiteral("–"));
+    QCOMPARE(cell(model, 2, ConnectionsModel::ProtocolColumn).toString(),
+             QStringLiteral("chat.v1"));
+    // Negotiated, nothing sent yet: no ratio to show.
+    QCOMPARE(cell(model, 2, ConnectionsModel::CompressionColumn).toString(),
+             QStringLiteral("deflate"));
+
+    QSignalSpy changed(&model, &QAbstractItemModel::dataChanged);
+    compressed.bytesIn = 4000;
+    compressed.wireBytesIn = 900;
+    compressed.bytesOut = 4000;
+    compressed.wireBytesOut = 100;
+    model.updateSessions({compressed});
+    QCOMPARE(changed.size(), 1);
+    // The batched update covers the ratio's column.
+    QVERIFY(changed.first().at(0).toModelIndex().column() <= ConnectionsModel::CompressionColumn);
+    QVERIFY(changed.first().at(1).toModelIndex().column() >= ConnectionsModel::CompressionColumn);
+    QCOMPARE(cell(model, 2, ConnectionsModel::CompressionColumn).toString(),
+             QStringLiteral("deflate 8.0×"));
+    QVERIFY(cell(model, 2, ConnectionsModel::CompressionColumn, Qt::ToolTipRole)
+                    .toString()
+                    .contains(u"permessage-deflate"));
+    // Sorted by ratio, uncompressed sessions first.
+    QVERIFY(cell(model, 1, ConnectionsModel::CompressionColumn, ConnectionsModel::SortRole)
+                    .toDouble()
+            < cell(model, 2, ConnectionsModel::CompressionColumn, ConnectionsModel::SortRole)
+                      .toDouble());
+
+    // Remote sessions carry the same figures in their heartbeats.
+    model.setRemoteSessions({remoteSession(QStringLiteral("beta"), 7)});
+    const int row = model.rowOfRemote(QStringLiteral("beta"), 7);
+    QCOMPARE(text(model, row, ConnectionsModel::ProtocolColumn), QStringLiteral("chat.v1"));
+    // (2048 + 5) payload bytes over (512 + 5) wire bytes.
+    QCOMPARE(text(model, row, ConnectionsModel::CompressionColumn), QStringLiteral("deflate 4.0×"));
 }
 
 QTEST_GUILESS_MAIN(tst_ConnectionsModel)
