@@ -86,7 +86,10 @@ private:
     or acceptUpgrade()), once every request before it has been answered.
     After an accepted upgrade the bytes run through the StreamFilter the
     handler gave (the WebSocket frame reader), and are held until
-    resumeAfterUpgrade(), when the session's slots are connected.
+    resumeAfterUpgrade(), when the session's slots are connected: QWebSocket
+    (QtWebSockets 6.4 to 6.8) parses whatever its socket already holds when it
+    is made, before anyone can connect to its signals, and those messages
+    would be lost.
 
     Plain TCP is read and written on the descriptor itself (platform/
     descriptor.h): a QTcpSocket per connection kept a 16 KiB read chunk and a

@@ -48,12 +48,13 @@ QByteArray closeFrame(quint16 code, QByteArrayView reason);
         and given to Qt as one plain frame (Qt 6 supports no extensions);
         corrupt compressed data is refused with 1007;
     \li the fragments of a text message are joined into one frame, because
-        Qt checks UTF-8 per fragment and would refuse a character split
-        across two.
+        Qt (6.4 to 6.8) checks UTF-8 per fragment and would refuse a
+        character split across two.
     \endlist
 
-    Frames are unmasked eight bytes a step: QtWebSockets unmasks a byte at a
-    time, a third of the server's time on 64 KiB messages. Control frames
+    Frames are unmasked eight bytes a step and given to Qt unmasked, which it
+    accepts (6.4 to 6.8): QtWebSockets unmasks a byte at a time, a third of
+    the server's time on 64 KiB messages. Control frames
     between fragments go through at once. It works on bytes only (no socket),
     so it is unit-tested and fuzzed directly.
 */
