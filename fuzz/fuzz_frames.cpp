@@ -185,10 +185,7 @@ struct Built
 Built build(QByteArrayView input, bool deflate, bool takeover, uint32_t seed)
 {
     const auto next = [&seed] {
-        seed ^= seed << 13;
-        seed ^= seed >> 17;
-        seed ^= seed << 5;
-        return seed;
+        return FuzzCheck::nextRandom(seed);
     };
     Built out;
     TestUtil::ClientCompressor compressor(15, takeover);
@@ -250,10 +247,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const Outcome bytes = feedAll(limit, parameters, input, [] { return qsizetype(1); });
     const qsizetype maxChunk = 1 + data[1] % 17;
     const Outcome chunks = feedAll(limit, parameters, input, [&] {
-        seed ^= seed << 13;
-        seed ^= seed >> 17;
-        seed ^= seed << 5;
-        return qsizetype(1 + seed % maxChunk);
+        return qsizetype(1 + FuzzCheck::nextRandom(seed) % maxChunk);
     });
     for (const Outcome *out : {&whole, &bytes, &chunks})
         checkForReader(*out, limit);

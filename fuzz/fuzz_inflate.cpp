@@ -261,10 +261,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             = inflateAll(config, messages, [] { return std::numeric_limits<qsizetype>::max(); });
     const std::vector<Outcome> bytes = inflateAll(config, messages, [] { return qsizetype(1); });
     const std::vector<Outcome> chunks = inflateAll(config, messages, [&] {
-        seed ^= seed << 13;
-        seed ^= seed >> 17;
-        seed ^= seed << 5;
-        return qsizetype(seed % (maxChunk + 1));
+        return qsizetype(FuzzCheck::nextRandom(seed) % (maxChunk + 1));
     });
 
     // How the bytes were cut must not matter. Below 15 window bits it may, for

@@ -13,44 +13,6 @@ namespace Switchboard {
 
 namespace {
 
-bool isTokenChar(char c)
-{
-    // RFC 9110 §5.6.2 tchar
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-        return true;
-    switch (c) {
-    case '!':
-    case '#':
-    case '$':
-    case '%':
-    case '&':
-    case '\'':
-    case '*':
-    case '+':
-    case '-':
-    case '.':
-    case '^':
-    case '_':
-    case '`':
-    case '|':
-    case '~':
-        return true;
-    default:
-        return false;
-    }
-}
-
-bool isToken(QByteArrayView text)
-{
-    if (text.isEmpty())
-        return false;
-    for (const char c : text) {
-        if (!isTokenChar(c))
-            return false;
-    }
-    return true;
-}
-
 bool isFieldValue(QByteArrayView value)
 {
     for (const char c : value) {
@@ -83,6 +45,38 @@ std::optional<RequestHead> fail(HttpRefusal *refusal, int status, const char *me
 }
 
 } // namespace
+
+bool isTokenChar(char c)
+{
+    // RFC 9110 §5.6.2 tchar
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+        return true;
+    switch (c) {
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '.':
+    case '^':
+    case '_':
+    case '`':
+    case '|':
+    case '~':
+        return true;
+    default:
+        return false;
+    }
+}
+
+bool isToken(QByteArrayView text)
+{
+    return !text.isEmpty() && std::all_of(text.begin(), text.end(), isTokenChar);
+}
 
 std::optional<RequestHead> parseRequestHead(QByteArrayView head, const HttpLimits &limits,
                                             HttpRefusal *refusal)
@@ -399,6 +393,7 @@ ConnectionGuard::Result ConnectionGuard::feed(QByteArrayView bytes)
             }
             m_closeAfterResponse = !head->keepAlive;
             result.release += head->needsRewrite ? rewrittenHead(*head) : m_head;
+            result.rewroteHead = result.rewroteHead || head->needsRewrite;
             m_current = std::move(*head);
             if (m_current.expectContinue && hasBody && m_current.minorVersion == 1)
                 result.reply += "HTTP/1.1 100 Continue\r\n\r\n";

@@ -57,6 +57,14 @@ struct HttpRefusal
     QByteArray message;
 };
 
+/*! A character of an HTTP token (RFC 9110 §5.6.2 tchar). */
+bool isTokenChar(char c);
+/*!
+    An HTTP token: field names, methods, and the names RFC 6455 builds on them
+    (subprotocols, extensions and their parameters). The one place they are checked.
+*/
+bool isToken(QByteArrayView text);
+
 /*!
     Parses and checks one request head (request line and fields, up to but not
     including the empty line). Stricter than QtHttpServer 6.4's parser on
@@ -98,6 +106,7 @@ public:
         bool close = false; //!< close after reply (and after the responses still due)
         int refusedStatus = 0; //!< the HTTP status of a refusal
         QList<Request> completed; //!< plain requests completed by this feed, in order
+        bool rewroteHead = false; //!< a head in release was rebuilt (see RequestHead::needsRewrite)
         std::optional<RequestHead> upgrade; //!< a WebSocket upgrade head (not in release)
         QByteArray afterUpgrade; //!< bytes that followed the upgrade head, unexamined
     };

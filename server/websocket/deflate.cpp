@@ -1,5 +1,7 @@
 #include "websocket/deflate.h"
 
+#include "net/httpguard.h"
+
 #include "logging.h"
 
 #include <QtCore/QtGlobal>
@@ -52,24 +54,8 @@ void countingFree(voidpf opaque, voidpf address)
     std::free(block);
 }
 
-// RFC 6455 §9.1 grammar, with the token and quoted-string rules of RFC 7230 §3.2.6.
-bool isTokenChar(char c)
-{
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-        return true;
-    return std::strchr("!#$%&'*+-.^_`|~", c) != nullptr && c != '\0';
-}
-
-bool isToken(QByteArrayView s)
-{
-    if (s.isEmpty())
-        return false;
-    for (const char c : s) {
-        if (!isTokenChar(c))
-            return false;
-    }
-    return true;
-}
+// RFC 6455 §9.1 grammar, with the token (net/httpguard.h) and quoted-string rules of
+// RFC 7230 §3.2.6.
 
 struct ExtensionParam
 {

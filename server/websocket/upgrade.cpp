@@ -4,6 +4,7 @@
 #include "http/plugs.h"
 #include "logging.h"
 #include "net/connection.h"
+#include "net/httpguard.h"
 #include "websocket/framecodec.h"
 #include "websocket/hub.h"
 #include "websocket/session.h"
@@ -32,19 +33,6 @@ bool isValidHost(const QByteArray &host)
     return url.isValid() && !url.host().isEmpty() && url.userInfo().isEmpty();
 }
 
-// RFC 6455 §4.1: subprotocol names are tokens of U+0021..U+007E without separators.
-bool isProtocolToken(QByteArrayView name)
-{
-    static constexpr QByteArrayView separators("()<>@,;:\\\"/[]?={} \t");
-    if (name.isEmpty())
-        return false;
-    for (const char c : name) {
-        if (c < 0x21 || c > 0x7e || separators.contains(c))
-            return false;
-    }
-    return true;
-}
-
 QByteArray requestTarget(const Conn &conn)
 {
     const QByteArray query = conn.query.toString(QUrl::FullyEncoded).toUtf8();
@@ -68,7 +56,8 @@ std::optional<QList<QByteArray>> WebSocketUpgrader::parseProtocols(const QList<Q
     for (const QByteArray &value : values) {
         for (const QByteArray &part : value.split(',')) {
             const QByteArray name = part.trimmed();
-            if (!isProtocolToken(name) || protocols.contains(name))
+            // RFC 6455 §4.1: the names are tokens, each at most once.
+            if (!isToken(name) || protocols.contains(name))
                 return std::nullopt;
             protocols.append(name);
         }
