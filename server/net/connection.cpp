@@ -134,6 +134,24 @@ QVariant ConnectionSocket::socketOption(QAbstractSocket::SocketOption option)
     return m_connection ? m_connection->option(option) : QVariant();
 }
 
+void ConnectionSocket::dropReadBuffer()
+{
+    // QIODevice grows a read buffer of one 16 KiB chunk whenever a reader peeks or
+    // reads inside a transaction (QWebSocketServer peeks at the handshake, QtWebSockets
+    // 6.4 to 6.8) and keeps the chunk for as long as the device is open: 5.7 KiB more
+    // resident memory per idle session (heaptrack, 3,000 sessions). QIODevice offers a
+    // subclass no other way to let go of it than closing; once the handshake has been
+    // read nothing is in it, so the device is closed and opened again at once, quietly
+    // (QWebSocket would take aboutToClose() for the end of the connection). Reads after
+    // this never fill another: the device is unbuffered and QWebSocket reads without
+    // transactions.
+    if (QIODevice::bytesAvailable() != 0 || isTransactionStarted())
+        return;
+    const QSignalBlocker quiet(this);
+    QIODevice::close();
+    QIODevice::open(QIODevice::ReadWrite | QIODevice::Unbuffered);
+}
+
 void ConnectionSocket::finish()
 {
     if (state() == QAbstractSocket::UnconnectedState)
@@ -146,8 +164,24 @@ void ConnectionSocket::finish()
 
 // --- Connection ------------------------------------------------------------------
 
+struct Connection::HttpState
+{
+    explicit HttpState(const HttpLimits &limits) : guard(limits) { }
+
+    ConnectionGuard guard;
+    QList<ConnectionGuard::Request> requests; // released, not yet taken by the server
+    std::optional<RequestHead> upgradeHead;
+    int unanswered = 0; // released requests the server has not answered yet
+    bool upgradeStarted = false;
+    bool sawRequest = false; // the keep-alive clock, not the header clock, runs between them
+    bool headStarted = false; // the header clock runs from a head's first byte
+};
+
 Connection::Connection(qintptr descriptor, FrontDoor *door)
-    : QObject(door), m_door(door), m_fd(descriptor), m_guard(door->limits())
+    : QObject(door)
+    , m_door(door)
+    , m_fd(descriptor)
+    , m_http(std::make_unique<HttpState>(door->limits()))
 {
     Descriptor::prepareAccepted(m_fd);
     std::tie(m_peerAddress, m_peerPort) = Descriptor::endpoint(m_fd, true);
@@ -158,7 +192,10 @@ Connection::Connection(qintptr descriptor, FrontDoor *door)
 }
 
 Connection::Connection(QSslSocket *transport, FrontDoor *door)
-    : QObject(door), m_door(door), m_tls(transport), m_guard(door->limits())
+    : QObject(door)
+    , m_door(door)
+    , m_tls(transport)
+    , m_http(std::make_unique<HttpState>(door->limits()))
 {
     transport->setParent(this);
     m_peerAddress = transport->peerAddress();
@@ -195,41 +232,44 @@ ConnectionSocket *Connection::reader() const
 
 std::optional<ConnectionGuard::Request> Connection::takeRequest()
 {
-    if (m_requests.empty())
+    if (!m_http || m_http->requests.isEmpty())
         return std::nullopt;
-    ConnectionGuard::Request request = std::move(m_requests.front());
-    m_requests.pop_front();
-    return request;
+    return m_http->requests.takeFirst();
 }
 
 void Connection::respond(const QByteArray &response, bool closeAfter)
 {
     write(response);
-    m_unanswered = qMax(0, m_unanswered - 1);
     if (closeAfter) {
         m_refused = true; // anything pipelined after it is dropped
         close();
         return;
     }
+    if (!m_http)
+        return;
+    m_http->unanswered = qMax(0, m_http->unanswered - 1);
     // An upgrade that arrived behind pipelined requests goes ahead once they are answered,
     // from the event loop: this runs inside QtHttpServer's handling of a request.
-    if (m_unanswered == 0 && m_phase == Phase::Upgrading && !m_upgradeStarted)
+    if (m_http->unanswered == 0 && m_phase == Phase::Upgrading && !m_http->upgradeStarted)
         QMetaObject::invokeMethod(this, &Connection::startUpgrade, Qt::QueuedConnection);
 }
 
 void Connection::startUpgrade()
 {
-    if (m_phase != Phase::Upgrading || m_upgradeStarted || !m_upgradeHead)
+    if (m_phase != Phase::Upgrading || !m_http || m_http->upgradeStarted || !m_http->upgradeHead)
         return;
-    m_upgradeStarted = true;
+    m_http->upgradeStarted = true;
+    // A copy: deciding the upgrade lets go of the HTTP state it lives in.
+    const RequestHead head = *m_http->upgradeHead;
     if (m_door)
-        m_door->requestUpgrade(this, *m_upgradeHead);
+        m_door->requestUpgrade(this, head);
 }
 
 void Connection::refuseUpgrade(const QByteArray &response)
 {
     m_refused = true;
     m_held.clear();
+    m_http.reset();
     write(response);
     close();
 }
@@ -239,7 +279,7 @@ ConnectionSocket *Connection::acceptUpgrade(const QByteArray &handshake,
 {
     Q_ASSERT(m_phase == Phase::Upgrading);
     m_phase = Phase::Upgraded;
-    m_upgradeHead.reset();
+    m_http.reset();
     m_filter = std::move(filter);
     m_holding = true;
     // QtHttpServer's part of this connection is over: to it, the client went away.
@@ -259,6 +299,8 @@ void Connection::resumeAfterUpgrade()
                 if (!m_holding)
                     return;
                 m_holding = false;
+                if (m_webSocket)
+                    m_webSocket->dropReadBuffer();
                 refreshDeadline();
                 filter(std::exchange(m_held, {}));
                 deliver();
@@ -307,7 +349,6 @@ void Connection::onTlsReadyRead()
 
 void Connection::feed(QByteArrayView raw)
 {
-    m_sawRequest = true;
     if (m_phase == Phase::Upgraded) {
         if (m_holding)
             m_held += raw;
@@ -315,14 +356,17 @@ void Connection::feed(QByteArrayView raw)
             filter(raw);
         return;
     }
-    ConnectionGuard::Result result = m_guard.feed(raw);
+    if (!m_http)
+        return;
+    m_http->sawRequest = true;
+    ConnectionGuard::Result result = m_http->guard.feed(raw);
     if (!result.release.isEmpty() && m_httpSocket) {
         m_httpSocket->append(result.release);
         m_mustDeliver = true; // told to the reader by deliver()
     }
-    m_unanswered += int(result.completed.size());
+    m_http->unanswered += int(result.completed.size());
     for (ConnectionGuard::Request &request : result.completed)
-        m_requests.push_back(std::move(request));
+        m_http->requests.append(std::move(request));
     if (!result.reply.isEmpty())
         linkWrite(result.reply.constData(), result.reply.size());
     if (result.refusedStatus != 0) {
@@ -336,7 +380,7 @@ void Connection::feed(QByteArrayView raw)
     }
     if (result.upgrade) {
         m_phase = Phase::Upgrading;
-        m_upgradeHead = std::move(result.upgrade);
+        m_http->upgradeHead = std::move(result.upgrade);
         m_held += result.afterUpgrade;
     } else if (m_phase == Phase::Upgrading) {
         m_held += result.afterUpgrade;
@@ -387,7 +431,7 @@ void Connection::deliver()
         }
     }
     // An upgrade head with nothing unanswered before it is decided now.
-    if (m_phase == Phase::Upgrading && m_unanswered == 0 && !m_upgradeStarted)
+    if (m_phase == Phase::Upgrading && m_http && m_http->unanswered == 0 && !m_http->upgradeStarted)
         startUpgrade();
 }
 
@@ -616,25 +660,28 @@ void Connection::refreshDeadline()
     const qint64 now = m_door->nowMs();
     switch (m_phase) {
     case Phase::Http:
-        switch (m_guard.state()) {
+        if (!m_http)
+            break;
+        switch (m_http->guard.state()) {
         case ConnectionGuard::State::Head:
-            if (m_guard.inHead()) {
+            if (m_http->guard.inHead()) {
                 // The header clock runs from the first byte of this head (or the accept);
                 // it is not restarted by more bytes of the same head.
-                if (m_deadlineMs == 0 || !m_headStarted)
+                if (m_deadlineMs == 0 || !m_http->headStarted)
                     m_deadlineMs = now + limits.headerTimeout.count();
-                m_headStarted = true;
+                m_http->headStarted = true;
             } else {
                 // Between requests: the keep-alive clock restarts after each one.
                 m_deadlineMs = now
-                        + (m_sawRequest ? limits.keepAliveTimeout : limits.headerTimeout).count();
-                m_headStarted = false;
+                        + (m_http->sawRequest ? limits.keepAliveTimeout : limits.headerTimeout)
+                                  .count();
+                m_http->headStarted = false;
             }
             break;
         case ConnectionGuard::State::Body:
         case ConnectionGuard::State::ChunkedBody:
             m_deadlineMs = now + limits.keepAliveTimeout.count(); // inactivity while a body arrives
-            m_headStarted = false;
+            m_http->headStarted = false;
             break;
         case ConnectionGuard::State::Upgraded:
         case ConnectionGuard::State::Closed:
@@ -644,9 +691,10 @@ void Connection::refreshDeadline()
     case Phase::Upgrading:
         // Earlier answers and the decision are ours to give, but the handshake as a whole
         // gets the header timeout.
-        if (!m_headStarted)
+        if (m_http && !m_http->headStarted)
             m_deadlineMs = now + limits.headerTimeout.count();
-        m_headStarted = true;
+        if (m_http)
+            m_http->headStarted = true;
         break;
     case Phase::Upgraded:
         if (!m_holding)
@@ -663,9 +711,12 @@ void Connection::expire()
     m_deadlineMs = 0;
     if (m_refused || m_phase == Phase::Closed)
         return;
-    const bool midRequest = m_phase == Phase::Http
-            && (m_guard.inHead() || !m_sawRequest || m_guard.state() == ConnectionGuard::State::Body
-                || m_guard.state() == ConnectionGuard::State::ChunkedBody);
+    const ConnectionGuard::State state
+            = m_http ? m_http->guard.state() : ConnectionGuard::State::Closed;
+    const bool midRequest = m_phase == Phase::Http && m_http
+            && (m_http->guard.inHead() || !m_http->sawRequest
+                || state == ConnectionGuard::State::Body
+                || state == ConnectionGuard::State::ChunkedBody);
     m_refused = true;
     if (midRequest) {
         const QByteArray response

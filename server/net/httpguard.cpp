@@ -25,16 +25,25 @@ bool isFieldValue(QByteArrayView value)
 
 bool hasToken(QByteArrayView list, QByteArrayView token)
 {
-    for (const QByteArray &part : list.toByteArray().split(',')) {
-        if (part.trimmed().compare(token, Qt::CaseInsensitive) == 0)
+    // A comma-separated list, walked in place (no copies per request).
+    while (!list.isEmpty()) {
+        const qsizetype comma = list.indexOf(',');
+        const QByteArrayView part = (comma < 0 ? list : list.first(comma)).trimmed();
+        if (part.compare(token, Qt::CaseInsensitive) == 0)
             return true;
+        list = comma < 0 ? QByteArrayView() : list.sliced(comma + 1);
     }
     return false;
 }
 
 bool mentions(QByteArrayView value, QByteArrayView word)
 {
-    return value.toByteArray().toLower().contains(word);
+    // Without a lower-cased copy: this runs for every request with a Connection field.
+    for (qsizetype i = 0; i + word.size() <= value.size(); ++i) {
+        if (value.sliced(i, word.size()).compare(word, Qt::CaseInsensitive) == 0)
+            return true;
+    }
+    return false;
 }
 
 std::optional<RequestHead> fail(HttpRefusal *refusal, int status, const char *message)

@@ -101,8 +101,8 @@ void ClientFrameReader::feed(QByteArrayView bytes, Output &out)
             continue;
         }
         // The header: 2 bytes, the extended length, the 4-byte mask.
-        m_header.append(bytes[i++]);
-        if (m_header.size() < 2)
+        m_header[m_headerSize++] = static_cast<quint8>(bytes[i++]);
+        if (m_headerSize < 2)
             continue;
         const auto byte1 = static_cast<quint8>(m_header[1]);
         if (!(byte1 & 0x80)) {
@@ -111,7 +111,7 @@ void ClientFrameReader::feed(QByteArrayView bytes, Output &out)
         }
         const quint8 length7 = byte1 & 0x7f;
         const qsizetype extended = length7 == 126 ? 2 : length7 == 127 ? 8 : 0;
-        if (m_header.size() < 2 + extended + 4)
+        if (m_headerSize < 2 + extended + 4)
             continue;
         if (!startFrame(out))
             return;
@@ -198,7 +198,7 @@ bool ClientFrameReader::startFrame(Output &out)
         m_inMessage = !m_fin;
         m_wireBytes += length;
     }
-    m_header.clear();
+    m_headerSize = 0;
     m_remaining = length;
     m_inPayload = true;
     return true;

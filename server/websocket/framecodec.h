@@ -89,7 +89,8 @@ private:
     bool m_closed = false;
 
     // The frame being read.
-    QByteArray m_header; // while it arrives
+    quint8 m_header[14] = {}; // while it arrives: 2 bytes, up to 8 of length, the mask
+    int m_headerSize = 0;
     quint64 m_remaining = 0; // payload bytes still to come
     bool m_inPayload = false;
     bool m_fin = false;
