@@ -6,7 +6,8 @@
 // against what this connection sent (in order), broadcasts against the body that was
 // POSTed, the greeting against "start". One JSON line per run goes to stdout.
 //
-// Modes (see --help): idle, echo, broadcast, http.
+// Modes (see --help): idle, echo, broadcast, http. --deflate adds the client side of
+// permessage-deflate (RFC 7692, zlib); without it no compression code runs.
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -16,6 +17,9 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <zlib.h>
+
+#include <csignal>
 
 #include <algorithm>
 #include <array>
@@ -29,6 +33,7 @@
 #include <cstring>
 #include <ctime>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -77,6 +82,12 @@ struct Options
     int connectConcurrency = 32;
     double connectTimeout = 120.0;
     std::string label;
+    bool json = false; // text payloads are JSON dashboard updates from --seed
+    uint64_t seed = 1;
+    bool deflate = false; // offer permessage-deflate; compress and inflate messages
+    int deflateLevel = 1;
+    bool echoOnce = false; // idle: every connection echoes one message before the hold
+    bool stopServer = false; // idle: SIGTERM --pid after the hold, connections still open
 };
 
 void printUsage(FILE *out)
@@ -114,7 +125,21 @@ void printUsage(FILE *out)
             "(default 4)\n"
             "  --connect-concurrency N  handshakes in progress at once (default 32)\n"
             "  --connect-timeout S  give up opening connections after S seconds (default 120)\n"
-            "  --label TEXT         copied into the JSON line\n",
+            "  --label TEXT         copied into the JSON line\n"
+            "  --json               echo: text payloads are JSON dashboard updates of --size\n"
+            "                       bytes (a pool of 256, different numbers in each, from "
+            "--seed)\n"
+            "  --seed N             seed of the --json pool (default 1)\n"
+            "  --deflate            offer permessage-deflate (RFC 7692); fail unless the "
+            "server\n"
+            "                       accepts; compress what is sent, inflate what comes back\n"
+            "  --deflate-level N    zlib level of what is sent (default 1)\n"
+            "  --echo-once          idle: every connection echoes one message (--size, "
+            "--json,\n"
+            "                       --deflate) once all are open, before the RSS samples\n"
+            "  --stop-server        idle: after the hold, SIGTERM --pid with every connection\n"
+            "                       open; report the time until it exited and the close "
+            "codes\n",
             out);
 }
 
@@ -147,6 +172,15 @@ std::optional<Options> parseOptions(int argc, char **argv)
         }
         if (key == "--binary") {
             o.binary = true;
+            continue;
+        }
+        bool *flag = key == "--json"     ? &o.json
+                : key == "--deflate"     ? &o.deflate
+                : key == "--echo-once"   ? &o.echoOnce
+                : key == "--stop-server" ? &o.stopServer
+                                         : nullptr;
+        if (flag) {
+            *flag = true;
             continue;
         }
         if (!hasValue) {
@@ -212,6 +246,10 @@ std::optional<Options> parseOptions(int argc, char **argv)
             o.connectConcurrency = std::max(1, int(number));
         } else if (key == "--connect-timeout") {
             o.connectTimeout = number;
+        } else if (key == "--seed") {
+            o.seed = uint64_t(number);
+        } else if (key == "--deflate-level") {
+            o.deflateLevel = std::clamp(int(number), 0, 9);
         } else {
             return fail("unknown option " + key);
         }
@@ -231,6 +269,16 @@ std::optional<Options> parseOptions(int argc, char **argv)
         return fail("--connections must be at least 1");
     if (o.mode == "broadcast" && o.token.empty())
         return fail("broadcast needs --token");
+    if (o.json && o.binary)
+        return fail("--json payloads are text; drop --binary");
+    if (o.json && o.size < 256)
+        return fail("--json needs --size of at least 256");
+    if (o.deflate && o.mode == "http")
+        return fail("--deflate is for WebSocket modes");
+    if ((o.echoOnce || o.stopServer) && o.mode != "idle")
+        return fail("--echo-once and --stop-server are for idle mode");
+    if (o.stopServer && o.pid <= 0)
+        return fail("--stop-server needs --pid");
     return o;
 }
 
@@ -320,6 +368,62 @@ public:
 private:
     uint64_t m_state;
 };
+
+// --json: what a live dashboard pushes, one update per message: {"seq":"<tag>", ...,
+// "rows":[{"id":..,"sensor":..,"value":..,"unit":..,"avg":..,"status":..}, ...]} with
+// about 45 rows, exactly `size` bytes (a "trace" string of hex digits takes up the rest).
+// The rows name the same sensors in every message while the numbers, the time stamp
+// and the trace differ, so compression sees structure repeat, not identical messages.
+// The 8 bytes after {"seq":" are the placeholder for the tag each echo carries.
+constexpr size_t JsonTagAt = 8;
+
+std::vector<std::string> makeJsonMessages(uint64_t seed, size_t size, size_t count)
+{
+    struct Kind
+    {
+        const char *name;
+        const char *unit;
+        double typical;
+    };
+    static constexpr Kind kinds[] = {
+            {"temp", "C", 21.0},      {"humidity", "%", 45.0}, {"pressure", "kPa", 101.3},
+            {"flow", "l/min", 12.5},  {"voltage", "V", 230.0}, {"current", "A", 4.2},
+            {"speed", "rpm", 1480.0}, {"level", "%", 63.0},    {"vibration", "mm/s", 2.1},
+    };
+    constexpr size_t kindCount = sizeof kinds / sizeof kinds[0];
+    Random random(seed);
+    std::vector<std::string> messages;
+    for (size_t k = 0; k < count; ++k) {
+        std::string m = "{\"seq\":\"0000000.\",\"type\":\"dashboard.update\","
+                        "\"panel\":\"plant-3/line-7\",\"ts\":"
+                + std::to_string(1718000000000LL + int64_t(k) * 250) + ",\"rows\":[";
+        constexpr size_t tail = 14; // ],"trace":"x"} at the least
+        char row[192];
+        for (size_t r = 0;; ++r) {
+            const Kind &kind = kinds[r % kindCount];
+            const double base = kind.typical * (1.0 + 0.02 * double(r / kindCount));
+            const double value
+                    = base * (1.0 + (double(random.next() % 20001) - 10000.0) / 200000.0);
+            const double avg = value * (1.0 + (double(random.next() % 601) - 300.0) / 10000.0);
+            const char *status = random.next() % 16 == 0 ? "warn" : "ok";
+            const int n = std::snprintf(
+                    row, sizeof row,
+                    "%s{\"id\":%zu,\"sensor\":\"%s-%02zu\",\"value\":%.3f,\"unit\":\"%s\","
+                    "\"avg\":%.2f,\"status\":\"%s\"}",
+                    r ? "," : "", 1001 + r, kind.name, r / kindCount + 1, value, kind.unit, avg,
+                    status);
+            if (m.size() + size_t(n) + tail > size)
+                break;
+            m += row;
+        }
+        m += "],\"trace\":\"";
+        while (m.size() < size - 2)
+            m.push_back("0123456789abcdef"[random.next() % 16]);
+        m += "\"}";
+        messages.push_back(std::move(m));
+    }
+    return messages;
+}
 
 // Log-linear buckets (128 per power of two: under 1 % error), so that millions of
 // samples cost no memory and no sort.
@@ -508,6 +612,12 @@ public:
     CpuMeter(int pid, int pid2) : m_pid(pid), m_pid2(pid2) { start(); }
     void start() { m_begin = sample(); }
     void stop() { m_end = sample(); }
+    double selfSeconds() const { return m_end.self - m_begin.self; }
+    // -1 if the server's /proc entry could not be read
+    double serverSeconds() const
+    {
+        return m_begin.server >= 0 && m_end.server >= 0 ? m_end.server - m_begin.server : -1;
+    }
     void addTo(JsonLine &json, double seconds) const
     {
         json.add("loadgen_cpu_pct", (m_end.self - m_begin.self) / seconds * 100, 1);
@@ -534,6 +644,188 @@ private:
     Sample m_end;
 };
 
+// True once the process has exited (a zombie counts: its parent reaps it later).
+bool processExited(int pid)
+{
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = std::fopen(path, "re");
+    if (!f)
+        return true;
+    char buffer[512];
+    const size_t n = std::fread(buffer, 1, sizeof buffer - 1, f);
+    std::fclose(f);
+    buffer[n] = '\0';
+    const char *p = std::strrchr(buffer, ')');
+    return !p || p[1] == '\0' || p[2] == 'Z' || p[2] == 'X';
+}
+
+// RFC 6455 masking, eight bytes a step.
+void maskPayload(char *data, size_t size, const uint8_t key[4])
+{
+    uint64_t key8;
+    for (size_t i = 0; i < 8; ++i)
+        reinterpret_cast<uint8_t *>(&key8)[i] = key[i & 3];
+    size_t i = 0;
+    for (; i + 8 <= size; i += 8) {
+        uint64_t word;
+        std::memcpy(&word, data + i, 8);
+        word ^= key8;
+        std::memcpy(data + i, &word, 8);
+    }
+    for (; i < size; ++i)
+        data[i] = char(uint8_t(data[i]) ^ key[i & 3]);
+}
+
+// ---------------------------------------------------------------------------------------
+// permessage-deflate, the client side (RFC 7692)
+
+// What the server's Sec-WebSocket-Extensions answer allows.
+struct DeflateAgreement
+{
+    bool serverNoContextTakeover = false;
+    bool clientNoContextTakeover = false;
+    int serverMaxWindowBits = 15;
+    int clientMaxWindowBits = 15;
+};
+
+// The answer to our offer "permessage-deflate; client_max_window_bits", judged exactly
+// (RFC 7692 §7.1): one permessage-deflate element, only its four parameters, each at
+// most once, the takeover ones without a value, the window ones with 8..15 (no leading
+// zero; a quoted value is unquoted first). Anything else is an error, named in `why`.
+std::optional<DeflateAgreement> parseDeflateAnswer(std::string_view answer, std::string &why)
+{
+    auto trim = [](std::string_view v) {
+        while (!v.empty() && (v.front() == ' ' || v.front() == '\t'))
+            v.remove_prefix(1);
+        while (!v.empty() && (v.back() == ' ' || v.back() == '\t'))
+            v.remove_suffix(1);
+        return v;
+    };
+    if (answer.find(',') != std::string_view::npos) {
+        why = "more than one extension in the answer";
+        return std::nullopt;
+    }
+    DeflateAgreement agreed;
+    bool seen[4] = {};
+    size_t start = 0;
+    for (int element = 0;; ++element) {
+        const size_t end = std::min(answer.find(';', start), answer.size());
+        const std::string_view part = trim(answer.substr(start, end - start));
+        if (element == 0) {
+            if (part != "permessage-deflate") {
+                why = "the answer is not permessage-deflate";
+                return std::nullopt;
+            }
+        } else {
+            const size_t eq = part.find('=');
+            const std::string_view name = trim(part.substr(0, eq));
+            std::optional<std::string_view> value;
+            if (eq != std::string_view::npos) {
+                value = trim(part.substr(eq + 1));
+                if (value->size() >= 2 && value->front() == '"' && value->back() == '"')
+                    value = value->substr(1, value->size() - 2);
+            }
+            static constexpr std::string_view names[]
+                    = {"server_no_context_takeover", "client_no_context_takeover",
+                       "server_max_window_bits", "client_max_window_bits"};
+            const auto known = std::find(std::begin(names), std::end(names), name);
+            if (known == std::end(names)) {
+                why = "unknown parameter '" + std::string(name) + "'";
+                return std::nullopt;
+            }
+            const size_t index = size_t(known - std::begin(names));
+            if (seen[index]) {
+                why = "parameter " + std::string(name) + " given twice";
+                return std::nullopt;
+            }
+            seen[index] = true;
+            if (index < 2) {
+                if (value) {
+                    why = std::string(name) + " takes no value";
+                    return std::nullopt;
+                }
+                (index == 0 ? agreed.serverNoContextTakeover : agreed.clientNoContextTakeover)
+                        = true;
+            } else {
+                const bool valid = value
+                        && ((value->size() == 1 && (*value)[0] >= '8' && (*value)[0] <= '9')
+                            || (value->size() == 2 && (*value)[0] == '1' && (*value)[1] >= '0'
+                                && (*value)[1] <= '5'));
+                if (!valid) {
+                    why = std::string(name) + " needs a value from 8 to 15";
+                    return std::nullopt;
+                }
+                const int bits = std::atoi(std::string(*value).c_str());
+                (index == 2 ? agreed.serverMaxWindowBits : agreed.clientMaxWindowBits) = bits;
+            }
+        }
+        if (end == answer.size())
+            break;
+        start = end + 1;
+    }
+    return agreed;
+}
+
+// One zlib stream, raw DEFLATE, ended with its owner.
+class ZStream
+{
+public:
+    static std::unique_ptr<ZStream> deflater(int level, int windowBits)
+    {
+        auto s = std::unique_ptr<ZStream>(new ZStream(true));
+        s->m_ok = deflateInit2(&s->m_z, level, Z_DEFLATED, -windowBits, 8, Z_DEFAULT_STRATEGY)
+                == Z_OK;
+        return s;
+    }
+    static std::unique_ptr<ZStream> inflater()
+    {
+        auto s = std::unique_ptr<ZStream>(new ZStream(false));
+        s->m_ok = inflateInit2(&s->m_z, -15) == Z_OK; // any window the server may use
+        return s;
+    }
+    ~ZStream()
+    {
+        if (m_ok)
+            m_deflating ? deflateEnd(&m_z) : inflateEnd(&m_z);
+    }
+    ZStream(const ZStream &) = delete;
+    ZStream &operator=(const ZStream &) = delete;
+    bool ok() const { return m_ok; }
+    z_stream &z() { return m_z; }
+
+    // Appends `in` compressed for a frame with RSV1 (sync flush, its 00 00 ff ff tail
+    // removed: RFC 7692 §7.2.1). The stream keeps its window for the next message: call
+    // deflateReset() first for a message on its own.
+    bool compress(std::string_view in, std::string &out)
+    {
+        m_z.next_in = reinterpret_cast<Bytef *>(const_cast<char *>(in.data()));
+        m_z.avail_in = uInt(in.size());
+        const size_t start = out.size();
+        size_t used = start;
+        do {
+            out.resize(used + in.size() / 2 + 64);
+            m_z.next_out = reinterpret_cast<Bytef *>(out.data() + used);
+            m_z.avail_out = uInt(out.size() - used);
+            if (deflate(&m_z, Z_SYNC_FLUSH) != Z_OK)
+                return false;
+            used = out.size() - m_z.avail_out;
+        } while (m_z.avail_out == 0);
+        out.resize(used);
+        static constexpr char tail[4] = {'\0', '\0', '\xff', '\xff'};
+        if (used - start < 4 || std::memcmp(out.data() + used - 4, tail, 4) != 0)
+            return false;
+        out.resize(used - 4);
+        return true;
+    }
+
+private:
+    explicit ZStream(bool deflating) : m_deflating(deflating) { }
+    z_stream m_z{};
+    bool m_deflating;
+    bool m_ok = false;
+};
+
 // ---------------------------------------------------------------------------------------
 // Connections
 
@@ -543,6 +835,10 @@ constexpr uint8_t OpBinary = 0x2;
 constexpr uint8_t OpClose = 0x8;
 constexpr uint8_t OpPing = 0x9;
 constexpr uint8_t OpPong = 0xA;
+// ORed into Conn::frameOpcode while a data frame's payload is compressed (RSV1 on the
+// message's first frame), so the payload loop needs no test of its own for it.
+constexpr uint8_t Inflate = 0x10;
+constexpr uint8_t Rsv1 = 0x40;
 constexpr size_t PrefixSize = 8;
 
 enum class Kind : uint8_t { WebSocket, Http };
@@ -590,6 +886,13 @@ struct Conn
     int64_t lastBroadcast = -1;
     // HTTP
     int64_t requestAt = 0;
+
+    // permessage-deflate, when the server agreed to it
+    bool deflate = false;
+    bool inflating = false; // the message in progress came compressed
+    bool closeAnswered = false; // --stop-server: we answered the server's close frame
+    std::unique_ptr<ZStream> inflater; // created on the first compressed message
+    std::unique_ptr<ZStream> deflater; // with client context takeover only
 };
 
 class LoadGen
@@ -614,17 +917,26 @@ private:
     void onReadable(Conn &c);
     void onData(Conn &c, const uint8_t *data, size_t size);
     void onHandshake(Conn &c);
+    bool acceptExtensions(Conn &c, std::string_view head);
     void feedFrames(Conn &c, const uint8_t *data, size_t size);
     bool parseHeader(Conn &c);
+    template<bool Compressed> bool parseFrameHeader(Conn &c);
     void finishFrame(Conn &c);
+    void inflatePayload(Conn &c, const uint8_t *data, size_t size, bool last);
     void beginMessage(Conn &c);
     bool matches(const Conn &c, const uint8_t *data, size_t size) const;
     void onMessage(Conn &c, bool ok);
     void onReady(Conn &c);
     void feedHttp(Conn &c);
     void onHttpResponse(Conn &c, int status, std::string_view body);
-    void sendFrame(Conn &c, uint8_t opcode, const char *payload, size_t size);
+    void sendFrame(Conn &c, uint8_t opcode, const char *payload, size_t size, uint8_t rsv = 0);
+    void writeTag(char *tag, const Conn &c, uint64_t seq) const;
     void sendEcho(Conn &c, int64_t now);
+    void sendCompressedEcho(Conn &c, int64_t now);
+    bool preparePayloads();
+    bool prepareDeflate();
+    bool exchangeOnce();
+    void stopServer(JsonLine &json);
     void sendHealthRequest(Conn &c, int64_t now);
     void flush(Conn &c);
     void armWrite(Conn &c, bool on);
@@ -668,8 +980,14 @@ private:
     uint64_t m_pingsReceived = 0;
     uint64_t m_closeFrames = 0;
 
-    // Echo: one payload template, pre-masked frames with rotating mask keys
-    std::string m_template;
+    // Echo: payload templates (one, or 256 with --json; message seq uses template
+    // seq & m_payloadMask), pre-masked frames with rotating mask keys (frame seq % count;
+    // with --json one per template). Each echo carries an 8-byte tag at m_tagAt.
+    std::string m_template; // the first template: all have its size
+    std::vector<std::string> m_payloads;
+    uint64_t m_payloadMask = 0;
+    size_t m_tagAt = 0;
+    size_t m_tagEnd = 0; // m_tagAt + PrefixSize, or less for a shorter payload
     struct MaskedFrame
     {
         std::string bytes;
@@ -677,6 +995,26 @@ private:
         uint8_t key[4]{};
     };
     std::vector<MaskedFrame> m_maskedFrames;
+    // Bytes the sockets sent and received, framing included (and the handshakes).
+    uint64_t m_bytesOut = 0;
+    uint64_t m_bytesIn = 0;
+
+    // permessage-deflate: what the first server answer said (every later one must say
+    // the same), the pieces of each message sent without client context takeover, and
+    // scratch space.
+    std::optional<DeflateAgreement> m_agreed;
+    std::string m_deflateAnswer;
+    std::vector<std::string> m_compressedRests;
+    std::string m_deflateOut;
+    std::string m_deflateIn;
+    std::vector<uint8_t> m_inflated = std::vector<uint8_t>(64 * 1024);
+    uint64_t m_compressedBytesOut = 0; // payload bytes of compressed messages sent
+    uint64_t m_compressedBytesIn = 0;
+    uint64_t m_compressedMessagesIn = 0;
+    // Idle --stop-server: the server closes the sessions; count how.
+    bool m_serverStopping = false;
+    uint64_t m_closeCodes1001 = 0;
+    uint64_t m_closeCodesOther = 0;
     bool m_running = false; // echo/http: keep sending
     bool m_measuring = false;
     uint64_t m_completed = 0;
@@ -861,7 +1199,10 @@ void LoadGen::onConnected(Conn &c)
     c.acceptKey = base64(digest.data(), digest.size());
     c.out += "GET " + m_opt.path + " HTTP/1.1\r\nHost: " + m_hostHeader
             + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key
-            + "\r\nSec-WebSocket-Version: 13\r\n\r\n";
+            + "\r\nSec-WebSocket-Version: 13\r\n"
+            + (m_opt.deflate ? "Sec-WebSocket-Extensions: permessage-deflate; "
+                               "client_max_window_bits\r\n\r\n"
+                             : "\r\n");
     c.state = State::Handshake;
     flush(c);
 }
@@ -873,6 +1214,7 @@ void LoadGen::onReadable(Conn &c)
     for (int round = 0; round < 4; ++round) {
         const ssize_t n = ::recv(c.fd, m_readBuffer.data(), m_readBuffer.size(), 0);
         if (n > 0) {
+            m_bytesIn += uint64_t(n);
             onData(c, m_readBuffer.data(), size_t(n));
             if (c.state == State::Closed)
                 return;
@@ -884,7 +1226,8 @@ void LoadGen::onReadable(Conn &c)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             break;
-        closeConn(c, n == 0 ? "closed by server" : std::strerror(errno), !m_closingOurselves);
+        closeConn(c, n == 0 ? "closed by server" : std::strerror(errno),
+                  !m_closingOurselves && !m_serverStopping);
         return;
     }
     flush(c);
@@ -950,6 +1293,8 @@ void LoadGen::onHandshake(Conn &c)
         closeConn(c, "bad Sec-WebSocket-Accept", true);
         return;
     }
+    if (!acceptExtensions(c, head))
+        return;
     const std::string rest = c.in.substr(end + 4);
     c.in.clear();
     c.in.shrink_to_fit();
@@ -960,7 +1305,55 @@ void LoadGen::onHandshake(Conn &c)
         feedFrames(c, reinterpret_cast<const uint8_t *>(rest.data()), rest.size());
 }
 
+// Every Sec-WebSocket-Extensions field of the 101, joined as one list (RFC 7230 §3.2.2).
+// True if the answer fits what we offered: nothing without --deflate, exactly one
+// acceptable permessage-deflate with it, the same on every connection.
+bool LoadGen::acceptExtensions(Conn &c, std::string_view head)
+{
+    std::string answer;
+    for (std::string_view rest = head;;) {
+        const auto value = headerValue(rest, "sec-websocket-extensions");
+        if (!value)
+            break;
+        answer += (answer.empty() ? "" : ", ") + std::string(*value);
+        // Look again after this field for another one.
+        rest = rest.substr(size_t(value->data() + value->size() - rest.data()));
+    }
+    std::string why;
+    if (!m_opt.deflate) {
+        if (answer.empty())
+            return true;
+        why = "the server answered an extension that was not offered: " + answer;
+    } else if (answer.empty()) {
+        why = "the server did not accept permessage-deflate (no Sec-WebSocket-Extensions in "
+              "its 101)";
+    } else if (const auto agreed = parseDeflateAnswer(answer, why)) {
+        if (!m_agreed) {
+            m_agreed = agreed;
+            m_deflateAnswer = answer;
+        }
+        if (answer == m_deflateAnswer) {
+            c.deflate = true;
+            return true;
+        }
+        why = "answers differ between connections: '" + m_deflateAnswer + "' and '" + answer + "'";
+    } else {
+        why = "bad permessage-deflate answer '" + answer + "': " + why;
+    }
+    error(why);
+    closeConn(c, "bad Sec-WebSocket-Extensions", true);
+    return false;
+}
+
 bool LoadGen::parseHeader(Conn &c)
+{
+    // RSV1 starts a compressed message; everything else keeps to the plain path.
+    if (c.header[0] & 0x70) [[unlikely]]
+        return parseFrameHeader<true>(c);
+    return parseFrameHeader<false>(c);
+}
+
+template<bool Compressed> bool LoadGen::parseFrameHeader(Conn &c)
 {
     const uint8_t b0 = c.header[0];
     const uint8_t b1 = c.header[1];
@@ -969,10 +1362,14 @@ bool LoadGen::parseHeader(Conn &c)
         closeConn(c, "protocol error", true);
         return false;
     }
-    if (b0 & 0x70) {
-        error("server set RSV bits");
-        closeConn(c, "protocol error", true);
-        return false;
+    if constexpr (Compressed) {
+        const uint8_t opcode = b0 & 0x0f;
+        if ((b0 & 0x70) != Rsv1 || !c.deflate || (opcode != OpText && opcode != OpBinary)) {
+            error(c.deflate ? "server set RSV bits on a frame that cannot carry them"
+                            : "server set RSV bits");
+            closeConn(c, "protocol error", true);
+            return false;
+        }
     }
     uint64_t length = b1 & 0x7f;
     if (length == 126) {
@@ -1001,6 +1398,8 @@ bool LoadGen::parseHeader(Conn &c)
             closeConn(c, "protocol error", true);
             return false;
         }
+        if (c.inflating)
+            c.frameOpcode |= Inflate;
     } else if (c.frameOpcode == OpText || c.frameOpcode == OpBinary) {
         if (c.messageOpcode != 0) {
             error("new message inside a fragmented one");
@@ -1011,6 +1410,11 @@ bool LoadGen::parseHeader(Conn &c)
         c.messageOffset = 0;
         c.messageOk = true;
         beginMessage(c);
+        if constexpr (Compressed) {
+            c.inflating = true;
+            c.frameOpcode |= Inflate;
+            ++m_compressedMessagesIn;
+        }
     } else {
         error("unknown opcode");
         closeConn(c, "protocol error", true);
@@ -1043,8 +1447,14 @@ void LoadGen::feedFrames(Conn &c, const uint8_t *data, size_t size)
             continue;
         }
         const size_t take = size_t(std::min<uint64_t>(c.payloadLeft, size));
-        if (c.frameOpcode & 0x8) {
-            c.control.append(reinterpret_cast<const char *>(data), take);
+        if (c.frameOpcode & (0x8 | Inflate)) {
+            if (c.frameOpcode & Inflate) {
+                inflatePayload(c, data, take, false);
+                if (c.state != State::Open)
+                    return;
+            } else {
+                c.control.append(reinterpret_cast<const char *>(data), take);
+            }
         } else {
             if (c.messageOk && !matches(c, data, take))
                 c.messageOk = false;
@@ -1073,6 +1483,16 @@ void LoadGen::finishFrame(Conn &c)
         const unsigned code = c.control.size() >= 2
                 ? unsigned(uint8_t(c.control[0])) << 8 | uint8_t(c.control[1])
                 : 1005;
+        if (m_serverStopping) {
+            // Answer as a browser does (RFC 6455 §5.5.1) and wait for the server to close
+            // the TCP connection.
+            ++(code == 1001 ? m_closeCodes1001 : m_closeCodesOther);
+            if (!c.closeAnswered) {
+                c.closeAnswered = true;
+                sendFrame(c, OpClose, c.control.data(), std::min<size_t>(c.control.size(), 2));
+            }
+            return;
+        }
         const std::string why = "close frame " + std::to_string(code) + " "
                 + (c.control.size() > 2 ? c.control.substr(2) : std::string());
         if (!m_closingOurselves)
@@ -1080,6 +1500,16 @@ void LoadGen::finishFrame(Conn &c)
         closeConn(c, why.c_str(), !m_closingOurselves);
         return;
     }
+    case Inflate | OpText:
+    case Inflate | OpBinary:
+    case Inflate | OpContinuation:
+        if (c.frameFin) {
+            static constexpr uint8_t tail[4] = {0x00, 0x00, 0xff, 0xff};
+            inflatePayload(c, tail, sizeof tail, true);
+            if (c.state != State::Open)
+                return;
+        }
+        break;
     default:
         break;
     }
@@ -1091,6 +1521,59 @@ void LoadGen::finishFrame(Conn &c)
     onMessage(c, ok);
 }
 
+// A piece of a compressed message's payload (or, with `last`, the 00 00 ff ff tail the
+// sender removed): inflated in steps into m_inflated, each step checked like plain
+// payload. Inflation goes on after a mismatch so that a kept window stays in step.
+void LoadGen::inflatePayload(Conn &c, const uint8_t *data, size_t size, bool last)
+{
+    if (!c.inflater) {
+        c.inflater = ZStream::inflater();
+        if (!c.inflater->ok()) {
+            error("inflateInit2 failed");
+            closeConn(c, "zlib", true);
+            return;
+        }
+    }
+    m_compressedBytesIn += last ? 0 : size;
+    z_stream &z = c.inflater->z();
+    z.next_in = const_cast<Bytef *>(data);
+    z.avail_in = uInt(size);
+    bool ended = false;
+    do {
+        z.next_out = m_inflated.data();
+        z.avail_out = uInt(m_inflated.size());
+        const int rc = inflate(&z, Z_SYNC_FLUSH);
+        if (rc != Z_OK && rc != Z_BUF_ERROR && rc != Z_STREAM_END) {
+            error("inflate failed on connection " + std::to_string(c.index) + ": "
+                  + (z.msg ? z.msg : std::to_string(rc)));
+            closeConn(c, "corrupt compressed message", true);
+            return;
+        }
+        const size_t produced = m_inflated.size() - z.avail_out;
+        if (produced > 0) {
+            if (c.messageOk && !matches(c, m_inflated.data(), produced))
+                c.messageOk = false;
+            c.messageOffset += produced;
+        }
+        if (rc == Z_STREAM_END) {
+            // A final block (BFINAL): legal, though no server here sends one. What
+            // follows belongs to no stream; the next message starts a fresh one.
+            ended = true;
+            break;
+        }
+        if (c.messageOffset > c.expectedSize + m_inflated.size()) {
+            error("a compressed message inflates far beyond what was expected");
+            closeConn(c, "message too big", true);
+            return;
+        }
+    } while (z.avail_in > 0 || z.avail_out == 0);
+    if (last) {
+        c.inflating = false;
+        if (ended || m_agreed->serverNoContextTakeover)
+            inflateReset(&z);
+    }
+}
+
 void LoadGen::beginMessage(Conn &c)
 {
     c.expectedHasPrefix = false;
@@ -1099,16 +1582,17 @@ void LoadGen::beginMessage(Conn &c)
         c.expected = greeting;
         c.expectedSize = sizeof greeting - 1;
         c.expectedOpcode = OpText;
-    } else if (m_opt.mode == "echo") {
-        c.expected = m_template.data();
-        c.expectedSize = m_template.size();
+    } else if (m_opt.mode == "echo" || (m_opt.echoOnce && c.recvSeq < c.sendSeq)) {
+        const std::string &payload = m_payloads[c.recvSeq & m_payloadMask];
+        c.expected = payload.data();
+        c.expectedSize = payload.size();
         c.expectedOpcode = m_opt.binary ? OpBinary : OpText;
         c.expectedHasPrefix = true;
-        // The prefix names this connection and sequence number, so an echo that comes
+        // The tag names this connection and sequence number, so an echo that comes
         // back on the wrong connection or out of order does not match.
-        const auto tag = uint32_t(c.recvSeq) ^ (c.index * 0x9E3779B9u);
-        std::snprintf(c.prefix, sizeof c.prefix, "%07x", tag & 0x0fffffffu);
-        c.prefix[PrefixSize - 1] = '.';
+        char tag[PrefixSize + 1];
+        writeTag(tag, c, c.recvSeq);
+        std::memcpy(c.prefix, tag, PrefixSize);
     } else if (m_opt.mode == "broadcast") {
         c.expected = m_broadcastBody.data();
         c.expectedSize = m_broadcastBody.size();
@@ -1125,10 +1609,12 @@ bool LoadGen::matches(const Conn &c, const uint8_t *data, size_t size) const
     if (!c.expected || c.messageOffset + size > c.expectedSize)
         return false;
     size_t i = 0;
-    if (c.expectedHasPrefix) {
-        const size_t prefixEnd = std::min(PrefixSize, c.expectedSize);
-        for (; i < size && c.messageOffset + i < prefixEnd; ++i) {
-            if (data[i] != uint8_t(c.prefix[c.messageOffset + i]))
+    if (c.expectedHasPrefix && c.messageOffset < m_tagEnd) {
+        // Up to the tag's end byte by byte: the template, then the tag in its place.
+        for (; i < size && c.messageOffset + i < m_tagEnd; ++i) {
+            const size_t at = c.messageOffset + i;
+            const char want = at >= m_tagAt ? c.prefix[at - m_tagAt] : c.expected[at];
+            if (data[i] != uint8_t(want))
                 return false;
         }
     }
@@ -1179,6 +1665,15 @@ void LoadGen::onMessage(Conn &c, bool ok)
             m_broadcastFirstAt = now;
         m_broadcastLastAt = now;
         (onSecondServer(c) ? m_broadcastLastAtSecond : m_broadcastLastAtPrimary) = now;
+        return;
+    }
+    if (m_opt.echoOnce && c.recvSeq < c.sendSeq) {
+        if (!ok) {
+            error("echo mismatch on connection " + std::to_string(c.index));
+            closeConn(c, "echo mismatch", true);
+            return;
+        }
+        ++c.recvSeq;
         return;
     }
     error("unexpected data message on an idle connection");
@@ -1266,11 +1761,11 @@ void LoadGen::onHttpResponse(Conn &c, int status, std::string_view body)
     error("unexpected HTTP response");
 }
 
-void LoadGen::sendFrame(Conn &c, uint8_t opcode, const char *payload, size_t size)
+void LoadGen::sendFrame(Conn &c, uint8_t opcode, const char *payload, size_t size, uint8_t rsv)
 {
     uint8_t head[14];
     size_t headSize = 2;
-    head[0] = uint8_t(0x80 | opcode);
+    head[0] = uint8_t(0x80 | rsv | opcode);
     if (size < 126) {
         head[1] = uint8_t(0x80 | size);
     } else if (size < 65536) {
@@ -1291,25 +1786,77 @@ void LoadGen::sendFrame(Conn &c, uint8_t opcode, const char *payload, size_t siz
     c.out.append(reinterpret_cast<const char *>(key), 4);
     const size_t at = c.out.size();
     c.out.append(payload, size);
-    for (size_t i = 0; i < size; ++i)
-        c.out[at + i] = char(uint8_t(c.out[at + i]) ^ key[i & 3]);
+    maskPayload(c.out.data() + at, size, key);
+}
+
+// The 8-byte tag of message `seq` on connection c: 7 hex digits and a dot.
+void LoadGen::writeTag(char *tag, const Conn &c, uint64_t seq) const
+{
+    const auto value = uint32_t(seq) ^ (c.index * 0x9E3779B9u);
+    std::snprintf(tag, PrefixSize + 1, "%07x", value & 0x0fffffffu);
+    tag[PrefixSize - 1] = '.';
 }
 
 void LoadGen::sendEcho(Conn &c, int64_t now)
 {
+    if (c.deflate) [[unlikely]] {
+        sendCompressedEcho(c, now);
+        return;
+    }
     const uint64_t seq = c.sendSeq++;
     c.sentAt[seq % c.sentAt.size()] = now;
-    // Frames come pre-masked (a few rotating keys); only the prefix is masked here.
+    // Frames come pre-masked (a few rotating keys); only the tag is masked here.
     const MaskedFrame &frame = m_maskedFrames[seq % m_maskedFrames.size()];
     const size_t at = c.out.size();
     c.out += frame.bytes;
-    char prefix[PrefixSize + 1];
-    const auto tag = uint32_t(seq) ^ (c.index * 0x9E3779B9u);
-    std::snprintf(prefix, sizeof prefix, "%07x", tag & 0x0fffffffu);
-    prefix[PrefixSize - 1] = '.';
-    const size_t prefixEnd = std::min(PrefixSize, m_template.size());
-    for (size_t i = 0; i < prefixEnd; ++i)
-        c.out[at + frame.payloadAt + i] = char(uint8_t(prefix[i]) ^ frame.key[i & 3]);
+    char tag[PrefixSize + 1];
+    writeTag(tag, c, seq);
+    for (size_t i = m_tagAt; i < m_tagEnd; ++i)
+        c.out[at + frame.payloadAt + i] = char(uint8_t(tag[i - m_tagAt]) ^ frame.key[i & 3]);
+}
+
+// With permessage-deflate: the same message compressed, in a frame with RSV1.
+// Without client context takeover each message is compressed on its own, so the part
+// after the tag was compressed once per template (prepareDeflate()) and only the head up
+// to the tag's end goes in front as a stored block (BFINAL 0, byte-aligned, 5 bytes of
+// header): zlib's own bytes for the rest, no zlib work per message. With takeover, the
+// connection's own deflater compresses the whole message, remembering earlier ones.
+void LoadGen::sendCompressedEcho(Conn &c, int64_t now)
+{
+    const uint64_t seq = c.sendSeq++;
+    c.sentAt[seq % c.sentAt.size()] = now;
+    const uint64_t which = seq & m_payloadMask;
+    const std::string &payload = m_payloads[which];
+    char tag[PrefixSize + 1];
+    writeTag(tag, c, seq);
+    m_deflateOut.clear();
+    if (m_agreed->clientNoContextTakeover) {
+        const auto head = uint16_t(m_tagEnd);
+        const char stored[5] = {'\0', char(head & 0xff), char(head >> 8), char(~head & 0xff),
+                                char((~head >> 8) & 0xff)};
+        m_deflateOut.append(stored, sizeof stored);
+        m_deflateOut.append(payload, 0, m_tagAt);
+        m_deflateOut.append(tag, m_tagEnd - m_tagAt);
+        m_deflateOut += m_compressedRests[which];
+    } else {
+        if (!c.deflater) {
+            c.deflater = ZStream::deflater(m_opt.deflateLevel, m_agreed->clientMaxWindowBits);
+            if (!c.deflater->ok()) {
+                error("deflateInit2 failed");
+                closeConn(c, "zlib", true);
+                return;
+            }
+        }
+        m_deflateIn.assign(payload);
+        std::memcpy(m_deflateIn.data() + m_tagAt, tag, m_tagEnd - m_tagAt);
+        if (!c.deflater->compress(m_deflateIn, m_deflateOut)) {
+            error("deflate failed");
+            closeConn(c, "zlib", true);
+            return;
+        }
+    }
+    m_compressedBytesOut += m_deflateOut.size();
+    sendFrame(c, m_opt.binary ? OpBinary : OpText, m_deflateOut.data(), m_deflateOut.size(), Rsv1);
 }
 
 void LoadGen::sendHealthRequest(Conn &c, int64_t now)
@@ -1325,6 +1872,7 @@ void LoadGen::flush(Conn &c)
                 = ::send(c.fd, c.out.data() + c.outPos, c.out.size() - c.outPos, MSG_NOSIGNAL);
         if (n > 0) {
             c.outPos += size_t(n);
+            m_bytesOut += uint64_t(n);
             continue;
         }
         if (n < 0 && errno == EINTR)
@@ -1337,7 +1885,7 @@ void LoadGen::flush(Conn &c)
             armWrite(c, true);
             return;
         }
-        closeConn(c, "send failed", !m_closingOurselves);
+        closeConn(c, "send failed", !m_closingOurselves && !m_serverStopping);
         return;
     }
     c.out.clear();
@@ -1367,7 +1915,7 @@ void LoadGen::closeConn(Conn &c, const char *why, bool isError)
     c.state = State::Closed;
     if (c.ready) {
         --m_ready;
-        if (!m_closingOurselves)
+        if (!m_closingOurselves && !m_serverStopping)
             ++m_dropped;
     } else {
         --m_pending;
@@ -1408,6 +1956,135 @@ int LoadGen::finish(JsonLine &json, bool ok)
     return ok && m_errors == 0 ? 0 : 1;
 }
 
+// Echo payloads: one template (letters, or random bytes for binary frames) with the tag
+// at its start, or with --json 256 dashboard updates with the tag inside; the frames
+// pre-masked for the plain path.
+bool LoadGen::preparePayloads()
+{
+    if (m_opt.json) {
+        m_payloads = makeJsonMessages(m_opt.seed, m_opt.size, 256);
+        m_tagAt = JsonTagAt;
+    } else {
+        std::string payload(m_opt.size, '\0');
+        for (size_t i = 0; i < payload.size(); ++i)
+            payload[i] = m_opt.binary ? char(m_random.next() & 0xff) : char('a' + (i * 7) % 26);
+        m_payloads = {std::move(payload)};
+        m_tagAt = 0;
+    }
+    m_payloadMask = m_payloads.size() - 1; // a power of two
+    m_template = m_payloads.front();
+    m_tagEnd = std::min(m_tagAt + PrefixSize, m_template.size());
+    const uint8_t opcode = m_opt.binary ? OpBinary : OpText;
+    // Frame seq is m_maskedFrames[seq % count]: with several templates, one frame each.
+    const size_t frames = m_payloads.size() == 1 ? 8 : m_payloads.size();
+    for (size_t k = 0; k < frames; ++k) {
+        const std::string &payload = m_payloads[k & m_payloadMask];
+        Conn scratch;
+        sendFrame(scratch, opcode, payload.data(), payload.size());
+        MaskedFrame frame;
+        frame.bytes = std::move(scratch.out);
+        frame.payloadAt = frame.bytes.size() - payload.size();
+        std::memcpy(frame.key, frame.bytes.data() + frame.payloadAt - 4, 4);
+        m_maskedFrames.push_back(std::move(frame));
+    }
+    return true;
+}
+
+// Once the server has answered: without client context takeover, each template's part
+// after the tag compressed on its own (see sendCompressedEcho()).
+bool LoadGen::prepareDeflate()
+{
+    if (!m_opt.deflate)
+        return true;
+    if (!m_agreed) {
+        error("no connection agreed to permessage-deflate");
+        return false;
+    }
+    if (m_agreed->clientMaxWindowBits < 9) {
+        // zlib 1.2.9 and later refuse a raw 256-byte window.
+        error("the server asks for client_max_window_bits=8, which zlib cannot produce");
+        return false;
+    }
+    if (!m_agreed->clientNoContextTakeover)
+        return true;
+    const auto deflater = ZStream::deflater(m_opt.deflateLevel, m_agreed->clientMaxWindowBits);
+    m_compressedRests.clear();
+    for (const std::string &payload : m_payloads) {
+        std::string rest;
+        if (!deflater->ok() || deflateReset(&deflater->z()) != Z_OK
+            || !deflater->compress(std::string_view(payload).substr(m_tagEnd), rest)) {
+            error("deflate failed");
+            return false;
+        }
+        m_compressedRests.push_back(std::move(rest));
+    }
+    return true;
+}
+
+// Idle --echo-once: every open connection sends one message and gets it back, checked.
+bool LoadGen::exchangeOnce()
+{
+    if (!preparePayloads() || !prepareDeflate())
+        return false;
+    const int64_t now = nowNs();
+    for (Conn &c : m_conns) {
+        if (c.state != State::Open || c.kind != Kind::WebSocket)
+            continue;
+        c.sentAt.assign(1, 0);
+        sendEcho(c, now);
+        flush(c);
+    }
+    const bool done = runUntil(now + secondsToNs(30), [this] {
+        for (const Conn &c : m_conns) {
+            if (c.state == State::Open && c.recvSeq != c.sendSeq)
+                return false;
+        }
+        return true;
+    });
+    if (!done)
+        error("echoes still missing 30 s after sending one on every connection");
+    return done;
+}
+
+// Idle --stop-server: SIGTERM with every session open. Each close frame is answered as a
+// browser would; the figures are the time until the server had closed every connection
+// and until its process had exited.
+void LoadGen::stopServer(JsonLine &json)
+{
+    m_serverStopping = true;
+    const int open = m_ready;
+    const int64_t t0 = nowNs();
+    if (::kill(m_opt.pid, SIGTERM) != 0) {
+        error(std::string("kill: ") + std::strerror(errno));
+        return;
+    }
+    const int64_t deadline = t0 + secondsToNs(30);
+    int64_t closedAt = 0;
+    int64_t exitedAt = 0;
+    while ((closedAt == 0 || exitedAt == 0) && nowNs() < deadline) {
+        // Short slices, so that the exit is seen within 2 ms while nothing else happens.
+        runUntil(std::min(deadline, nowNs() + secondsToNs(0.002)), [this] { return m_ready == 0; });
+        const int64_t now = nowNs();
+        if (closedAt == 0 && m_ready == 0)
+            closedAt = now;
+        if (exitedAt == 0 && processExited(m_opt.pid))
+            exitedAt = now;
+    }
+    json.add("stop_sessions_open", open)
+            .add("stop_closed_1001", m_closeCodes1001)
+            .add("stop_closed_other_code", m_closeCodesOther)
+            .add("stop_still_open", m_ready);
+    if (closedAt)
+        json.add("stop_all_closed_s", double(closedAt - t0) / 1e9);
+    if (exitedAt)
+        json.add("shutdown_s", double(exitedAt - t0) / 1e9);
+    if (!exitedAt)
+        error("the server had not exited 30 s after SIGTERM");
+    else if (m_closeCodes1001 != uint64_t(open))
+        error(std::to_string(open - int(m_closeCodes1001))
+              + " sessions were not closed with 1001 before the server exited");
+}
+
 int LoadGen::runIdle()
 {
     const int n = m_opt.connections;
@@ -1418,6 +2095,7 @@ int LoadGen::runIdle()
     const bool opened = openAll(nowNs() + secondsToNs(m_opt.connectTimeout));
     const double connectSeconds = double(m_lastReadyAt - m_firstConnectAt) / 1e9;
     const int readyAfterConnect = m_ready;
+    const bool exchanged = !m_opt.echoOnce || (opened && exchangeOnce());
     runUntil(nowNs() + secondsToNs(m_opt.settle), [] { return false; });
     const long rssConnected = readRssKib(m_opt.pid);
     const uint64_t pingsBefore = m_pingsReceived;
@@ -1445,7 +2123,17 @@ int LoadGen::runIdle()
                  double(rssConnected - rssBefore) / double(readyAfterConnect), 2);
         json.add("rss_per_conn_kib", double(rssEnd - rssBefore) / double(m_ready), 2);
     }
-    return finish(json, opened && m_ready == n && m_dropped == 0);
+    if (m_opt.echoOnce) {
+        json.add("echoed_once", exchanged);
+        if (m_opt.deflate) {
+            json.add("deflate", m_deflateAnswer)
+                    .add("compressed_messages_received", m_compressedMessagesIn);
+        }
+    }
+    const bool held = opened && exchanged && m_ready == n && m_dropped == 0;
+    if (m_opt.stopServer)
+        stopServer(json);
+    return finish(json, held);
 }
 
 int LoadGen::runEcho()
@@ -1453,26 +2141,14 @@ int LoadGen::runEcho()
     const int n = m_opt.connections;
     if (!setUp(n))
         return 2;
-    // Payload: an 8-byte per-message prefix, then a fixed template (ASCII for text frames,
-    // all byte values for binary ones).
-    m_template.resize(m_opt.size);
-    for (size_t i = 0; i < m_template.size(); ++i)
-        m_template[i] = m_opt.binary ? char(m_random.next() & 0xff) : char('a' + (i * 7) % 26);
-    const uint8_t opcode = m_opt.binary ? OpBinary : OpText;
-    for (int k = 0; k < 8; ++k) {
-        Conn scratch;
-        sendFrame(scratch, opcode, m_template.data(), m_template.size());
-        MaskedFrame frame;
-        frame.bytes = std::move(scratch.out);
-        frame.payloadAt = frame.bytes.size() - m_template.size();
-        std::memcpy(frame.key, frame.bytes.data() + frame.payloadAt - 4, 4);
-        m_maskedFrames.push_back(std::move(frame));
-    }
+    // Payload: an 8-byte per-message tag, in a fixed template (ASCII for text frames, all
+    // byte values for binary ones) or in one of 256 JSON messages.
+    preparePayloads();
     for (Conn &c : m_conns)
         c.sentAt.assign(size_t(m_opt.inflight), 0);
     m_target = n;
     const bool opened = openAll(nowNs() + secondsToNs(m_opt.connectTimeout));
-    if (!opened || m_ready != n) {
+    if (!opened || m_ready != n || !prepareDeflate()) {
         JsonLine json = baseJson();
         json.add("ready", m_ready);
         return finish(json, false);
@@ -1487,7 +2163,30 @@ int LoadGen::runEcho()
     }
     runUntil(start + secondsToNs(m_opt.warmup), [] { return false; });
     CpuMeter cpu(m_opt.pid, 0);
+    // What the sockets carried during the measured window, per message each way.
+    auto sentSoFar = [this] {
+        uint64_t sent = 0;
+        for (const Conn &c : m_conns)
+            sent += c.sendSeq;
+        return sent;
+    };
+    const uint64_t sent0 = sentSoFar();
+    const uint64_t bytesOut0 = m_bytesOut;
+    const uint64_t bytesIn0 = m_bytesIn;
+    const uint64_t compressedOut0 = m_compressedBytesOut;
+    const uint64_t compressedIn0 = m_compressedBytesIn;
+    const uint64_t completed0 = m_completed;
     const double seconds = measure(cpu);
+    const uint64_t sentMeasured = sentSoFar() - sent0;
+    const uint64_t receivedMeasured = m_completed - completed0;
+    const double wireOut
+            = double(m_bytesOut - bytesOut0) / double(std::max<uint64_t>(1, sentMeasured));
+    const double wireIn
+            = double(m_bytesIn - bytesIn0) / double(std::max<uint64_t>(1, receivedMeasured));
+    const double compressedOut = double(m_compressedBytesOut - compressedOut0)
+            / double(std::max<uint64_t>(1, sentMeasured));
+    const double compressedIn = double(m_compressedBytesIn - compressedIn0)
+            / double(std::max<uint64_t>(1, receivedMeasured));
     // Stop sending and collect what is still in flight, so every message is verified.
     m_running = false;
     const bool drained = runUntil(nowNs() + secondsToNs(10), [this, n] {
@@ -1517,6 +2216,25 @@ int LoadGen::runEcho()
             .add("p99_us", m_latency.percentileUs(99), 1)
             .add("max_us", m_latency.maxUs(), 1);
     cpu.addTo(json, seconds);
+    if (m_completed > 0) {
+        json.add("loadgen_cpu_us_per_msg", cpu.selfSeconds() / double(m_completed) * 1e6, 2);
+        if (cpu.serverSeconds() >= 0)
+            json.add("server_cpu_us_per_msg", cpu.serverSeconds() / double(m_completed) * 1e6, 2);
+    }
+    // The same message uncompressed, as a frame: header (with the client's mask key) and
+    // payload.
+    const size_t size = m_template.size();
+    const size_t header = 2 + (size < 126 ? 0 : size < 65536 ? 2 : 8);
+    json.add("wire_out_per_msg", wireOut, 1).add("wire_in_per_msg", wireIn, 1);
+    if (m_opt.deflate) {
+        json.add("deflate", m_deflateAnswer)
+                .add("deflate_level", m_opt.deflateLevel)
+                .add("compressed_payload_out_per_msg", compressedOut, 1)
+                .add("compressed_payload_in_per_msg", compressedIn, 1)
+                .add("wire_ratio_out", wireOut / double(size + header + 4), 4)
+                .add("wire_ratio_in", wireIn / double(size + header), 4)
+                .add("compressed_messages_received", m_compressedMessagesIn);
+    }
     json.add("dropped", m_dropped);
     return finish(json, m_dropped == 0 && m_completed > 0);
 }

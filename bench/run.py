@@ -1,8 +1,11 @@
 #!/usr/bin/python3
 """Switchboard benchmark: the whole suite against `switchboard --no-gui` and Node's `ws`.
 
-    bench/run.sh             full run (2 interleaved repeats, about 12 minutes on 2 cores)
+    bench/run.sh             full run (2 interleaved repeats, about 10 minutes on 2 cores)
     bench/run.sh --quick     one repeat, shorter tests (about 5 minutes)
+    bench/run.sh --baseline OLD/build/bin/switchboard
+                             the same, with an older build as a third server
+                             (switchboard-before), to compare before and after a change
 
 Most of the time is opening and closing the 19,900 and 10,000 connections of the big
 tests, and the GUI test (20 s under Xvfb).
@@ -10,15 +13,17 @@ tests, and the GUI test (20 s under Xvfb).
 It builds switchboard (with its console) and switchboard-loadgen (CMake + Ninja,
 build-bench/), installs the ws peer from bench/peers/package-lock.json if it is missing,
 then runs every test against a fresh server process, Switchboard and ws interleaved (their
-order alternates per repeat). Each result is printed as one JSON line as it arrives; at the
-end come one JSON line per test with the medians and the Switchboard / ws ratio, and a
-markdown table with the machine it ran on. Raw lines, the summary and the tail of each
+order is reversed every other repeat). Each result is printed as one JSON line as it
+arrives; at the end come one JSON line per test with the medians, the Switchboard / ws
+ratio (and after / before with --baseline), and a markdown table with the machine it ran
+on. Raw lines, the summary and the tail of each
 server's log go to bench/results/<timestamp>/ (git-ignored).
 
 Switchboard runs full-featured and with its defaults (stats, heartbeat every 10 s, hub,
 admin routes, info-level access log on stderr, which goes to a file), plus --idle-timeout 0
-for the idle tests. Two tests are Switchboard's own: the cluster broadcast (a redis-server
-and two instances) and the console's responsiveness. Extra server flags:
+for the idle tests and --deflate for the permessage-deflate tests (skipped for a binary
+whose --help has no --deflate). Two tests are Switchboard's own: the cluster broadcast (a
+redis-server and two instances) and the console's responsiveness. Extra server flags:
 --switchboard-args "...".
 """
 
@@ -44,6 +49,9 @@ BENCH_DIR = Path(__file__).resolve().parent
 SOURCE_DIR = BENCH_DIR.parent
 TOKEN = "bench-token"
 LISTENING = re.compile(r"listening on http://127\.0\.0\.1:(\d+)")
+# The Switchboard builds a run can hold: the one built here (or --switchboard) and an
+# older one for comparison (--baseline). Everything else is the ws peer.
+SWITCHBOARDS = ("switchboard", "switchboard-before")
 
 # ---------------------------------------------------------------------------------------
 # The suite. Each test: loadgen arguments, extra server arguments, and the figure that the
@@ -54,6 +62,12 @@ def suite(args, max_idle):
     quick = args.quick
     echo_time = ["--duration", "2" if quick else "4", "--warmup", "0.5" if quick else "1"]
     n20k = min(20000, max_idle)
+    # The permessage-deflate workload: dashboard updates of 4 KiB JSON (256 different ones
+    # from a fixed seed), 20 connections x 4 in flight, so that the server is never idle.
+    json_echo = ["echo", "--connections", "20", "--inflight", "4", "--size", "4096",
+                 "--json", "--seed", "1"] + echo_time
+    json_extra = ["wire_out_per_msg", "wire_in_per_msg", "server_cpu_pct",
+                  "server_cpu_us_per_msg", "loadgen_cpu_pct", "p50_us"]
     tests = [
         {
             "name": "idle_5k",
@@ -63,7 +77,18 @@ def suite(args, max_idle):
                         "--hold", "2" if quick else "11"],
             "server": ["--idle-timeout", "0"],
             "metric": "rss_per_conn_kib", "unit": "KiB", "better": "lower",
-            "target": ("<=", 1.0),
+            "target": ("<=", 1.0), "extra": ["connect_per_s"],
+        },
+        {
+            "name": "idle_2k_deflate",
+            "title": "2,000 idle connections with permessage-deflate, one 4 KiB JSON echo "
+                     "each: server RSS per connection",
+            "loadgen": ["idle", "--connections", "2000", "--settle", "1",
+                        "--hold", "2" if quick else "11", "--echo-once", "--json",
+                        "--size", "4096", "--seed", "1", "--deflate"],
+            "server": ["--idle-timeout", "0", "--deflate"],
+            "requires": "--deflate",
+            "metric": "rss_per_conn_kib", "unit": "KiB", "better": "lower",
         },
         {
             "name": "idle_20k",
@@ -71,11 +96,14 @@ def suite(args, max_idle):
             "loadgen": ["idle", "--connections", str(n20k), "--settle", "1",
                         # a full ping round after the last connection opened (and more for
                         # the first ones, while the rest were connecting)
-                        "--hold", "12"],
+                        "--hold", "12",
+                        # then SIGTERM with every session open: how long until it exited
+                        "--stop-server"],
             "server": ["--idle-timeout", "0"],
             "metric": "held", "unit": "conns", "better": "higher", "needs": n20k,
             "absolute": n20k,
-            "extra": ["rss_per_conn_kib", "connect_per_s", "server_cpu_pct_hold"],
+            "extra": ["rss_per_conn_kib", "connect_per_s", "server_cpu_pct_hold",
+                      "shutdown_s", "stop_closed_1001"],
         },
         {
             "name": "echo_1x1",
@@ -100,6 +128,22 @@ def suite(args, max_idle):
                         "--binary"] + echo_time,
             "metric": "mib_per_s", "unit": "MiB/s", "better": "higher",
             "target": (">=", 4.0), "extra": ["p50_us", "p99_us"],
+        },
+        {
+            "name": "echo_4k_json",
+            "title": "echo, 20 connections x 4 in flight, 4 KiB JSON text",
+            "loadgen": json_echo,
+            "metric": "msg_per_s", "unit": "msg/s", "better": "higher",
+            "extra": json_extra,
+        },
+        {
+            "name": "echo_4k_json_deflate",
+            "title": "echo, 20 x 4, 4 KiB JSON text, permessage-deflate",
+            "loadgen": json_echo + ["--deflate"],
+            "server": ["--deflate"],
+            "requires": "--deflate",
+            "metric": "msg_per_s", "unit": "msg/s", "better": "higher",
+            "extra": json_extra + ["wire_ratio_out", "wire_ratio_in"],
         },
         {
             "name": "broadcast_1k",
@@ -156,7 +200,7 @@ def suite(args, max_idle):
     return tests
 
 
-def gui_responsiveness(args, paths, test, log_path):
+def gui_responsiveness(name, args, paths, test, log_path):
     """bench/gui_responsiveness.py against the benchmarked binary (built with its console):
     1,000 clients at 5,000 msg/s under Xvfb, the window's own probe timing posted events
     (what a click is) and repaints. Only Switchboard has a console."""
@@ -164,7 +208,7 @@ def gui_responsiveness(args, paths, test, log_path):
     seconds = "8" if args.quick else "20"
     try:
         done = subprocess.run(["/usr/bin/python3", str(BENCH_DIR / "gui_responsiveness.py"),
-                               "--binary", str(paths["switchboard"]), "--seconds", seconds],
+                               "--binary", str(paths[name]), "--seconds", seconds],
                               capture_output=True, text=True, timeout=180)
     except subprocess.TimeoutExpired:
         return {"ok": False, "first_error": "gui_responsiveness.py timed out"}
@@ -200,7 +244,7 @@ def wait_cluster_ok(port, seconds=10.0):
     return False
 
 
-def cluster_broadcast(args, paths, test, log_path):
+def cluster_broadcast(name, args, paths, test, log_path):
     """Two Switchboard instances joined through a redis-server started here; half the
     clients on each; the POST goes to the first. Reports when the last client of each
     instance had the message, so the Redis hop shows against the single-instance test."""
@@ -214,9 +258,9 @@ def cluster_broadcast(args, paths, test, log_path):
     servers = []
     try:
         for node in ("a", "b"):
-            command = server_command("switchboard", paths, test, args) + [
+            command = server_command(name, paths, test, args) + [
                 "--cluster", f"redis://127.0.0.1:{redis_port}", "--node-name", node]
-            servers.append(Server(f"switchboard-{node}", command,
+            servers.append(Server(f"{name}-{node}", command,
                                   log_path.with_name(f"{log_path.stem}-{node}.log")))
         for server in servers:
             if not wait_cluster_ok(server.port):
@@ -224,7 +268,7 @@ def cluster_broadcast(args, paths, test, log_path):
         argv = [str(paths["loadgen"])] + test["loadgen"] + [
             "--port", str(servers[0].port), "--pid", str(servers[0].pid),
             "--port2", str(servers[1].port), "--pid2", str(servers[1].pid),
-            "--connect-timeout", str(connect_timeout(test)), "--label", "switchboard-cluster"]
+            "--connect-timeout", str(connect_timeout(test)), "--label", f"{name}-cluster"]
         done = subprocess.run(argv, capture_output=True, text=True,
                               timeout=loadgen_timeout(argv))
         try:
@@ -345,13 +389,13 @@ def switchboard_options(binary):
 
 
 def server_command(name, paths, test, args):
-    if name == "switchboard":
+    if name in SWITCHBOARDS:
         extra = []
         # A connection cap (--max-connections, default 10,000) would refuse the big tests;
         # they measure holding connections, not the cap.
-        if test.get("needs", 0) > 9000 and "--max-connections" in paths["switchboard_help"]:
+        if test.get("needs", 0) > 9000 and "--max-connections" in paths["help"][name]:
             extra = ["--max-connections", str(test["needs"] + 1000)]
-        return ([str(paths["switchboard"]), "--no-gui", "--port", "0", "--admin-token", TOKEN]
+        return ([str(paths[name]), "--no-gui", "--port", "0", "--admin-token", TOKEN]
                 + extra + shlex.split(args.switchboard_args) + test.get("server", []))
     return (["node", str(BENCH_DIR / "peers" / "ws-peer.js"), "--port", "0",
              "--admin-token", TOKEN] + test.get("server", []))
@@ -376,6 +420,10 @@ def loadgen_timeout(argv):
     seconds = 30.0 + float(values.get("--connect-timeout", 0))  # + draining
     for key in ("--duration", "--warmup", "--hold", "--settle"):
         seconds += float(values.get(key, 0))
+    if "--echo-once" in argv:  # the load generator waits up to 30 s for those echoes
+        seconds += 30.0
+    if "--stop-server" in argv:  # and up to 30 s for the server to exit
+        seconds += 30.0
     if "--count" in values:  # broadcasts: one may take up to 30 s before the loadgen gives up
         seconds += float(values["--count"]) * 2.0 + 30.0
     return seconds
@@ -412,13 +460,17 @@ def wait_quiet(args):
 def run_one(name, test, repeat, paths, args, out_dir):
     log_path = out_dir / "logs" / f"{test['name']}-{name}-{repeat}.log"
     result = {"test": test["name"], "server": name, "repeat": repeat}
+    if (name in SWITCHBOARDS and test.get("requires")
+            and test["requires"] not in paths["help"][name]):
+        return {**result, "ok": None, "status": "skipped",
+                "note": f"{paths[name]} has no {test['requires']} option"}
     if "hook" not in test:
         result["busy_before_pct"] = round(100 * wait_quiet(args), 1)
     started = time.monotonic()
     if "hook" in test:
-        if name != "switchboard":
+        if name not in SWITCHBOARDS:
             return None
-        hooked = test["hook"](args, paths, test, log_path)
+        hooked = test["hook"](name, args, paths, test, log_path)
         return {**result, **hooked, "wall_s": round(time.monotonic() - started, 1)}
     try:
         server = Server(name, server_command(name, paths, test, args), log_path)
@@ -479,20 +531,56 @@ def fmt(value, unit=""):
     return f"{value:.2f}" if abs(value) < 10 else f"{value:.1f}"
 
 
+LABELS = {
+    "p50_us": "latency p50 (µs)", "p99_us": "latency p99 (µs)",
+    "p99_ms": "p99 (ms)", "first_p50_ms": "first client has it, p50 (ms)",
+    "rss_per_conn_kib": "RSS per connection (KiB)",
+    "connect_per_s": "connections opened per s (connect phase)",
+    "server_cpu_pct_hold": "server CPU while holding (% of a core)",
+    "shutdown_s": "SIGTERM to exit, every session open (s)",
+    "stop_closed_1001": "sessions closed with 1001 before the exit",
+    "wire_out_per_msg": "bytes on the wire per message, client → server",
+    "wire_in_per_msg": "bytes on the wire per message, server → client",
+    "wire_ratio_out": "on the wire / uncompressed, client → server",
+    "wire_ratio_in": "on the wire / uncompressed, server → client",
+    "server_cpu_pct": "server CPU (% of a core)",
+    "server_cpu_us_per_msg": "server CPU per message (µs)",
+    "loadgen_cpu_pct": "load generator CPU (% of a core)",
+    "primary_last_p50_ms": "last client on the POSTed instance, p50 (ms)",
+    "second_last_p50_ms": "last client on the other instance, p50 (ms)",
+    "second_last_p99_ms": "last client on the other instance, p99 (ms)",
+    "click_p50_ms": "click p50 (ms)",
+    "repaint_p50_ms": "repaint p50 (ms)",
+    "repaint_p99_ms_worst_second": "repaint p99, worst second (ms)",
+    "echoed_per_s": "echoes out per s",
+}
+
+
+def spread_of(results, key):
+    values = [r[key] for r in results if isinstance(r.get(key), (int, float))
+              and not isinstance(r.get(key), bool)]
+    return [min(values), max(values)] if values else None
+
+
 def summarize(tests, results, machine, args):
+    names = [n for n in ("switchboard-before", "switchboard", "ws")
+             if any(r["server"] == n for r in results)]
     summary = []
     for test in tests:
         row = {"test": test["name"], "metric": test["metric"]}
         per_server = {}
-        for name in ("switchboard", "ws"):
+        for name in names:
             mine = [r for r in results if r["test"] == test["name"] and r["server"] == name]
             if not mine:
                 continue
             entry = {"runs": len(mine),
                      "ok": all(r.get("ok") is True for r in mine) if mine else None,
-                     test["metric"]: median_of(mine, test["metric"])}
-            if any(r.get("status") == "skipped" for r in mine):
+                     test["metric"]: median_of(mine, test["metric"]),
+                     # the lowest and highest run: the noise to judge a difference by
+                     "spread": spread_of(mine, test["metric"])}
+            if all(r.get("status") == "skipped" for r in mine):
                 entry["status"] = "skipped"
+                entry["ok"] = None
             for key in test.get("extra", []):
                 entry[key] = median_of(mine, key)
             for key in ("server_cpu_pct", "loadgen_cpu_pct", "dropped", "errors",
@@ -504,7 +592,10 @@ def summarize(tests, results, machine, args):
         row.update(per_server)
         sb = per_server.get("switchboard", {}).get(test["metric"])
         ws = per_server.get("ws", {}).get(test["metric"])
+        before = per_server.get("switchboard-before", {}).get(test["metric"])
         row["ratio"] = round(sb / ws, 3) if sb is not None and ws else None
+        if "switchboard-before" in names:
+            row["after_before"] = round(sb / before, 3) if sb is not None and before else None
         if "target" in test and row["ratio"] is not None:
             op, bound = test["target"]
             row["target"] = f"{op} {bound}x ws"
@@ -517,22 +608,37 @@ def summarize(tests, results, machine, args):
         summary.append(row)
         print(json.dumps({"summary": True, **row}), flush=True)
 
+    has_before = "switchboard-before" in names
+    has_ws = "ws" in names
+    heads = {"switchboard-before": "before", "switchboard": "after" if has_before else
+             "Switchboard", "ws": "ws"}
+    columns = [heads[n] for n in names]
+    if has_before:
+        columns.append("after / before")
+    if has_ws:
+        columns.append("ratio SB/ws")
+    columns += ["target", "met"]
+    baseline = (f"; before: {machine['baseline']}" if has_before and machine.get("baseline")
+                else "")
     lines = [
         f"Machine: {machine['cpu']} ({machine['nproc']} cores), Linux {machine['kernel']}, "
         f"{machine['memory_gib']} GiB; Qt {machine['qt']}, Node {machine['node']}, "
         f"ws {machine['ws']}; open-file limit {machine['nofile']}; Switchboard at "
-        f"{machine['source']}. "
+        f"{machine['source']}{baseline}. "
         f"Median of {args.repeats} interleaved run(s){' (--quick)' if args.quick else ''}, "
-        f"load generator on the same machine. Other work on the machine before a run "
+        f"load generator on the same machine; in brackets the lowest and highest run. "
+        f"Other work on the machine before a run "
         f"(median of all runs): {machine.get('busy_before_pct', 0):.0f}% of the cores.",
         "",
-        "| test | Switchboard | ws | ratio SB/ws | target | met |",
-        "|---|---|---|---|---|---|",
+        "| test | " + " | ".join(columns) + " |",
+        "|---" * (len(columns) + 1) + "|",
     ]
+
+    def ratio_text(a, b):
+        return f"{a / b:.2f}x" if a is not None and b else "–"
+
     for test, row in zip(tests, summary):
         unit = test["unit"]
-        sb = row.get("switchboard", {})
-        ws = row.get("ws", {})
 
         def cell(entry):
             if not entry:
@@ -540,36 +646,54 @@ def summarize(tests, results, machine, args):
             if entry.get("status") == "skipped":
                 return "skipped"
             text = f"{fmt(entry.get(test['metric']), unit)} {unit}"
+            spread = entry.get("spread")
+            if entry.get("runs", 0) > 1 and spread:
+                text += f" ({fmt(spread[0], unit)}–{fmt(spread[1], unit)})"
             if entry.get("ok") is False:
                 text += " (errors)"
             return text
 
-        ratio = f"{row['ratio']:.2f}x" if row.get("ratio") is not None else "–"
+        cells = [cell(row.get(n, {})) for n in names]
+        if has_before:
+            cells.append(f"{row['after_before']:.2f}x" if row.get("after_before") is not None
+                         else "–")
+        if has_ws:
+            cells.append(f"{row['ratio']:.2f}x" if row.get("ratio") is not None else "–")
         met = {True: "yes", False: "**no**"}.get(row.get("met"), "–")
-        lines.append(f"| {test['title']} | {cell(sb)} | {cell(ws)} | {ratio} | "
-                     f"{row.get('target', '–')} | {met} |")
+        cells += [row.get("target", "–"), met]
+        lines.append(f"| {test['title']} | " + " | ".join(cells) + " |")
         for key in test.get("extra", []):
-            a, b = sb.get(key), ws.get(key)
-            if a is None and b is None:
+            values = {n: row.get(n, {}).get(key) for n in names}
+            if all(v is None for v in values.values()):
                 continue
-            r = f"{a / b:.2f}x" if a is not None and b else "–"
-            label = {"p50_us": "latency p50 (µs)", "p99_us": "latency p99 (µs)",
-                     "p99_ms": "p99 (ms)", "first_p50_ms": "first client has it, p50 (ms)",
-                     "rss_per_conn_kib": "RSS per connection (KiB)",
-                     "connect_per_s": "connections opened per s",
-                     "server_cpu_pct_hold": "server CPU while holding (% of a core)",
-                     "primary_last_p50_ms": "last client on the POSTed instance, p50 (ms)",
-                     "second_last_p50_ms": "last client on the other instance, p50 (ms)",
-                     "second_last_p99_ms": "last client on the other instance, p99 (ms)",
-                     "click_p50_ms": "click p50 (ms)",
-                     "repaint_p50_ms": "repaint p50 (ms)",
-                     "repaint_p99_ms_worst_second": "repaint p99, worst second (ms)",
-                     "echoed_per_s": "echoes out per s"}.get(key, key)
-            lines.append(f"| &nbsp;&nbsp;{label} | {fmt(a)} | {fmt(b)} | {r} | | |")
+            cells = [fmt(values[n]) for n in names]
+            if has_before:
+                cells.append(ratio_text(values.get("switchboard"),
+                                        values["switchboard-before"]))
+            if has_ws:
+                cells.append(ratio_text(values.get("switchboard"), values["ws"]))
+            cells += ["", ""]
+            lines.append(f"| &nbsp;&nbsp;{LABELS.get(key, key)} | " + " | ".join(cells) + " |")
     table = "\n".join(lines)
     print()
     print(table)
     return summary, table
+
+
+def baseline_source(binary):
+    """The commit a --baseline binary was built from, read from its CMake build directory
+    (bin/.. holds CMakeCache.txt, which names the source directory); None if unknown."""
+    cache = Path(binary).resolve().parent.parent / "CMakeCache.txt"
+    try:
+        for line in cache.read_text(errors="replace").splitlines():
+            if line.startswith("CMAKE_HOME_DIRECTORY:"):
+                source = line.split("=", 1)[1]
+                commit = subprocess.run(["git", "-C", source, "rev-parse", "--short", "HEAD"],
+                                        capture_output=True, text=True, timeout=10)
+                return commit.stdout.strip() or None
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    return None
 
 
 def machine_info(nofile):
@@ -621,10 +745,15 @@ def main():
     parser.add_argument("--only", default="",
                         help="comma-separated test names, e.g. echo_1x1,broadcast_1k")
     parser.add_argument("--servers", default="switchboard,ws",
-                        help="which servers to run (default switchboard,ws)")
+                        help="which servers to run (default switchboard,ws; with --baseline "
+                        "switchboard-before is added unless --servers names the set)")
     parser.add_argument("--build-dir", default=str(SOURCE_DIR / "build-bench"))
     parser.add_argument("--switchboard", default="",
                         help="benchmark this switchboard binary instead of the one built here")
+    parser.add_argument("--baseline", default="",
+                        help="an older switchboard binary to run as a third server "
+                        "(switchboard-before) in the same interleaved run; tests that need an "
+                        "option its --help lacks (--deflate) are skipped for it")
     parser.add_argument("--skip-build", action="store_true",
                         help="use the binaries already in --build-dir")
     parser.add_argument("--switchboard-args", default="",
@@ -644,8 +773,12 @@ def main():
         args.repeats = 1 if args.quick else 2
     args.repeats = max(1, args.repeats)
     servers = [s for s in args.servers.split(",") if s]
-    if not set(servers) <= {"switchboard", "ws"}:
-        sys.exit("run.py: --servers takes switchboard and/or ws")
+    known = {"switchboard", "ws"} | ({"switchboard-before"} if args.baseline else set())
+    if not set(servers) <= known:
+        sys.exit(f"run.py: --servers takes {', '.join(sorted(known))}")
+    servers_given = any(a == "--servers" or a.startswith("--servers=") for a in sys.argv)
+    if args.baseline and "switchboard-before" not in servers and not servers_given:
+        servers.insert(1 if servers[:1] == ["switchboard"] else 0, "switchboard-before")
 
     if not args.skip_build:
         build(args)
@@ -653,13 +786,17 @@ def main():
         install_peer()
     paths = {"switchboard": Path(args.switchboard or Path(args.build_dir) / "bin" / "switchboard"),
              "loadgen": Path(args.build_dir) / "bin" / "switchboard-loadgen"}
+    if args.baseline:
+        paths["switchboard-before"] = Path(args.baseline)
     for path in paths.values():
         if not path.exists():
             sys.exit(f"run.py: {path} is missing; build it or drop --skip-build")
-    paths["switchboard_help"] = switchboard_options(paths["switchboard"])
-    if "--max-connections" not in paths["switchboard_help"]:
-        log("switchboard has no --max-connections option; if it caps connections, the "
-            "10k and 20k tests show it")
+    paths["help"] = {name: switchboard_options(paths[name]) for name in SWITCHBOARDS
+                     if name in paths}
+    for name, text in paths["help"].items():
+        if "--max-connections" not in text:
+            log(f"{name} has no --max-connections option; if it caps connections, the "
+                "10k and 20k tests show it")
 
     nofile = raise_fd_limit()
     # Each process needs one descriptor per connection plus a few of its own.
@@ -668,6 +805,9 @@ def main():
         log(f"the open-file limit is {nofile} and cannot be raised here, so the 20k idle "
             f"test opens {max_idle:,} connections")
     machine = machine_info(nofile)
+    if args.baseline:
+        commit = baseline_source(args.baseline)
+        machine["baseline"] = f"{commit} ({args.baseline})" if commit else args.baseline
     tests = suite(args, max_idle)
 
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")

@@ -10,8 +10,17 @@
 // answered the previous ping (ws's documented heartbeat). It does not implement
 // Switchboard's idle timeout, admin routes beyond broadcast, or logging.
 //
+// --deflate turns on ws's permessage-deflate with its defaults, the way its README
+// shows (`perMessageDeflate: true` plus the threshold, 1024 unless
+// --deflate-threshold says otherwise): zlib level and memLevel are Node's defaults
+// (6 and 8), and context takeover is kept in both directions unless the client's
+// offer asks otherwise, so every connection that has exchanged a compressed message
+// keeps a deflate and an inflate stream; the threshold only applies to a direction
+// without context takeover (ws compresses every message otherwise).
+//
 // Usage: node ws-peer.js [--host 127.0.0.1] [--port 0] [--admin-token T]
 //                        [--ping-interval 10] [--max-message-size 16777216]
+//                        [--deflate [--deflate-threshold 1024]]
 'use strict';
 
 const http = require('node:http');
@@ -24,8 +33,11 @@ function parseArgs(argv) {
     adminToken: process.env.SWITCHBOARD_ADMIN_TOKEN || 'T',
     pingInterval: 10,
     maxMessageSize: 16 * 1024 * 1024,
+    deflate: false,
+    deflateThreshold: 1024,
   };
-  const numeric = new Set(['port', 'pingInterval', 'maxMessageSize', 'idleTimeout']);
+  const numeric = new Set(['port', 'pingInterval', 'maxMessageSize', 'idleTimeout',
+                           'deflateThreshold']);
   for (let i = 2; i < argv.length; ++i) {
     let [key, value] = argv[i].split(/=(.*)/s);
     if (!key.startsWith('--')) {
@@ -35,6 +47,10 @@ function parseArgs(argv) {
     key = key.slice(2).replace(/-([a-z])/g, (_, c) => c.toUpperCase());
     if (key === 'noGui')
       continue; // accepted for command-line compatibility with switchboard
+    if (key === 'deflate' && value === undefined) {
+      options.deflate = true;
+      continue;
+    }
     if (value === undefined)
       value = argv[++i];
     if (value === undefined) {
@@ -59,7 +75,7 @@ const startedAt = Date.now();
 const wss = new WebSocketServer({
   noServer: true,
   maxPayload: options.maxMessageSize,
-  perMessageDeflate: false,
+  perMessageDeflate: options.deflate ? { threshold: options.deflateThreshold } : false,
 });
 
 function sendJson(res, status, object, extraHeaders = {}) {
