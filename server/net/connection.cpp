@@ -392,6 +392,9 @@ void Connection::filter(QByteArrayView raw)
     if (raw.isEmpty() || !m_filter || m_refused)
         return;
     StreamFilter::Output out;
+    // What the reader gets is never longer than what arrived (frames lose their masks):
+    // one allocation instead of one per growth step.
+    out.forReader.reserve(raw.size());
     m_filter->feed(raw, out);
     if (!out.forReader.isEmpty() && m_webSocket) {
         m_webSocket->append(out.forReader);
