@@ -43,7 +43,7 @@ void ConnectionSocket::editFirstResponseHead(std::function<QByteArray(const QByt
 
 qint64 ConnectionSocket::bytesAvailable() const
 {
-    return QIODevice::bytesAvailable() + (m_readable.size() - m_readPos);
+    return QIODevice::bytesAvailable() + m_unread;
 }
 
 qint64 ConnectionSocket::bytesToWrite() const
@@ -51,18 +51,36 @@ qint64 ConnectionSocket::bytesToWrite() const
     return m_connection ? m_connection->bytesToWrite() : 0;
 }
 
+void ConnectionSocket::append(const QByteArray &bytes)
+{
+    if (bytes.isEmpty())
+        return;
+    if (m_readable.isEmpty())
+        m_readable = bytes; // shared, not copied
+    else
+        m_queued.append(bytes);
+    m_unread += bytes.size();
+}
+
 qint64 ConnectionSocket::readData(char *data, qint64 maxSize)
 {
-    const qint64 n = qMin<qint64>(maxSize, m_readable.size() - m_readPos);
-    if (n > 0) {
-        std::memcpy(data, m_readable.constData() + m_readPos, size_t(n));
-        m_readPos += n;
+    qint64 n = 0;
+    while (n < maxSize && !m_readable.isEmpty()) {
+        const qint64 take = qMin<qint64>(maxSize - n, m_readable.size() - m_readPos);
+        std::memcpy(data + n, m_readable.constData() + m_readPos, size_t(take));
+        n += take;
+        m_readPos += take;
         if (m_readPos == m_readable.size()) {
-            m_readable = QByteArray(); // an idle connection keeps no read buffer
+            // An idle connection keeps no read buffer.
+            m_readable = m_queued.isEmpty() ? QByteArray() : m_queued.takeFirst();
             m_readPos = 0;
+            if (m_queued.isEmpty())
+                m_queued = QList<QByteArray>();
         }
-        return n;
     }
+    m_unread -= n;
+    if (n > 0)
+        return n;
     return state() == QAbstractSocket::UnconnectedState ? -1 : 0;
 }
 
@@ -392,9 +410,6 @@ void Connection::filter(QByteArrayView raw)
     if (raw.isEmpty() || !m_filter || m_refused)
         return;
     StreamFilter::Output out;
-    // What the reader gets is never longer than what arrived (frames lose their masks):
-    // one allocation instead of one per growth step.
-    out.forReader.reserve(raw.size());
     m_filter->feed(raw, out);
     if (!out.forReader.isEmpty() && m_webSocket) {
         m_webSocket->append(out.forReader);

@@ -63,15 +63,21 @@ protected:
 
 private:
     friend class Connection;
-    // Shares \a bytes when nothing is unread (QByteArray's append does): no copy.
-    void append(const QByteArray &bytes) { m_readable += bytes; }
+    /*!
+        Queues \a bytes for the reader without copying them: a large frame arrives over
+        several reads, and appending each piece to one buffer moved the whole frame
+        again (a quarter of the 64 KiB echo's throughput).
+    */
+    void append(const QByteArray &bytes);
     void dropReadBuffer();
     /*! The stream this reader had is over: disconnected() and friends. */
     void finish();
 
     QPointer<Connection> m_connection;
-    QByteArray m_readable;
+    QByteArray m_readable; // being read, from m_readPos
+    QList<QByteArray> m_queued; // after it, in order
     qsizetype m_readPos = 0;
+    qint64 m_unread = 0;
     std::function<QByteArray(const QByteArray &)> m_headEditor;
     QByteArray m_headSoFar; // the response head while it is written, for the editor
 };
