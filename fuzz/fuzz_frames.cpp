@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <cstdio>
 
+#include "clientframe.h"
 #include "deflateutil.h"
 #include "fuzzcheck.h"
 
@@ -153,27 +154,11 @@ void checkForReader(const Outcome &out, qint64 limit)
     FUZZ_CHECK(!given.wrongMasking && given.wellFormed && !given.tooBig);
 }
 
-QByteArray maskedFrame(quint8 first, QByteArrayView payload, quint32 key)
+/*! The four mask bytes of \a key, lowest first. */
+QByteArray maskOf(quint32 key)
 {
-    QByteArray frame;
-    frame.append(char(first));
-    const auto size = quint64(payload.size());
-    if (size < 126) {
-        frame.append(char(0x80 | size));
-    } else if (size <= 0xffff) {
-        frame.append(char(0x80 | 126));
-        frame.append(char(size >> 8));
-        frame.append(char(size & 0xff));
-    } else {
-        frame.append(char(0x80 | 127));
-        for (int shift = 56; shift >= 0; shift -= 8)
-            frame.append(char((size >> shift) & 0xff));
-    }
-    const char mask[4] = {char(key), char(key >> 8), char(key >> 16), char(key >> 24)};
-    frame.append(mask, 4);
-    for (qsizetype i = 0; i < payload.size(); ++i)
-        frame.append(char(payload[i] ^ mask[i % 4]));
-    return frame;
+    const char bytes[4] = {char(key), char(key >> 8), char(key >> 16), char(key >> 24)};
+    return QByteArray(bytes, 4);
 }
 
 struct Built
@@ -204,9 +189,9 @@ Built build(QByteArrayView input, bool deflate, bool takeover, uint32_t seed)
             const quint8 opcode = first ? (text ? 1 : 2) : 0;
             const quint8 byte0
                     = quint8((last ? 0x80 : 0) | (first && compressed ? 0x40 : 0) | opcode);
-            out.stream += maskedFrame(byte0, wire.mid(k * step, step), next());
+            out.stream += TestUtil::maskedFrame(byte0, wire.mid(k * step, step), maskOf(next()));
             if (!last && next() % 4 == 0)
-                out.stream += maskedFrame(0x89, "p", next());
+                out.stream += TestUtil::maskedFrame(0x89, "p", maskOf(next()));
         }
         out.messages.append({text ? 1 : 2, payload.toByteArray()});
     }

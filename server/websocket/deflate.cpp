@@ -21,6 +21,33 @@ namespace {
 // zlib counts in uInt: hand it large inputs in pieces of at most this.
 constexpr qsizetype MaxZlibChunk = qsizetype(1) << 30;
 
+/*! What is left of one input, given to zlib a piece at a time. */
+class ZlibInput
+{
+public:
+    explicit ZlibInput(QByteArrayView input) : m_next(input.data()), m_left(input.size()) { }
+
+    /*! Gives \a zs the next piece once it has used up the last one. */
+    void refill(z_stream &zs)
+    {
+        if (zs.avail_in != 0 || m_left == 0)
+            return;
+        const qsizetype piece = qMin(m_left, MaxZlibChunk);
+        zs.next_in = reinterpret_cast<Bytef *>(const_cast<char *>(m_next));
+        zs.avail_in = uInt(piece);
+        m_next += piece;
+        m_left -= piece;
+    }
+    /*! Whether zlib has been given the last piece (it may not have used it up). */
+    bool lastPieceGiven() const { return m_left == 0; }
+    /*! Whether zlib has used up all the input. */
+    bool exhausted(const z_stream &zs) const { return zs.avail_in == 0 && m_left == 0; }
+
+private:
+    const char *m_next;
+    qsizetype m_left;
+};
+
 // The empty stored block a sync flush ends with; senders strip it, receivers
 // put it back (RFC 7692 §7.2.1, §7.2.2).
 constexpr char SyncTail[4] = {'\x00', '\x00', '\xff', '\xff'};
@@ -415,16 +442,9 @@ Inflater::Status Inflater::run(QByteArrayView input, QByteArray &out, qint64 lim
     if (m_produced > limit)
         return fail(Status::TooBig);
     char buffer[OutputStep];
-    const char *next = input.data();
-    qsizetype left = input.size();
+    ZlibInput in(input);
     for (;;) {
-        if (zs.avail_in == 0 && left > 0) {
-            const qsizetype piece = qMin(left, MaxZlibChunk);
-            zs.next_in = reinterpret_cast<Bytef *>(const_cast<char *>(next));
-            zs.avail_in = uInt(piece);
-            next += piece;
-            left -= piece;
-        }
+        in.refill(zs);
         if (m_stream->ended) {
             if (zs.avail_in == 0)
                 break;
@@ -473,7 +493,7 @@ Inflater::Status Inflater::run(QByteArrayView input, QByteArray &out, qint64 lim
         default: // Z_DATA_ERROR, or Z_NEED_DICT which raw DEFLATE cannot ask for
             return fail(Status::Corrupt);
         }
-        if (zs.avail_in == 0 && left == 0 && zs.avail_out != 0)
+        if (in.exhausted(zs) && zs.avail_out != 0)
             break; // all input taken and zlib had room to spare: nothing is pending
         if (produced == 0 && taken == 0 && zs.avail_in != 0 && ret != Z_STREAM_END)
             return fail(Status::Corrupt); // zlib promises progress; never spin
@@ -556,16 +576,9 @@ std::optional<QByteArray> MessageDeflater::compress(QByteArrayView message)
     const uLong bound = deflateBound(&zs, uLong(qMin(message.size(), MaxZlibChunk)));
     out.resize(qsizetype(bound) + 16);
     qsizetype used = 0;
-    const char *next = message.data();
-    qsizetype left = message.size();
+    ZlibInput in(message);
     for (;;) {
-        if (zs.avail_in == 0 && left > 0) {
-            const qsizetype piece = qMin(left, MaxZlibChunk);
-            zs.next_in = reinterpret_cast<Bytef *>(const_cast<char *>(next));
-            zs.avail_in = uInt(piece);
-            next += piece;
-            left -= piece;
-        }
+        in.refill(zs);
         if (out.size() - used < 64)
             out.resize(out.size() + qMin(out.size(), MaxZlibChunk));
         const qsizetype space = qMin(out.size() - used, MaxZlibChunk);
@@ -573,7 +586,7 @@ std::optional<QByteArray> MessageDeflater::compress(QByteArrayView message)
         zs.avail_out = uInt(space);
         // Z_SYNC_FLUSH once the last input is in: the output then ends with an
         // empty stored block on a byte boundary, the tail §7.2.1 removes.
-        const int flush = left == 0 ? Z_SYNC_FLUSH : Z_NO_FLUSH;
+        const int flush = in.lastPieceGiven() ? Z_SYNC_FLUSH : Z_NO_FLUSH;
         const int ret = deflate(&zs, flush);
         used += space - qsizetype(zs.avail_out);
         if (ret != Z_OK && ret != Z_BUF_ERROR)

@@ -12,6 +12,8 @@
 #include <QtTest/QTest>
 #include <QtWebSockets/QWebSocket>
 
+#include "clientframe.h"
+
 #include <functional>
 #include <memory>
 
@@ -118,33 +120,6 @@ inline HttpResponse request(quint16 port, const QByteArray &method, const QByteA
         bytes += "Content-Length: " + QByteArray::number(body.size()) + "\r\n";
     bytes += "\r\n" + body;
     return rawRequest(port, bytes, method == "HEAD");
-}
-
-/*!
-    A client-to-server WebSocket frame: \a first is the FIN/opcode byte, the
-    payload (under 126 bytes) is masked with \a mask as RFC 6455 requires.
-*/
-inline QByteArray maskedFrame(quint8 first, const QByteArray &payload,
-                              const QByteArray &mask = QByteArray("\x11\x22\x33\x44"))
-{
-    QByteArray frame;
-    frame.append(char(first));
-    const auto size = quint64(payload.size());
-    if (size < 126) {
-        frame.append(char(0x80 | size));
-    } else if (size <= 0xffff) {
-        frame.append(char(0x80 | 126));
-        frame.append(char(size >> 8));
-        frame.append(char(size & 0xff));
-    } else {
-        frame.append(char(0x80 | 127));
-        for (int shift = 56; shift >= 0; shift -= 8)
-            frame.append(char((size >> shift) & 0xff));
-    }
-    frame += mask;
-    for (qsizetype i = 0; i < payload.size(); ++i)
-        frame.append(char(payload[i] ^ mask[i % 4]));
-    return frame;
 }
 
 /*! A raw connection that records everything received and whether the server closed it. */
