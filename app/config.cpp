@@ -1,10 +1,13 @@
 #include "config.h"
 
+#include "cluster/redislink.h"
 #include "logging.h"
 #include "websocket/originpolicy.h"
 
 #include <QtCore/QCommandLineParser>
 #include <QtCore/QCoreApplication>
+#include <QtCore/QFile>
+#include <QtCore/QFileInfo>
 #include <QtCore/QRandomGenerator>
 #include <QtCore/QRegularExpression>
 #include <QtCore/QUrl>
@@ -17,6 +20,8 @@ namespace {
 
 // Qt's QWebSocket cannot take messages of 2 GiB or more.
 constexpr qint64 kMaxMessageSizeLimit = (qint64(1) << 31) - 1;
+// Short secrets can be guessed offline from one captured envelope and its MAC.
+constexpr qsizetype kMinClusterSecret = 16;
 
 std::optional<std::chrono::milliseconds> parseSeconds(const QString &text)
 {
@@ -61,34 +66,35 @@ qint64 parseByteSize(const QString &text)
     return number << shift;
 }
 
-std::optional<ClusterSettings> parseClusterUrl(const QString &text, QString *error)
+std::optional<QByteArray> readSecretFile(const QString &path, QString *error)
 {
-    const QUrl url(text.trimmed(), QUrl::StrictMode);
-    const auto fail = [error](const QString &why) {
-        if (error)
-            *error = why;
+    QFile file(path);
+    if (!file.open(QIODevice::ReadOnly)) {
+        *error = QStringLiteral("cannot be read (%1)").arg(file.errorString());
         return std::nullopt;
-    };
-    if (!url.isValid() || url.scheme() != u"redis")
-        return fail(QStringLiteral("is not a redis:// URL"));
-    if (url.host().isEmpty())
-        return fail(QStringLiteral("has no host"));
-    if (!url.userInfo().isEmpty() || url.hasQuery() || url.hasFragment())
-        return fail(QStringLiteral("has a password, query or fragment, which are not supported"));
-    ClusterSettings settings;
-    settings.redisHost = url.host();
-    if (url.port() == 0)
-        return fail(QStringLiteral("has port 0"));
-    settings.redisPort = quint16(url.port(6379));
-    const QString path = url.path();
-    if (!path.isEmpty() && path != u"/") {
-        bool ok = false;
-        const int db = path.mid(1).toInt(&ok);
-        if (!ok || db < 0 || !path.mid(1).front().isDigit())
-            return fail(QStringLiteral("has '%1' where a database number belongs").arg(path));
-        settings.redisDb = db;
     }
-    return settings;
+    // A secret is one line; anything longer than this is not a secret file.
+    constexpr qint64 kMaxSecretFile = 4096;
+    QByteArray text = file.read(kMaxSecretFile + 1);
+    if (text.size() > kMaxSecretFile) {
+        *error = QStringLiteral("is larger than 4 KiB; it should hold one line");
+        return std::nullopt;
+    }
+    const qsizetype newline = text.indexOf('\n');
+    if (newline >= 0) {
+        if (!text.mid(newline + 1).trimmed().isEmpty()) {
+            *error = QStringLiteral("has more than one line");
+            return std::nullopt;
+        }
+        text.truncate(newline);
+    }
+    if (text.endsWith('\r'))
+        text.chop(1);
+    if (text.isEmpty()) {
+        *error = QStringLiteral("is empty");
+        return std::nullopt;
+    }
+    return text;
 }
 
 QByteArray generateToken()
@@ -194,6 +200,31 @@ CommandLine parseCommandLine(const QStringList &arguments, const QProcessEnviron
             QStringLiteral("node-name"),
             QStringLiteral("This instance's name in the cluster (default host name:port)."),
             QStringLiteral("name"));
+    const QCommandLineOption clusterSecretFile(
+            QStringLiteral("cluster-secret-file"),
+            QStringLiteral("File whose one line is the cluster's shared secret (at least 16 "
+                           "characters), which authenticates every message between instances. "
+                           "Also SWITCHBOARD_CLUSTER_SECRET."),
+            QStringLiteral("file"));
+    const QCommandLineOption clusterSecret(
+            QStringLiteral("cluster-secret"),
+            QStringLiteral("The cluster's shared secret itself; other users of this machine can "
+                           "read it in the process list, so prefer --cluster-secret-file."),
+            QStringLiteral("secret"));
+    const QCommandLineOption clusterInsecure(
+            QStringLiteral("cluster-insecure"),
+            QStringLiteral("Run a cluster without a secret: anyone who can publish to its Redis "
+                           "channel can then send to and close any session."));
+    const QCommandLineOption clusterPasswordFile(
+            QStringLiteral("cluster-password-file"),
+            QStringLiteral("File whose one line is the Redis password (AUTH), instead of one in "
+                           "the --cluster URL."),
+            QStringLiteral("file"));
+    const QCommandLineOption clusterCaFile(
+            QStringLiteral("cluster-ca-file"),
+            QStringLiteral("PEM CA certificates that sign a rediss:// server's certificate "
+                           "(default: the system's)."),
+            QStringLiteral("file"));
     parser.addOptions({help,          version,     host,           port,
                        noGui,         ping,        idle,           maxMessage,
                        adminToken,    origin,      headerTimeout,  keepAliveTimeout,
@@ -208,7 +239,8 @@ CommandLine parseCommandLine(const QStringList &arguments, const QProcessEnviron
             QStringLiteral("With --deflate, messages shorter than this are sent uncompressed "
                            "(bytes or with K/M; default 1K)."),
             QStringLiteral("size"), QStringLiteral("1K"));
-    parser.addOptions({cluster, nodeName, deflate, deflateThreshold});
+    parser.addOptions({cluster, nodeName, clusterSecretFile, clusterSecret, clusterInsecure,
+                       clusterPasswordFile, clusterCaFile, deflate, deflateThreshold});
 
     if (!parser.parse(arguments))
         return failure(QStringLiteral("Error: %1.").arg(parser.errorText()));
@@ -353,22 +385,104 @@ CommandLine parseCommandLine(const QStringList &arguments, const QProcessEnviron
         config.allowedOrigins.append(value);
     }
 
-    if (parser.isSet(cluster)) {
+    const QList<const QCommandLineOption *> clusterOnly{
+            &nodeName,        &clusterSecretFile,   &clusterSecret,
+            &clusterInsecure, &clusterPasswordFile, &clusterCaFile};
+    if (!parser.isSet(cluster)) {
+        for (const QCommandLineOption *option : clusterOnly) {
+            if (parser.isSet(*option))
+                return failure(QStringLiteral("Error: --%1 needs --cluster.")
+                                       .arg(option->names().constFirst()));
+        }
+    } else {
+        const QString url = parser.value(cluster);
+        if (!RedisLink::isBuiltIn())
+            return failure(QStringLiteral("Error: --cluster: this build has no cluster support "
+                                          "(configured with -DSWITCHBOARD_WITH_CLUSTER=OFF); "
+                                          "rebuild with Debian's libhiredis-dev installed."));
         QString error;
-        const auto settings = parseClusterUrl(parser.value(cluster), &error);
-        if (!settings)
+        const auto endpoint = RedisEndpoint::fromUrl(url, &error);
+        if (!endpoint)
             return failure(QStringLiteral("Error: --cluster '%1' %2; use "
-                                          "redis://HOST:PORT[/DB] such as "
+                                          "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] such as "
                                           "redis://127.0.0.1:6379.")
-                                   .arg(parser.value(cluster), error));
-        config.cluster = *settings;
+                                   .arg(url, error));
+        ClusterSettings &settings = config.cluster;
+        settings.redis = *endpoint;
+        if (settings.redis.tls && !RedisLink::supportsTls())
+            return failure(QStringLiteral("Error: --cluster '%1': this build's hiredis %2 has no "
+                                          "TLS; rediss:// needs hiredis 1.0 or newer with "
+                                          "hiredis_ssl (Debian 13's libhiredis-dev). Use "
+                                          "redis:// on a network you trust, or a TLS tunnel.")
+                                   .arg(settings.redis.displayUrl(), RedisLink::clientVersion()));
+
+        if (parser.isSet(clusterPasswordFile)) {
+            if (!settings.redis.password.isEmpty())
+                return failure(QStringLiteral("Error: the --cluster URL has a password and "
+                                              "--cluster-password-file gives another; use one."));
+            const auto password = readSecretFile(parser.value(clusterPasswordFile), &error);
+            if (!password)
+                return failure(QStringLiteral("Error: --cluster-password-file '%1' %2.")
+                                       .arg(parser.value(clusterPasswordFile), error));
+            settings.redis.password = *password;
+        }
+        if (!settings.redis.username.isEmpty() && settings.redis.password.isEmpty())
+            return failure(QStringLiteral("Error: --cluster '%1' names user '%2' without a "
+                                          "password (AUTH needs both); give it in the URL or "
+                                          "with --cluster-password-file.")
+                                   .arg(settings.redis.displayUrl(), settings.redis.username));
+        if (parser.isSet(clusterCaFile)) {
+            if (!settings.redis.tls)
+                return failure(QStringLiteral("Error: --cluster-ca-file is for rediss:// URLs; "
+                                              "'%1' does not use TLS.")
+                                       .arg(settings.redis.displayUrl()));
+            const QString caFile = parser.value(clusterCaFile);
+            if (!QFileInfo(caFile).isReadable())
+                return failure(QStringLiteral("Error: --cluster-ca-file '%1' cannot be read.")
+                                       .arg(caFile));
+            settings.redis.caFile = caFile;
+        }
+
+        // The secret: the option, or its file, or else the environment.
+        if (parser.isSet(clusterSecret) && parser.isSet(clusterSecretFile))
+            return failure(QStringLiteral("Error: --cluster-secret and --cluster-secret-file "
+                                          "both give the secret; use one."));
+        QByteArray secret;
+        if (parser.isSet(clusterSecretFile)) {
+            const auto fromFile = readSecretFile(parser.value(clusterSecretFile), &error);
+            if (!fromFile)
+                return failure(QStringLiteral("Error: --cluster-secret-file '%1' %2.")
+                                       .arg(parser.value(clusterSecretFile), error));
+            secret = *fromFile;
+        } else if (parser.isSet(clusterSecret)) {
+            secret = parser.value(clusterSecret).toUtf8();
+        } else {
+            secret = env.value(QStringLiteral("SWITCHBOARD_CLUSTER_SECRET")).toUtf8();
+        }
+        if (parser.isSet(clusterInsecure)) {
+            if (!secret.isEmpty())
+                return failure(QStringLiteral("Error: --cluster-insecure runs without a secret, "
+                                              "but one is given; drop one of them."));
+        } else if (secret.isEmpty()) {
+            return failure(QStringLiteral(
+                    "Error: --cluster needs a shared secret so that instances can tell each "
+                    "other's messages from forgeries: give every instance the same one with "
+                    "--cluster-secret-file FILE or SWITCHBOARD_CLUSTER_SECRET (make one with "
+                    "'head -c 32 /dev/urandom | base64'). To run without, knowing that anyone "
+                    "who can publish to this Redis can then send to and close any session, add "
+                    "--cluster-insecure."));
+        } else if (secret.size() < kMinClusterSecret) {
+            return failure(QStringLiteral("Error: the cluster secret has %1 characters; use at "
+                                          "least %2 (make one with 'head -c 32 /dev/urandom | "
+                                          "base64').")
+                                   .arg(secret.size())
+                                   .arg(kMinClusterSecret));
+        }
+        settings.secret = secret;
     }
     if (parser.isSet(nodeName)) {
         const QString name = parser.value(nodeName);
-        if (!config.cluster.enabled())
-            return failure(QStringLiteral("Error: --node-name needs --cluster."));
-        if (name.isEmpty() || name.size() > 100
-            || name.contains(QRegularExpression(QStringLiteral("[\\s\\x00-\\x1f\\x7f]"))))
+        if (!Cluster::isValidNodeName(name))
             return failure(QStringLiteral("Error: --node-name '%1' must be 1 to 100 characters "
                                           "without whitespace.")
                                    .arg(name));

@@ -28,7 +28,7 @@ struct ServerConfig
     QStringList allowedOrigins;
     QString logLevel = QStringLiteral("info");
     bool noGui = false;
-    ClusterSettings cluster; //!< --cluster and --node-name; off unless given
+    ClusterSettings cluster; //!< --cluster and its companions; off unless given
     DeflateSettings deflate; //!< --deflate and --deflate-threshold; off unless given
 };
 
@@ -43,7 +43,8 @@ struct CommandLine
 
 /*!
     Parses \a arguments (argv, program name first) with QCommandLineParser.
-    \a env supplies SWITCHBOARD_ADMIN_TOKEN. Never exits the process; the caller
+    \a env supplies SWITCHBOARD_ADMIN_TOKEN, SWITCHBOARD_CLIENT_TOKEN and
+    SWITCHBOARD_CLUSTER_SECRET. Never exits the process; the caller
     prints CommandLine::text and exits 0 (help, version) or 2 (error).
 */
 CommandLine parseCommandLine(const QStringList &arguments,
@@ -54,10 +55,11 @@ CommandLine parseCommandLine(const QStringList &arguments,
 qint64 parseByteSize(const QString &text);
 
 /*!
-    Parses redis://HOST[:PORT][/DB] (port 6379 and database 0 when left out);
-    nullopt with \a error saying what is wrong otherwise.
+    The one line of secret file \a path (a trailing newline dropped): a
+    cluster secret, a password. nullopt with \a error saying what is wrong if
+    it cannot be read, is empty, or holds more than one line.
 */
-std::optional<ClusterSettings> parseClusterUrl(const QString &text, QString *error = nullptr);
+std::optional<QByteArray> readSecretFile(const QString &path, QString *error);
 
 /*! A random URL-safe token of 32 characters (192 bits). */
 QByteArray generateToken();

@@ -152,6 +152,31 @@ void installDefaults(Server &server, const ServerConfig &config, Cluster *cluste
         conn.sendJson(200, health);
     });
 
+    if (cluster) {
+        // The cluster's state for an operator: behind the admin token, as it
+        // names the Redis server and says what is being dropped.
+        router.get(
+                QStringLiteral("/api/cluster"),
+                [cluster](Conn &conn) {
+                    const QString error = cluster->lastError();
+                    conn.sendJson(
+                            200,
+                            QJsonObject{
+                                    {QStringLiteral("node"), cluster->nodeName()},
+                                    {QStringLiteral("connected"), cluster->isConnected()},
+                                    {QStringLiteral("redis"),
+                                     cluster->settings().redis.displayUrl()},
+                                    {QStringLiteral("last_error"),
+                                     error.isEmpty() ? QJsonValue() : QJsonValue(error)},
+                                    {QStringLiteral("authenticated"), cluster->isAuthenticated()},
+                                    {QStringLiteral("nodes"),
+                                     QJsonArray::fromStringList(cluster->remoteNodes())},
+                                    {QStringLiteral("dropped"), cluster->dropped()},
+                            });
+                },
+                admin);
+    }
+
     router.get(
             QStringLiteral("/api/connections"),
             [&hub, cluster](Conn &conn) {

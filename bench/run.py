@@ -260,8 +260,11 @@ def cluster_broadcast(name, args, paths, test, log_path):
         for node in ("a", "b"):
             command = server_command(name, paths, test, args) + [
                 "--cluster", f"redis://127.0.0.1:{redis_port}", "--node-name", node]
+            # The secret through the environment, which a Switchboard from before
+            # authenticated envelopes ignores, so --baseline runs keep working.
             servers.append(Server(f"{name}-{node}", command,
-                                  log_path.with_name(f"{log_path.stem}-{node}.log")))
+                                  log_path.with_name(f"{log_path.stem}-{node}.log"),
+                                  env={"SWITCHBOARD_CLUSTER_SECRET": "bench-cluster-secret-0123456789"}))
         for server in servers:
             if not wait_cluster_ok(server.port):
                 raise RuntimeError(f"{server.name} did not join the cluster within 10 s")
@@ -333,14 +336,15 @@ def raise_fd_limit():
 class Server:
     """One server process, started fresh for each test and stopped by its own PID."""
 
-    def __init__(self, name, command, log_path):
+    def __init__(self, name, command, log_path, env=None):
         self.name = name
         self.log_path = log_path
         self.out_path = log_path.with_suffix(".out")
         self.out = open(self.out_path, "w+")
         self.err = open(log_path, "w+")
         self.process = subprocess.Popen(command, stdout=self.out, stderr=self.err,
-                                        stdin=subprocess.DEVNULL, cwd=str(SOURCE_DIR))
+                                        stdin=subprocess.DEVNULL, cwd=str(SOURCE_DIR),
+                                        env=None if env is None else {**os.environ, **env})
         self.pid = self.process.pid
         self.port = None
         deadline = time.monotonic() + 15

@@ -558,24 +558,34 @@ void MainWindow::updateClusterStatus()
 {
     if (!m_clusterLabel)
         return;
-    const ClusterSettings &settings = m_cluster->settings();
-    const QString redis = QStringLiteral("%1:%2").arg(settings.redisHost).arg(settings.redisPort);
+    const QString redis = m_cluster->settings().redis.displayUrl();
     const QString node = m_cluster->nodeName();
+    const bool authenticated = m_cluster->isAuthenticated();
     if (m_cluster->isConnected()) {
-        m_clusterLabel->setText(tr("Cluster: connected as %1 (%2)")
-                                        .arg(node, nodeCount(int(m_remoteNodes.size()) + 1)));
-        m_clusterLabel->setStyleSheet(QString());
+        const QString nodes = nodeCount(int(m_remoteNodes.size()) + 1);
+        m_clusterLabel->setText(
+                authenticated ? tr("Cluster: connected as %1 (%2)").arg(node, nodes)
+                              : tr("Cluster: connected as %1 (%2), insecure").arg(node, nodes));
+        m_clusterLabel->setStyleSheet(authenticated ? QString()
+                                                    : QStringLiteral("color: #8a5300;"));
+        const QString security = authenticated
+                ? tr("Messages between instances are authenticated (HMAC-SHA256).")
+                : tr("INSECURE: messages between instances are not authenticated "
+                     "(--cluster-insecure); anyone who can publish to this Redis can reach "
+                     "every session.");
         m_clusterLabel->setToolTip(
-                tr("This instance is node %1, joined through Redis %2.\nOther instances: %3")
+                tr("This instance is node %1, joined through Redis %2.\nOther instances: %3\n%4")
                         .arg(node, redis,
-                             m_remoteNodes.isEmpty() ? tr("none") : m_remoteNodes.join(u", ")));
+                             m_remoteNodes.isEmpty() ? tr("none") : m_remoteNodes.join(u", "),
+                             security));
     } else {
         m_clusterLabel->setText(tr("Cluster: degraded — Redis unreachable"));
         m_clusterLabel->setStyleSheet(QStringLiteral("color: #b3261e; font-weight: bold;"));
+        const QString why = m_cluster->lastError();
         m_clusterLabel->setToolTip(
-                tr("Cannot reach Redis %1. Local connections work as usual; sessions on other "
+                tr("Cannot reach Redis %1%2. Local connections work as usual; sessions on other "
                    "instances cannot be reached until it is back.")
-                        .arg(redis));
+                        .arg(redis, why.isEmpty() ? QString() : QStringLiteral(" (%1)").arg(why)));
     }
 }
 

@@ -1,15 +1,11 @@
 #include "cluster/cluster.h"
 
+#include "websocket/framecodec.h"
 #include "websocket/framejson.h"
 
-#include <QtCore/QJsonDocument>
+#include <QtCore/QDateTime>
 #include <QtCore/QLoggingCategory>
-#include <QtCore/QSocketNotifier>
-#include <QtNetwork/QHostAddress>
-#include <QtNetwork/QHostInfo>
-
-#include <hiredis/async.h>
-#include <hiredis/hiredis.h>
+#include <QtCore/QRegularExpression>
 
 #include <algorithm>
 
@@ -19,97 +15,72 @@ Q_LOGGING_CATEGORY(lcCluster, "switchboard.cluster", QtInfoMsg)
 
 namespace {
 
-constexpr int kProtocolVersion = 1;
 constexpr int kBeatsBeforeDropped = 3;
-constexpr std::chrono::milliseconds kMaxBackoff{8'000};
+constexpr qint64 kDropLogIntervalMs = 10'000;
+// A broadcast path no longer than a request head could carry.
+constexpr qsizetype kMaxPathLength = 8 * 1024;
+// RFC 6455 §5.5: a close frame's payload is at most 125 bytes, two of them the code.
+constexpr qsizetype kMaxCloseReasonBytes = 123;
+// Redis refuses larger bulk strings (proto-max-bulk-len).
+constexpr qsizetype kRedisMaxMessage = 512 * 1024 * 1024;
 
-/*
-    Runs a hiredis async context on Qt's event loop. Debian's
-    hiredis/adapters/qt.h connects to QSocketNotifier::activated(int), a
-    signal Qt 6 no longer has, and needs moc on a system header; this is the
-    same thing with function-pointer connects.
-*/
-class QtRedisAdapter final
+QString keyOf(const char *key)
 {
-public:
-    static void attach(redisAsyncContext *context)
-    {
-        auto *adapter = new QtRedisAdapter(context);
-        context->ev.data = adapter;
-        context->ev.addRead = [](void *data) {
-            static_cast<QtRedisAdapter *>(data)->addRead();
-        };
-        context->ev.delRead = [](void *data) {
-            static_cast<QtRedisAdapter *>(data)->drop(static_cast<QtRedisAdapter *>(data)->m_read);
-        };
-        context->ev.addWrite = [](void *data) {
-            static_cast<QtRedisAdapter *>(data)->addWrite();
-        };
-        context->ev.delWrite = [](void *data) {
-            static_cast<QtRedisAdapter *>(data)->drop(static_cast<QtRedisAdapter *>(data)->m_write);
-        };
-        // hiredis calls cleanup when it frees the context, possibly from
-        // inside one of our notifiers' activated() signals.
-        context->ev.cleanup = [](void *data) {
-            auto *self = static_cast<QtRedisAdapter *>(data);
-            self->drop(self->m_read);
-            self->drop(self->m_write);
-            delete self;
-        };
+    return QString::fromLatin1(key);
+}
+
+const char *whyDropped(EnvelopeCodec::Drop drop)
+{
+    switch (drop) {
+    case EnvelopeCodec::Drop::Forged:
+        return "their MAC did not match: another secret, or altered on the way";
+    case EnvelopeCodec::Drop::Unauthenticated:
+        return "they had no MAC, or one this insecure node cannot check; do all nodes have "
+               "the same secret?";
+    case EnvelopeCodec::Drop::Replayed:
+        return "they were sent before (a replay)";
+    case EnvelopeCodec::Drop::Stale:
+        return "their time was more than the allowed clock skew from ours (a late replay, or "
+               "unsynchronised clocks)";
+    case EnvelopeCodec::Drop::Version:
+        return "they were of another cluster protocol version (an older or newer Switchboard "
+               "on the same channel)";
+    case EnvelopeCodec::Drop::Oversize:
+        return "they were too large";
+    case EnvelopeCodec::Drop::Malformed:
+        return "their fields were missing or out of range";
     }
+    return "";
+}
 
-private:
-    explicit QtRedisAdapter(redisAsyncContext *context) : m_context(context) { }
-
-    void addRead()
-    {
-        if (m_read)
-            return;
-        m_read = new QSocketNotifier(m_context->c.fd, QSocketNotifier::Read);
-        redisAsyncContext *context = m_context;
-        QObject::connect(m_read, &QSocketNotifier::activated, m_read,
-                         [context] { redisAsyncHandleRead(context); });
-    }
-
-    void addWrite()
-    {
-        if (m_write)
-            return;
-        m_write = new QSocketNotifier(m_context->c.fd, QSocketNotifier::Write);
-        redisAsyncContext *context = m_context;
-        QObject::connect(m_write, &QSocketNotifier::activated, m_write,
-                         [context] { redisAsyncHandleWrite(context); });
-    }
-
-    static void drop(QSocketNotifier *&notifier)
-    {
-        if (!notifier)
-            return;
-        // Not deleted here: this may run inside the notifier's own signal.
-        notifier->setEnabled(false);
-        QObject::disconnect(notifier, nullptr, nullptr, nullptr);
-        notifier->deleteLater();
-        notifier = nullptr;
-    }
-
-    redisAsyncContext *m_context;
-    QSocketNotifier *m_read = nullptr;
-    QSocketNotifier *m_write = nullptr;
-};
+/*! The wall clock that envelopes carry. */
+qint64 wallClockMs()
+{
+    return QDateTime::currentMSecsSinceEpoch();
+}
 
 } // namespace
 
 Cluster::Cluster(Hub *hub, ClusterSettings settings, QObject *parent)
-    : QObject(parent), m_hub(hub), m_settings(std::move(settings))
+    : QObject(parent)
+    , m_hub(hub)
+    , m_settings(std::move(settings))
+    , m_link(new RedisLink(m_settings.redis, m_settings.channel(), this))
 {
     m_clock.start();
-    m_reconnect.setSingleShot(true);
-    connect(&m_reconnect, &QTimer::timeout, this, &Cluster::connectToRedis);
+    m_dropLoggedMs.fill(-kDropLogIntervalMs);
     m_heartbeat.setInterval(m_settings.heartbeatInterval);
     connect(&m_heartbeat, &QTimer::timeout, this, [this] {
         pruneNodes();
         publishHeartbeat();
+        logDrops(false);
     });
+    connect(m_link, &RedisLink::connectedChanged, this, [this](bool connected) {
+        if (connected)
+            publishHeartbeat();
+        Q_EMIT connectedChanged(connected);
+    });
+    connect(m_link, &RedisLink::messageReceived, this, &Cluster::onMessage);
     connect(m_hub, &Hub::broadcastRequested, this,
             [this](const Frame &frame, const BroadcastFilter &filter) {
                 if (frame.isControl())
@@ -122,8 +93,7 @@ Cluster::Cluster(Hub *hub, ClusterSettings settings, QObject *parent)
 
 Cluster::~Cluster()
 {
-    m_connected = false; // shutting down is not a degradation worth a warning
-    teardown();
+    logDrops(true);
 }
 
 void Cluster::start(const QString &defaultNodeName)
@@ -133,12 +103,45 @@ void Cluster::start(const QString &defaultNodeName)
     m_started = true;
     if (m_settings.nodeName.isEmpty())
         m_settings.nodeName = defaultNodeName;
-    qCInfo(lcCluster, "joining cluster as '%s' through redis %s:%u channel %s",
-           qPrintable(m_settings.nodeName), qPrintable(m_settings.redisHost),
-           unsigned(m_settings.redisPort), m_settings.channel().constData());
+    m_codec = std::make_unique<EnvelopeCodec>(m_settings.secret, m_settings.channel(),
+                                              m_settings.nodeName, EnvelopeCodec::newBoot());
+    m_codec->setMaxSkew(m_settings.maxClockSkew);
+    // Room for the largest frame the hub takes, base64-encoded, or a big heartbeat.
+    const qint64 frameRoom = m_hub->settings().maxMessageSize / 3 * 4 + 64 * 1024;
+    m_codec->setMaxSize(qsizetype(
+            std::clamp<qint64>(frameRoom, EnvelopeCodec::DefaultMaxSize, kRedisMaxMessage)));
+    qCInfo(lcCluster, "joining cluster as '%s' through %s channel %s, %s",
+           qPrintable(m_settings.nodeName), qPrintable(m_settings.redis.displayUrl()),
+           m_settings.channel().constData(),
+           isAuthenticated() ? "envelopes authenticated with HMAC-SHA256"
+                             : "INSECURE: envelopes unauthenticated (--cluster-insecure)");
     m_heartbeat.start();
     Q_EMIT started();
-    connectToRedis();
+    m_link->start();
+}
+
+bool Cluster::isConnected() const
+{
+    return m_link->isConnected();
+}
+
+QString Cluster::lastError() const
+{
+    return m_link->lastError();
+}
+
+bool Cluster::isValidNodeName(const QString &name)
+{
+    static const QRegularExpression forbidden(QStringLiteral("[\\s\\x00-\\x1f\\x7f]"));
+    return !name.isEmpty() && name.size() <= 100 && !name.contains(forbidden);
+}
+
+QJsonObject Cluster::dropped() const
+{
+    QJsonObject out;
+    for (int kind = 0; kind < EnvelopeCodec::DropKinds; ++kind)
+        out.insert(EnvelopeCodec::dropName(Drop(kind)), qint64(m_dropped[size_t(kind)]));
+    return out;
 }
 
 QString Cluster::globalId(quint64 id) const
@@ -152,8 +155,14 @@ std::optional<std::pair<QString, quint64>> Cluster::splitGlobalId(const QString 
     const qsizetype colon = globalId.lastIndexOf(u':');
     if (colon <= 0)
         return std::nullopt;
+    const QStringView digits = QStringView(globalId).mid(colon + 1);
+    // Digits only: toULongLong() would also take "+7", " 7" or "0x7".
+    if (digits.isEmpty() || !std::all_of(digits.begin(), digits.end(), [](QChar c) {
+            return c >= u'0' && c <= u'9';
+        }))
+        return std::nullopt;
     bool ok = false;
-    const quint64 id = globalId.mid(colon + 1).toULongLong(&ok);
+    const quint64 id = digits.toULongLong(&ok);
     if (!ok || id == 0)
         return std::nullopt;
     return std::make_pair(globalId.left(colon), id);
@@ -180,7 +189,7 @@ bool Cluster::hasRemoteSession(const QString &node, quint64 id)
         return false;
     const QString wanted = node + u':' + QString::number(id);
     return std::any_of(it->sessions.begin(), it->sessions.end(), [&](const QJsonValue &session) {
-        return session.toObject().value(QStringLiteral("id")).toString() == wanted;
+        return session.toObject().value(keyOf("id")).toString() == wanted;
     });
 }
 
@@ -200,203 +209,28 @@ bool Cluster::sendRemote(const QString &node, quint64 id, const Frame &frame)
 bool Cluster::closeRemote(const QString &node, quint64 id, quint16 code, const QString &reason)
 {
     return publish(QStringLiteral("close"), node + u':' + QString::number(id),
-                   {{QStringLiteral("code"), int(code)}, {QStringLiteral("reason"), reason}});
-}
-
-void Cluster::connectToRedis()
-{
-    teardown();
-    // hiredis resolves host names with a blocking getaddrinfo(); Qt does it off the event loop.
-    if (QHostAddress literal; literal.setAddress(m_settings.redisHost)) {
-        connectTo(literal.toString());
-        return;
-    }
-    QHostInfo::lookupHost(m_settings.redisHost, this, [this](const QHostInfo &info) {
-        const QList<QHostAddress> addresses = info.addresses();
-        if (addresses.isEmpty()) {
-            qCWarning(lcCluster, "cannot resolve redis host %s: %s",
-                      qPrintable(m_settings.redisHost), qPrintable(info.errorString()));
-            scheduleReconnect();
-            return;
-        }
-        // Redis usually binds IPv4 only, as "localhost" resolving to ::1 first would miss.
-        const auto ipv4 = std::find_if(addresses.begin(), addresses.end(), [](const auto &a) {
-            return a.protocol() == QAbstractSocket::IPv4Protocol;
-        });
-        connectTo((ipv4 != addresses.end() ? *ipv4 : addresses.first()).toString());
-    });
-}
-
-void Cluster::connectTo(const QString &address)
-{
-    const QByteArray host = address.toUtf8();
-    for (redisAsyncContext **slot : {&m_sub, &m_pub}) {
-        redisAsyncContext *context = redisAsyncConnect(host.constData(), m_settings.redisPort);
-        if (!context || context->err) {
-            qCWarning(lcCluster, "cannot connect to redis %s:%u: %s", host.constData(),
-                      unsigned(m_settings.redisPort), context ? context->errstr : "out of memory");
-            if (context)
-                redisAsyncFree(context);
-            teardown();
-            scheduleReconnect();
-            return;
-        }
-        context->data = this;
-        QtRedisAdapter::attach(context);
-        redisAsyncSetConnectCallback(context, &Cluster::onConnect);
-        redisAsyncSetDisconnectCallback(context, &Cluster::onDisconnect);
-        *slot = context;
-    }
-    const QByteArray channel = m_settings.channel();
-    redisAsyncCommand(m_sub, &Cluster::onSubscribeReply, nullptr, "SUBSCRIBE %b",
-                      channel.constData(), size_t(channel.size()));
-}
-
-void Cluster::teardown()
-{
-    // Detach first: freeing a context runs its callbacks, which must not
-    // find us any more.
-    for (redisAsyncContext **slot : {&m_sub, &m_pub}) {
-        if (redisAsyncContext *context = std::exchange(*slot, nullptr)) {
-            context->data = nullptr;
-            redisAsyncFree(context);
-        }
-    }
-    m_subscribed = false;
-    m_pubConnected = false;
-    setConnected(false);
-}
-
-void Cluster::scheduleReconnect()
-{
-    if (m_reconnect.isActive())
-        return;
-    qCInfo(lcCluster, "reconnecting to redis in %lld ms",
-           static_cast<long long>(m_backoff.count()));
-    m_reconnect.start(m_backoff);
-    m_backoff = std::min(m_backoff * 2, kMaxBackoff);
-}
-
-void Cluster::setConnected(bool connected)
-{
-    if (connected == m_connected)
-        return;
-    m_connected = connected;
-    if (connected) {
-        m_backoff = std::chrono::milliseconds(500);
-        m_warnedUnreachable = false;
-        qCInfo(lcCluster, "connected to redis %s:%u", qPrintable(m_settings.redisHost),
-               unsigned(m_settings.redisPort));
-        publishHeartbeat();
-    } else {
-        qCWarning(lcCluster, "cluster degraded: lost redis %s:%u; local traffic continues",
-                  qPrintable(m_settings.redisHost), unsigned(m_settings.redisPort));
-    }
-    Q_EMIT connectedChanged(connected);
-}
-
-void Cluster::onConnect(const redisAsyncContext *context, int status)
-{
-    auto *self = static_cast<Cluster *>(context->data);
-    if (!self)
-        return;
-    if (status != REDIS_OK) {
-        // hiredis frees the context after this callback.
-        self->contextLost(context, context->errstr);
-        return;
-    }
-    if (context == self->m_pub) {
-        self->m_pubConnected = true;
-        self->setConnected(self->m_subscribed);
-    }
-}
-
-void Cluster::onDisconnect(const redisAsyncContext *context, int status)
-{
-    auto *self = static_cast<Cluster *>(context->data);
-    if (!self)
-        return;
-    self->contextLost(context, status == REDIS_OK ? "disconnected" : context->errstr);
-}
-
-void Cluster::contextLost(const redisAsyncContext *context, const char *why)
-{
-    // hiredis frees this context itself once the callback returns.
-    if (context == m_sub)
-        m_sub = nullptr;
-    else if (context == m_pub)
-        m_pub = nullptr;
-    const_cast<redisAsyncContext *>(context)->data = nullptr;
-    // Warn once per outage (setConnected() does when a working link drops);
-    // the retries that follow only log at debug.
-    if (!m_connected && !m_warnedUnreachable)
-        qCWarning(lcCluster,
-                  "cannot reach redis %s:%u (%s); cluster degraded, local traffic "
-                  "continues",
-                  qPrintable(m_settings.redisHost), unsigned(m_settings.redisPort), why);
-    else
-        qCDebug(lcCluster, "redis connection lost: %s", why);
-    m_warnedUnreachable = true;
-    // The other connection is torn down outside hiredis' callback.
-    QMetaObject::invokeMethod(
-            this,
-            [this] {
-                teardown();
-                scheduleReconnect();
-            },
-            Qt::QueuedConnection);
-    m_subscribed = false;
-    m_pubConnected = false;
-    setConnected(false);
-}
-
-void Cluster::onSubscribeReply(redisAsyncContext *context, void *reply, void *)
-{
-    auto *self = static_cast<Cluster *>(context->data);
-    const auto *r = static_cast<const redisReply *>(reply);
-    if (!self || !r || r->type != REDIS_REPLY_ARRAY || r->elements < 3)
-        return;
-    const QByteArray kind(r->element[0]->str, qsizetype(r->element[0]->len));
-    if (kind == "subscribe") {
-        self->m_subscribed = true;
-        self->setConnected(self->m_pubConnected);
-    } else if (kind == "message" && r->element[2]->type == REDIS_REPLY_STRING) {
-        self->onMessage(QByteArray(r->element[2]->str, qsizetype(r->element[2]->len)));
-    }
+                   {{keyOf("code"), int(code)}, {keyOf("reason"), reason}});
 }
 
 bool Cluster::publish(const QString &type, const QString &target, const QJsonObject &payload)
 {
-    if (!m_connected || !m_pub)
+    if (!m_codec || !m_link->isConnected())
         return false;
-    const QByteArray data
-            = QJsonDocument(QJsonObject{{QStringLiteral("v"), kProtocolVersion},
-                                        {QStringLiteral("type"), type},
-                                        {QStringLiteral("origin"), m_settings.nodeName},
-                                        {QStringLiteral("target"), target},
-                                        {QStringLiteral("payload"), payload}})
-                      .toJson(QJsonDocument::Compact);
-    const QByteArray channel = m_settings.channel();
-    if (redisAsyncCommand(m_pub, nullptr, nullptr, "PUBLISH %b %b", channel.constData(),
-                          size_t(channel.size()), data.constData(), size_t(data.size()))
-        != REDIS_OK)
-        return false;
-    // Out now rather than on the next write notification: the hub publishes a broadcast
-    // before its own fan-out, so the other instances fan out while this one does.
-    redisAsyncHandleWrite(m_pub);
-    return true;
+    return m_link->publish(m_codec->seal(type, target, payload, wallClockMs()));
 }
 
 void Cluster::publishHeartbeat()
 {
+    if (!m_codec || !m_link->isConnected())
+        return;
     QJsonArray sessions;
     for (const SessionInfo &info : m_hub->sessions()) {
         QJsonObject entry = info.toJson();
-        entry.insert(QStringLiteral("id"), globalId(info.id));
-        entry.insert(QStringLiteral("node"), m_settings.nodeName);
+        entry.insert(keyOf("id"), globalId(info.id));
+        entry.insert(keyOf("node"), m_settings.nodeName);
         sessions.append(entry);
     }
-    publish(QStringLiteral("heartbeat"), QString(), {{QStringLiteral("sessions"), sessions}});
+    publish(QStringLiteral("heartbeat"), QString(), {{keyOf("sessions"), sessions}});
 }
 
 void Cluster::pruneNodes()
@@ -431,45 +265,114 @@ void Cluster::notifyRemoteSessionsChanged()
 
 void Cluster::onMessage(const QByteArray &data)
 {
-    const QJsonObject envelope = QJsonDocument::fromJson(data).object();
-    if (envelope.value(QStringLiteral("v")).toInt() != kProtocolVersion) {
-        qCWarning(lcCluster, "ignored a cluster message of unknown version");
+    if (!m_codec)
+        return;
+    const EnvelopeCodec::Opened opened = m_codec->open(data, wallClockMs());
+    if (!opened.envelope) {
+        countDrop(opened.drop);
         return;
     }
-    const QString origin = envelope.value(QStringLiteral("origin")).toString();
-    if (origin.isEmpty() || origin == m_settings.nodeName)
+    const Envelope &envelope = *opened.envelope;
+    if (envelope.origin == m_settings.nodeName)
         return; // our own, already delivered locally
-    const QString type = envelope.value(QStringLiteral("type")).toString();
-    const QString target = envelope.value(QStringLiteral("target")).toString();
-    const QJsonObject payload = envelope.value(QStringLiteral("payload")).toObject();
+    if (!deliver(envelope))
+        countDrop(Drop::Malformed);
+}
+
+bool Cluster::deliver(const Envelope &envelope)
+{
+    // Authenticated is not the same as sane: every value is checked as if a
+    // client had sent it.
+    if (!isValidNodeName(envelope.origin))
+        return false;
+    const QString &type = envelope.type;
+    const QJsonObject &payload = envelope.payload;
+    const auto frameWithin = [this](const QJsonObject &json) -> std::optional<Frame> {
+        std::optional<Frame> frame = frameFromJson(json);
+        if (frame && frame->payload().size() > m_hub->settings().maxMessageSize)
+            return std::nullopt;
+        return frame;
+    };
 
     if (type == u"heartbeat") {
-        const bool joined = !m_nodes.contains(origin);
-        Node &node = m_nodes[origin];
+        const QJsonValue list = payload.value(keyOf("sessions"));
+        if (!list.isArray())
+            return false;
+        QJsonArray sessions = list.toArray();
+        // Only sessions of the sender, under ids of the sender.
+        for (const QJsonValue &session : std::as_const(sessions)) {
+            const QJsonObject entry = session.toObject();
+            const auto id = splitGlobalId(entry.value(keyOf("id")).toString());
+            if (!session.isObject() || !id || id->first != envelope.origin
+                || entry.value(keyOf("node")).toString() != envelope.origin)
+                return false;
+        }
+        const bool joined = !m_nodes.contains(envelope.origin);
+        Node &node = m_nodes[envelope.origin];
         node.lastSeenMs = m_clock.elapsed();
-        QJsonArray sessions = payload.value(QStringLiteral("sessions")).toArray();
         if (joined || sessions != node.sessions) {
             node.sessions = std::move(sessions);
             notifyRemoteSessionsChanged();
         }
-        return;
+        return true;
     }
     if (type == u"broadcast") {
-        if (const auto frame = frameFromJson(payload))
-            m_hub->broadcastLocal(*frame, BroadcastFilter{target.toUtf8(), 0});
-        return;
+        const QString &path = envelope.target;
+        if (path.size() > kMaxPathLength || (!path.isEmpty() && !path.startsWith(u'/')))
+            return false;
+        const auto frame = frameWithin(payload);
+        if (!frame)
+            return false;
+        m_hub->broadcastLocal(*frame, BroadcastFilter{path.toUtf8(), 0});
+        return true;
     }
-    const auto id = splitGlobalId(target);
-    if (!id || id->first != m_settings.nodeName)
-        return; // for another instance
-    if (type == u"send") {
-        if (const auto frame = frameFromJson(payload))
-            m_hub->send(id->second, *frame);
-    } else if (type == u"close") {
-        m_hub->close(id->second, quint16(payload.value(QStringLiteral("code")).toInt(4000)),
-                     payload.value(QStringLiteral("reason")).toString());
-    } else {
+    if (type != u"send" && type != u"close") {
         qCDebug(lcCluster, "ignored cluster message of type '%s'", qPrintable(type));
+        return true; // a newer node's; not an error
+    }
+    const auto id = splitGlobalId(envelope.target);
+    if (!id)
+        return false;
+    if (id->first != m_settings.nodeName)
+        return true; // for another instance
+    if (type == u"send") {
+        const auto frame = frameWithin(payload);
+        if (!frame)
+            return false;
+        m_hub->send(id->second, *frame);
+        return true;
+    }
+    const QJsonValue code = payload.value(keyOf("code"));
+    const QJsonValue reason = payload.value(keyOf("reason"));
+    if (!code.isDouble() || code.toDouble() != double(code.toInt())
+        || !isSendableCloseCode(code.toInt()) || (!reason.isString() && !reason.isUndefined())
+        || reason.toString().toUtf8().size() > kMaxCloseReasonBytes)
+        return false;
+    m_hub->close(id->second, quint16(code.toInt()), reason.toString());
+    return true;
+}
+
+void Cluster::countDrop(Drop drop)
+{
+    const auto kind = size_t(drop);
+    ++m_dropped[kind];
+    ++m_unloggedDrops[kind];
+    logDrops(false);
+}
+
+void Cluster::logDrops(bool force)
+{
+    // At most one line per kind every ten seconds, however fast a flood comes.
+    const qint64 now = m_clock.elapsed();
+    for (int kind = 0; kind < EnvelopeCodec::DropKinds; ++kind) {
+        const auto k = size_t(kind);
+        if (m_unloggedDrops[k] == 0 || (!force && now - m_dropLoggedMs[k] < kDropLogIntervalMs))
+            continue;
+        qCWarning(lcCluster, "dropped %llu cluster envelope(s) (%s): %s",
+                  static_cast<unsigned long long>(m_unloggedDrops[k]),
+                  qPrintable(EnvelopeCodec::dropName(Drop(kind))), whyDropped(Drop(kind)));
+        m_unloggedDrops[k] = 0;
+        m_dropLoggedMs[k] = now;
     }
 }
 

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "cluster/envelope.h"
+#include "cluster/redislink.h"
 #include "websocket/frame.h"
 #include "websocket/hub.h"
 
@@ -12,27 +14,32 @@
 #include <QtCore/QStringList>
 #include <QtCore/QTimer>
 
+#include <array>
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <utility>
 
-struct redisAsyncContext;
-
 namespace Switchboard {
 
-/*! Where the cluster's Redis is and what this instance calls itself there. */
+/*! Where the cluster's Redis is, what this instance calls itself there, and the secret. */
 struct ClusterSettings
 {
-    QString redisHost; //!< empty = cluster mode off
-    quint16 redisPort = 6379;
-    int redisDb = 0; //!< pub/sub ignores databases, so it selects the channel instead
+    RedisEndpoint redis; //!< no host = cluster mode off
     QString nodeName; //!< empty = "hostname:port", filled in by main() after listen()
     std::chrono::milliseconds heartbeatInterval{1'000};
+    /*!
+        Keys every envelope's HMAC; never logged. Empty means an insecure
+        cluster, which the command line allows only with --cluster-insecure.
+    */
+    QByteArray secret;
+    /*! How far another node's clock may be from ours before its envelopes are refused. */
+    std::chrono::milliseconds maxClockSkew{60'000};
 
-    bool enabled() const { return !redisHost.isEmpty(); }
+    bool enabled() const { return !redis.host.isEmpty(); }
     /*! The pub/sub channel every instance of this cluster uses. */
-    QByteArray channel() const { return "switchboard:cluster:" + QByteArray::number(redisDb); }
+    QByteArray channel() const { return "switchboard:cluster:" + QByteArray::number(redis.db); }
 };
 
 /*!
@@ -44,18 +51,24 @@ struct ClusterSettings
     beats drops out of remoteSessions(). Session ids are cluster-unique as
     "node:id".
 
-    Every message is one JSON envelope (version 1):
+    Every message is one envelope (EnvelopeCodec, protocol 2), authenticated
+    with HMAC-SHA256 under the cluster secret:
     \code
-    {"v":1, "type":"broadcast|send|close|heartbeat", "origin":"<node>",
-     "target":"<path for broadcast, node:id for send/close, empty for heartbeat>",
-     "payload":{"text":"..."} | {"binary_base64":"..."}      // broadcast, send
-              | {"code":4000, "reason":"..."}                 // close
-              | {"sessions":[...]}}                           // heartbeat
+    type       target                   payload
+    broadcast  path, or "" for all      {"text":"..."} | {"binary_base64":"..."}
+    send       "node:id"                {"text":"..."} | {"binary_base64":"..."}
+    close      "node:id"                {"code":4000, "reason":"..."}
+    heartbeat  ""                       {"sessions":[...]}
     \endcode
 
-    Two hiredis async connections (SUBSCRIBE needs one of its own) run on
-    Qt's event loop; nothing blocks. When Redis goes away, local traffic goes
-    on, isConnected() turns false, and reconnects back off from 0.5 s to 8 s.
+    What cannot be trusted is dropped and counted (dropped()), with at most
+    one warning per kind every ten seconds: forged, replayed, stale,
+    unauthenticated, oversized and malformed envelopes, and envelopes whose
+    values are out of range (a close code a server may not send, an id of
+    another node, a frame over the hub's message size).
+
+    The transport is a RedisLink; when Redis goes away, local traffic goes on
+    and isConnected() turns false.
 */
 class Cluster final : public QObject
 {
@@ -82,8 +95,20 @@ public:
 
     const QString &nodeName() const { return m_settings.nodeName; }
     const ClusterSettings &settings() const { return m_settings; }
-    /*! True while both Redis connections are up and subscribed. */
-    bool isConnected() const { return m_connected; }
+    /*! True while both Redis connections are up, logged in and subscribed. */
+    bool isConnected() const;
+    /*! Why Redis is unreachable (or was last); empty if it never was. */
+    QString lastError() const;
+    /*! Whether envelopes are authenticated (a secret is set). */
+    bool isAuthenticated() const { return !m_settings.secret.isEmpty(); }
+    /*! Envelopes dropped since the start, by kind: {"forged": n, ...}. */
+    QJsonObject dropped() const;
+
+    /*!
+        Whether \a name can name a node: 1 to 100 characters, none of them
+        white space or control characters.
+    */
+    static bool isValidNodeName(const QString &name);
     /*! The cluster-unique id of local session \a id. */
     QString globalId(quint64 id) const;
     /*! Splits "node:id" into its parts; nullopt if malformed. */
@@ -119,39 +144,29 @@ private:
         qint64 lastSeenMs = 0;
         QJsonArray sessions;
     };
+    using Drop = EnvelopeCodec::Drop;
 
-    void connectToRedis();
-    void connectTo(const QString &address);
-    void teardown();
-    void scheduleReconnect();
-    void setConnected(bool connected);
     bool publish(const QString &type, const QString &target, const QJsonObject &payload);
     void publishHeartbeat();
     void pruneNodes();
     void notifyRemoteSessionsChanged();
     void onMessage(const QByteArray &data);
-
-    // hiredis callbacks; they find the Cluster through redisAsyncContext::data.
-    static void onConnect(const redisAsyncContext *context, int status);
-    static void onDisconnect(const redisAsyncContext *context, int status);
-    static void onSubscribeReply(redisAsyncContext *context, void *reply, void *privateData);
-    void contextLost(const redisAsyncContext *context, const char *why);
+    bool deliver(const Envelope &envelope);
+    void countDrop(Drop drop);
+    void logDrops(bool force);
 
     Hub *m_hub;
     ClusterSettings m_settings;
-    redisAsyncContext *m_sub = nullptr;
-    redisAsyncContext *m_pub = nullptr;
-    bool m_subscribed = false;
-    bool m_pubConnected = false;
-    bool m_connected = false;
+    RedisLink *m_link;
+    std::unique_ptr<EnvelopeCodec> m_codec; //!< made by start(), once the node has its name
     bool m_started = false;
-    bool m_warnedUnreachable = false;
     bool m_remoteChangePending = false;
-    std::chrono::milliseconds m_backoff{500};
-    QTimer m_reconnect;
     QTimer m_heartbeat;
     QElapsedTimer m_clock;
     QHash<QString, Node> m_nodes;
+    std::array<quint64, EnvelopeCodec::DropKinds> m_dropped{};
+    std::array<quint64, EnvelopeCodec::DropKinds> m_unloggedDrops{};
+    std::array<qint64, EnvelopeCodec::DropKinds> m_dropLoggedMs{};
 };
 
 } // namespace Switchboard

@@ -38,6 +38,12 @@ void appendFrameHeader(QByteArray &out, quint8 opcode, quint64 length, bool fin,
     }
 }
 
+bool isSendableCloseCode(int code)
+{
+    return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014)
+            || (code >= 3000 && code <= 4999);
+}
+
 QByteArray closeFrame(quint16 code, QByteArrayView reason)
 {
     const QByteArrayView text = reason.first(qMin<qsizetype>(reason.size(), 123));

@@ -28,6 +28,14 @@ constexpr quint8 Pong = 0xA;
 void appendFrameHeader(QByteArray &out, quint8 opcode, quint64 length, bool fin = true,
                        bool rsv1 = false);
 
+/*!
+    Whether a server may send close code \a code (RFC 6455 §7.4): the
+    defined codes an endpoint may send (1000 to 1003, 1007 to 1014) and the
+    ranges for libraries and applications (3000 to 4999). Never 1005, 1006
+    or 1015, which only report what happened.
+*/
+bool isSendableCloseCode(int code);
+
 /*! A whole unmasked close frame with \a code and \a reason (cut to 123 bytes). */
 QByteArray closeFrame(quint16 code, QByteArrayView reason);
 

@@ -1,6 +1,7 @@
 #include "websocket/hub.h"
 
 #include "logging.h"
+#include "websocket/framecodec.h"
 #include "websocket/session.h"
 
 #include <QtCore/QMetaMethod>
@@ -130,7 +131,7 @@ void Hub::post(quint64 id, const QVariant &message)
 bool Hub::close(quint64 id, quint16 code, const QString &reason)
 {
     Session *session = m_sessions.value(id);
-    if (!session || !session->isOpen())
+    if (!session || !session->isOpen() || !isSendableCloseCode(code))
         return false;
     session->closeWith({TerminateReason::Kind::Operator, code, reason}, code, reason);
     return true;

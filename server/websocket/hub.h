@@ -86,7 +86,7 @@ public:
     bool send(quint64 id, const Frame &frame);
     /*! Queues \a message for session \a id's info(). Safe from any thread. */
     void post(quint64 id, const QVariant &message);
-    /*! Closes session \a id with \a code; false if it is gone. */
+    /*! Closes session \a id with \a code; false if it is gone or no server may send \a code. */
     bool close(quint64 id, quint16 code = 4000,
                const QString &reason = QStringLiteral("closed by operator"));
     /*! Closes every session with 1001; drained() fires when none is left. */

@@ -1,9 +1,25 @@
 #include "config.h"
 
+#include "cluster/redislink.h"
+
+#include <QtCore/QTemporaryDir>
 #include <QtTest/QTest>
 
 using namespace Switchboard;
 using namespace std::chrono_literals;
+
+namespace {
+const QString kSecret = QStringLiteral("0123456789abcdef-test");
+
+/*! Writes \a text to \a name in \a dir; its path. */
+QString writeFile(const QTemporaryDir &dir, const QString &name, const QByteArray &text)
+{
+    QFile file(dir.filePath(name));
+    if (!file.open(QIODevice::WriteOnly) || file.write(text) != text.size())
+        qFatal("cannot write %s", qPrintable(file.fileName()));
+    return file.fileName();
+}
+} // namespace
 
 class tst_Config : public QObject
 {
@@ -62,16 +78,70 @@ private slots:
         QFETCH(QString, host);
         QFETCH(int, port);
         QFETCH(int, db);
-        const CommandLine cli = parse({QStringLiteral("--cluster"), url,
-                                       QStringLiteral("--node-name"), QStringLiteral("alpha")});
+        const CommandLine cli
+                = parse({QStringLiteral("--cluster"), url, QStringLiteral("--node-name"),
+                         QStringLiteral("alpha"), QStringLiteral("--cluster-secret"), kSecret});
         QCOMPARE(cli.action, CommandLine::Action::Run);
         const ClusterSettings &c = cli.config.cluster;
         QVERIFY(c.enabled());
-        QCOMPARE(c.redisHost, host);
-        QCOMPARE(c.redisPort, quint16(port));
-        QCOMPARE(c.redisDb, db);
+        QCOMPARE(c.redis.host, host);
+        QCOMPARE(c.redis.port, quint16(port));
+        QCOMPARE(c.redis.db, db);
+        QCOMPARE(c.secret, kSecret.toUtf8());
         QCOMPARE(c.nodeName, QStringLiteral("alpha"));
         QCOMPARE(c.channel(), "switchboard:cluster:" + QByteArray::number(db));
+    }
+
+    void clusterSecretsAndCredentials()
+    {
+        QTemporaryDir dir;
+        QVERIFY(dir.isValid());
+        const QString url = QStringLiteral("redis://127.0.0.1");
+        // The secret from a file (one line, its newline dropped) or the environment.
+        const QString secretFile
+                = writeFile(dir, QStringLiteral("secret"), kSecret.toUtf8() + '\n');
+        CommandLine cli = parse({QStringLiteral("--cluster"), url,
+                                 QStringLiteral("--cluster-secret-file"), secretFile});
+        QCOMPARE(cli.action, CommandLine::Action::Run);
+        QCOMPARE(cli.config.cluster.secret, kSecret.toUtf8());
+        QProcessEnvironment env;
+        env.insert(QStringLiteral("SWITCHBOARD_CLUSTER_SECRET"), kSecret);
+        cli = parse({QStringLiteral("--cluster"), url}, env);
+        QCOMPARE(cli.action, CommandLine::Action::Run);
+        QCOMPARE(cli.config.cluster.secret, kSecret.toUtf8());
+        // --cluster-insecure: no secret, said explicitly.
+        cli = parse({QStringLiteral("--cluster"), url, QStringLiteral("--cluster-insecure")});
+        QCOMPARE(cli.action, CommandLine::Action::Run);
+        QVERIFY(cli.config.cluster.secret.isEmpty());
+
+        // Redis credentials: user and password in the URL (percent-encoded), or a file.
+        cli = parse({QStringLiteral("--cluster"),
+                     QStringLiteral("redis://app:p%40ss@127.0.0.1:6380/2"),
+                     QStringLiteral("--cluster-insecure")});
+        QCOMPARE(cli.action, CommandLine::Action::Run);
+        QCOMPARE(cli.config.cluster.redis.username, QStringLiteral("app"));
+        QCOMPARE(cli.config.cluster.redis.password, QByteArray("p@ss"));
+        QCOMPARE(cli.config.cluster.redis.displayUrl(),
+                 QStringLiteral("redis://app@127.0.0.1:6380/2")); // never the password
+        const QString passwordFile = writeFile(dir, QStringLiteral("pw"), "from file\n");
+        cli = parse({QStringLiteral("--cluster"), QStringLiteral("redis://app@127.0.0.1"),
+                     QStringLiteral("--cluster-insecure"),
+                     QStringLiteral("--cluster-password-file"), passwordFile});
+        QCOMPARE(cli.action, CommandLine::Action::Run);
+        QCOMPARE(cli.config.cluster.redis.username, QStringLiteral("app"));
+        QCOMPARE(cli.config.cluster.redis.password, QByteArray("from file"));
+
+        // rediss://: accepted where this build's hiredis has TLS, refused clearly otherwise.
+        cli = parse({QStringLiteral("--cluster"), QStringLiteral("rediss://127.0.0.1:6380"),
+                     QStringLiteral("--cluster-insecure")});
+        if (RedisLink::supportsTls()) {
+            QCOMPARE(cli.action, CommandLine::Action::Run);
+            QVERIFY(cli.config.cluster.redis.tls);
+        } else {
+            QCOMPARE(cli.action, CommandLine::Action::Error);
+            QVERIFY2(cli.text.contains(u"no TLS") && cli.text.contains(RedisLink::clientVersion()),
+                     qPrintable(cli.text));
+        }
     }
 
     void httpLimits()
@@ -219,12 +289,44 @@ private slots:
                 << L({"--cluster", "redis://127.0.0.1:99999"}) << QStringLiteral("--cluster");
         QTest::newRow("cluster db")
                 << L({"--cluster", "redis://127.0.0.1:6379/x"}) << QStringLiteral("database");
-        QTest::newRow("cluster password")
-                << L({"--cluster", "redis://:secret@127.0.0.1:6379"}) << QStringLiteral("password");
         QTest::newRow("node name alone") << L({"--node-name", "a"}) << QStringLiteral("--cluster");
         QTest::newRow("node name space")
-                << L({"--cluster", "redis://127.0.0.1", "--node-name", "a b"})
+                << L({"--cluster", "redis://127.0.0.1", "--cluster-insecure", "--node-name", "a b"})
                 << QStringLiteral("--node-name");
+        QTest::newRow("node name newline") << L(
+                {"--cluster", "redis://127.0.0.1", "--cluster-insecure", "--node-name", "a\nb"})
+                                           << QStringLiteral("--node-name");
+        QTest::newRow("secret alone")
+                << L({"--cluster-secret", "0123456789abcdef"}) << QStringLiteral("needs --cluster");
+        QTest::newRow("insecure alone")
+                << L({"--cluster-insecure"}) << QStringLiteral("needs --cluster");
+        QTest::newRow("no secret")
+                << L({"--cluster", "redis://127.0.0.1"}) << QStringLiteral("--cluster-insecure");
+        QTest::newRow("short secret")
+                << L({"--cluster", "redis://127.0.0.1", "--cluster-secret", "short"})
+                << QStringLiteral("at least 16");
+        QTest::newRow("secret and insecure")
+                << L({"--cluster", "redis://127.0.0.1", "--cluster-insecure", "--cluster-secret",
+                      "0123456789abcdef"})
+                << QStringLiteral("--cluster-insecure");
+        QTest::newRow("secret twice")
+                << L({"--cluster", "redis://127.0.0.1", "--cluster-secret", "0123456789abcdef",
+                      "--cluster-secret-file", "/nonexistent"})
+                << QStringLiteral("use one");
+        QTest::newRow("secret file missing")
+                << L({"--cluster", "redis://127.0.0.1", "--cluster-secret-file", "/nonexistent/s"})
+                << QStringLiteral("/nonexistent/s");
+        QTest::newRow("password twice")
+                << L({"--cluster", "redis://:pw@127.0.0.1", "--cluster-insecure",
+                      "--cluster-password-file", "/nonexistent"})
+                << QStringLiteral("use one");
+        QTest::newRow("user without password")
+                << L({"--cluster", "redis://app@127.0.0.1", "--cluster-insecure"})
+                << QStringLiteral("without a password");
+        QTest::newRow("ca file without tls")
+                << L({"--cluster", "redis://127.0.0.1", "--cluster-insecure", "--cluster-ca-file",
+                      "/etc/hostname"})
+                << QStringLiteral("rediss://");
     }
 
     void badValues()

@@ -17,6 +17,9 @@ namespace TestUtil {
 inline constexpr char kNoRedis[] = "redis-server is not installed (Debian package redis-server; "
                                    "./dev test installs it): cluster tests skipped";
 
+/*! The secret the cluster tests' instances share (at least 16 characters). */
+inline constexpr char kClusterSecret[] = "test-cluster-secret-0123456789";
+
 /*! A port nothing listens on right now. */
 inline quint16 freePort()
 {

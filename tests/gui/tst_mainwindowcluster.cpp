@@ -46,8 +46,9 @@ struct ClusterNode
     static ClusterSettings settings(quint16 redisPort)
     {
         ClusterSettings settings;
-        settings.redisHost = QStringLiteral("127.0.0.1");
-        settings.redisPort = redisPort;
+        settings.redis.host = QStringLiteral("127.0.0.1");
+        settings.redis.port = redisPort;
+        settings.secret = TestUtil::kClusterSecret;
         settings.nodeName = QStringLiteral("alpha");
         return settings;
     }
@@ -152,6 +153,8 @@ void tst_MainWindowCluster::initTestCase()
     QVERIFY2(m_redis.start(), "redis-server did not start");
     QVERIFY2(m_beta.start({QStringLiteral("--no-gui"), QStringLiteral("--admin-token"),
                            QStringLiteral("test-token"), QStringLiteral("--cluster"), m_redis.url(),
+                           QStringLiteral("--cluster-secret"),
+                           QString::fromLatin1(TestUtil::kClusterSecret),
                            QStringLiteral("--node-name"), QStringLiteral("beta")}),
              "instance beta did not start");
 }

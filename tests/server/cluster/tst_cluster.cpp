@@ -35,7 +35,9 @@ private:
     {
         return instance.process.start({QStringLiteral("--no-gui"), QStringLiteral("--admin-token"),
                                        QString::fromLatin1(kToken), QStringLiteral("--cluster"),
-                                       redisUrl, QStringLiteral("--node-name"), instance.node});
+                                       redisUrl, QStringLiteral("--cluster-secret"),
+                                       QString::fromLatin1(kClusterSecret),
+                                       QStringLiteral("--node-name"), instance.node});
     }
 
     static HttpResponse admin(const Instance &instance, const QByteArray &method,
@@ -243,8 +245,9 @@ private slots:
         // An in-process instance, as the console watches it.
         Switchboard::Hub hub;
         Switchboard::ClusterSettings settings;
-        settings.redisHost = QStringLiteral("127.0.0.1");
-        settings.redisPort = m_redis.port();
+        settings.redis.host = QStringLiteral("127.0.0.1");
+        settings.redis.port = m_redis.port();
+        settings.secret = kClusterSecret;
         Switchboard::Cluster observer(&hub, settings);
         QSignalSpy started(&observer, &Switchboard::Cluster::started);
         QSignalSpy changed(&observer, &Switchboard::Cluster::remoteSessionsChanged);
