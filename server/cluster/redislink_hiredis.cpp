@@ -107,6 +107,24 @@ QString replyText(const redisReply *reply)
     return QString::fromUtf8(reply->str, qsizetype(reply->len));
 }
 
+/*!
+    Redis's refusal \a error, with what to do about it. It comes as the reply
+    to SUBSCRIBE, or (hiredis 0.14 has no callback for an error in subscribe
+    mode) as the reason the connection was dropped.
+*/
+QString explainedRefusal(const QString &error)
+{
+    if (error.startsWith(u"NOAUTH"))
+        return QStringLiteral("requires a password (%1); give it in the URL "
+                              "(redis://[USER]:PASSWORD@host) or with --cluster-password-file")
+                .arg(error.trimmed());
+    if (error.startsWith(u"NOPERM"))
+        return QStringLiteral("refused SUBSCRIBE (%1); the ACL user needs +subscribe, +publish "
+                              "and the channel switchboard:cluster:*")
+                .arg(error.trimmed());
+    return error;
+}
+
 #if SWITCHBOARD_REDIS_TLS
 QString openSslError()
 {
@@ -380,7 +398,7 @@ void RedisLink::onDisconnect(const redisAsyncContext *context, int status)
 
 void RedisLink::contextLost(const redisAsyncContext *context, const QString &why)
 {
-    QString reason = why;
+    QString reason = explainedRefusal(why);
 #if SWITCHBOARD_REDIS_TLS
     // hiredis reports a refused certificate as a failed read or write; say what was wrong.
     if (SSL *ssl = context == m_sub ? m_subTls : context == m_pub ? m_pubTls : nullptr) {
@@ -429,12 +447,9 @@ void RedisLink::onSubscribeReply(redisAsyncContext *context, void *reply, void *
         return;
     if (r->type == REDIS_REPLY_ERROR) {
         const QString text = replyText(r);
-        if (text.startsWith(u"NOAUTH"))
-            self->fail(QStringLiteral("requires a password (%1); give it in the URL "
-                                      "(redis://:PASSWORD@host) or with --cluster-password-file")
-                               .arg(text));
-        else if (self->m_endpoint.password.isEmpty() || !text.startsWith(u"WRONGPASS"))
-            self->fail(QStringLiteral("refused SUBSCRIBE (%1)").arg(text));
+        if (self->m_endpoint.password.isEmpty() || !text.startsWith(u"WRONGPASS"))
+            self->fail(text.startsWith(u"NO") ? explainedRefusal(text)
+                                              : QStringLiteral("refused SUBSCRIBE (%1)").arg(text));
         return; // a refused AUTH has said so already
     }
     if (r->type != REDIS_REPLY_ARRAY || r->elements < 3)
@@ -457,8 +472,11 @@ bool RedisLink::publish(const QByteArray &message)
         != REDIS_OK)
         return false;
     // Out now rather than on the next write notification: the hub publishes a broadcast
-    // before its own fan-out, so the other instances fan out while this one does.
-    redisAsyncHandleWrite(m_pub);
+    // before its own fan-out, so the other instances fan out while this one does. Not
+    // from inside one of this context's callbacks (the heartbeat sent once AUTH is
+    // answered): hiredis 1.x asserts on that; the write notification sends it then.
+    if (!(m_pub->c.flags & REDIS_IN_CALLBACK))
+        redisAsyncHandleWrite(m_pub);
     return true;
 }
 

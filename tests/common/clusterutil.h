@@ -41,30 +41,57 @@ public:
     bool isInstalled() const { return !m_binary.isEmpty(); }
     quint16 port() const { return m_port; }
     QString url() const { return QStringLiteral("redis://127.0.0.1:%1").arg(m_port); }
+    /*! What it printed so far (its log), e.g. why it did not start. */
+    QByteArray output() const { return m_output; }
 
-    /*! Starts it (again); true once it accepts connections. */
-    bool start()
+    /*!
+        Starts it (again); true once it accepts connections. \a extra are more
+        configuration arguments (e.g. --requirepass P); \a tlsArguments, when
+        given, make port() its TLS port and turn the plain one off.
+    */
+    bool start(const QStringList &extra = {}, const QStringList &tlsArguments = {})
     {
         if (m_port == 0)
             m_port = freePort();
+        const QString port = QString::number(m_port);
+        QStringList arguments = tlsArguments.isEmpty()
+                ? QStringList{QStringLiteral("--port"), port}
+                : QStringList{QStringLiteral("--port"), QStringLiteral("0"),
+                              QStringLiteral("--tls-port"), port}
+                        + tlsArguments;
+        arguments += {QStringLiteral("--bind"),       QStringLiteral("127.0.0.1"),
+                      QStringLiteral("--save"),       QString(),
+                      QStringLiteral("--appendonly"), QStringLiteral("no")};
         m_process = std::make_unique<QProcess>();
         m_process->setProcessChannelMode(QProcess::MergedChannels);
-        m_process->start(m_binary,
-                         {QStringLiteral("--port"), QString::number(m_port),
-                          QStringLiteral("--bind"), QStringLiteral("127.0.0.1"),
-                          QStringLiteral("--save"), QString(), QStringLiteral("--appendonly"),
-                          QStringLiteral("no")});
+        m_process->start(m_binary, arguments + extra);
         if (!m_process->waitForStarted(5000))
             return false;
-        QByteArray output;
+        m_output.clear();
         return waitFor(
                        [&] {
-                           output += m_process->readAll();
-                           return output.contains("Ready to accept connections")
+                           m_output += m_process->readAll();
+                           return m_output.contains("Ready to accept connections")
                                    || m_process->state() == QProcess::NotRunning;
                        },
                        10000)
                 && m_process->state() == QProcess::Running;
+    }
+
+    /*!
+        Runs `redis-cli` against it with \a arguments (after \a login, e.g.
+        {"--user", "u", "--pass", "p"}); its output, or a null array if it failed.
+    */
+    QByteArray cli(const QStringList &arguments, const QStringList &login = {}) const
+    {
+        QProcess cli;
+        cli.start(QStringLiteral("redis-cli"),
+                  QStringList{QStringLiteral("-p"), QString::number(m_port),
+                              QStringLiteral("--no-auth-warning")}
+                          + login + arguments);
+        if (!cli.waitForFinished(10000) || cli.exitCode() != 0)
+            return {};
+        return cli.readAllStandardOutput();
     }
 
     /*! Kills it by the PID QProcess started, like a crash. */
@@ -81,6 +108,7 @@ private:
     QString m_binary;
     quint16 m_port = 0;
     std::unique_ptr<QProcess> m_process;
+    QByteArray m_output;
 };
 
 /*! A `switchboard` process (the binary named by $SWITCHBOARD_BINARY) on a port of its choosing. */
@@ -115,6 +143,21 @@ public:
         return m_port != 0;
     }
 
+    /*! Everything it wrote to stderr (its log) so far. */
+    QString errorOutput()
+    {
+        if (m_process)
+            m_errors += QString::fromUtf8(m_process->readAllStandardError());
+        return m_errors;
+    }
+    /*! Its exit code once it has exited (e.g. refused its options), or -1. */
+    int exitCode() const
+    {
+        if (!m_process || m_process->state() != QProcess::NotRunning)
+            return -1;
+        return m_process->exitCode();
+    }
+
     /*! SIGTERM, then SIGKILL if it has not exited within 5 s. */
     void stop()
     {
@@ -124,6 +167,7 @@ public:
         if (!m_process->waitForFinished(5000))
             m_process->kill();
         m_process->waitForFinished(5000);
+        errorOutput(); // kept for the caller
         m_process.reset();
         m_port = 0;
     }
@@ -138,6 +182,7 @@ public:
 private:
     std::unique_ptr<QProcess> m_process;
     quint16 m_port = 0;
+    QString m_errors;
 };
 
 } // namespace TestUtil
