@@ -16,6 +16,7 @@
 #include <QtTest/QSignalSpy>
 #include <QtTest/QTest>
 
+#include <algorithm>
 #include <stdexcept>
 
 using namespace Switchboard;
@@ -431,6 +432,107 @@ private slots:
         const HttpResponse notNumber
                 = request(f.port(), "POST", "/api/connections/abc/send", headers, "x");
         QCOMPARE(notNumber.status, 404);
+    }
+
+    void deliveredCountsOnlySessionsReached_data()
+    {
+        QTest::addColumn<bool>("peerSendsClose"); // else the frame reader refuses the peer
+        QTest::newRow("peer sent Close") << true;
+        QTest::newRow("frame reader refused the peer") << false;
+    }
+
+    void deliveredCountsOnlySessionsReached()
+    {
+        // Three sessions: one reading, one the operator closes, and one whose connection
+        // is closing while a backlog waits for its peer to read (the peer sent a Close, or
+        // the frame reader refused it). `delivered` must count only the sessions whose
+        // client then actually gets the message.
+        QFETCH(bool, peerSendsClose);
+        HubSettings s = quietSettings();
+        s.maxSendBuffer = 64 * 1024 * 1024;
+        s.maxMessageSize = 1024 * 1024;
+        s.closeGrace = 30s; // the closing peer stays until the test reads its backlog
+        Fixture f(s);
+        Client reader(f.url());
+        Client closedByOperator(f.url());
+        QVERIFY(reader.waitGreeted() && closedByOperator.waitGreeted());
+        QTcpSocket stalled;
+        stalled.setReadBufferSize(1024);
+        stalled.connectToHost(QHostAddress::LocalHost, f.port());
+        QVERIFY(stalled.waitForConnected(5000));
+        stalled.write(upgradeRequest("/ws", f.port()));
+        QTRY_COMPARE(f.hub.count(), 3);
+        const auto idOf = [&f](quint16 port) {
+            for (const SessionInfo &info : f.hub.sessions()) {
+                if (info.peerPort == port)
+                    return info.id;
+            }
+            return quint64(0);
+        };
+        const quint64 stalledId = idOf(stalled.localPort());
+        const quint64 operatorId = idOf(closedByOperator.socket.localPort());
+        QVERIFY(stalledId != 0 && operatorId != 0);
+        // More than the kernel buffers of both ends hold on loopback (a few MiB): the rest
+        // waits in the connection's backlog, so its closing cannot finish yet.
+        const Frame filler = Frame::binary(QByteArray(1024 * 1024, 'f'));
+        for (int i = 0; i < 24; ++i)
+            QVERIFY(f.hub.send(stalledId, filler));
+        if (peerSendsClose) {
+            stalled.write(maskedFrame(0x88, QByteArrayView("\x03\xe8", 2)));
+            QTRY_COMPARE(f.hub.session(stalledId)->state, SessionInfo::State::Closing);
+        } else {
+            // A text frame and, in the same write (so in the same read), the head of a
+            // frame over maxMessageSize: by the time the text is handled, the frame
+            // reader has refused the connection with 1009.
+            QSignalSpy received(&f.hub, &Hub::frameReceived);
+            QByteArray tooBig("\x82\xff", 2);
+            for (int shift = 56; shift >= 0; shift -= 8)
+                tooBig.append(char((quint64(2 * 1024 * 1024) >> shift) & 0xff));
+            stalled.write(maskedFrame(0x81, "last words") + tooBig + "mask");
+            QVERIFY(received.wait());
+        }
+        auto headers = kAdmin;
+        headers.emplaceBack("Content-Type", "text/plain");
+        const HttpResponse news = request(f.port(), "POST", "/api/broadcast", headers, "news");
+        QCOMPARE(news.status, 200);
+        const int newsDelivered = news.json().value(QStringLiteral("delivered")).toInt();
+        // In one event-loop turn: the operator closes a session, then a broadcast.
+        QVERIFY(f.hub.close(operatorId));
+        const int lateDelivered = f.hub.broadcast(Frame::text(QStringLiteral("late")));
+
+        // What each client actually got.
+        QTRY_COMPARE(reader.texts.size(), 3);
+        QTRY_VERIFY(closedByOperator.closed);
+        QCOMPARE(closedByOperator.closeCode, 4000);
+        QByteArray wire;
+        bool gone = false;
+        connect(&stalled, &QTcpSocket::readyRead, &stalled, [&] { wire += stalled.readAll(); });
+        connect(&stalled, &QTcpSocket::disconnected, &stalled, [&] { gone = true; });
+        stalled.setReadBufferSize(0);
+        wire += stalled.readAll();
+        QTRY_VERIFY_WITH_TIMEOUT(gone, 20000);
+        wire += stalled.readAll();
+        QVERIFY(wire.startsWith("HTTP/1.1 101"));
+        wire.remove(0, wire.indexOf("\r\n\r\n") + 4);
+        const QList<ServerFrame> frames = takeServerFrames(wire);
+        QVERIFY(!frames.isEmpty());
+        QCOMPARE(frames.last().opcode(), quint8(0x8)); // it ends with the Close, nothing after
+        const auto stalledGot = [&frames](QByteArrayView text) {
+            return int(std::count_if(frames.cbegin(), frames.cend(), [text](const ServerFrame &f) {
+                return f.opcode() == 0x1 && f.payload == text;
+            }));
+        };
+        const auto got = [](const Client &client, const QString &text) {
+            return int(client.texts.count(text));
+        };
+        QCOMPARE(newsDelivered,
+                 got(reader, QStringLiteral("news")) + got(closedByOperator, QStringLiteral("news"))
+                         + stalledGot("news"));
+        QCOMPARE(lateDelivered,
+                 got(reader, QStringLiteral("late")) + got(closedByOperator, QStringLiteral("late"))
+                         + stalledGot("late"));
+        QCOMPARE(newsDelivered, 2);
+        QCOMPARE(lateDelivered, 1);
     }
 
     void deleteClosesWith4000()
