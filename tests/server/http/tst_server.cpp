@@ -73,6 +73,13 @@ void addProbe(Fixture &f, const char *path, ProbeHandler::Mode mode,
             path, [mode, reasons] { return std::make_unique<ProbeHandler>(mode, reasons); });
 }
 
+QStringList g_lines;
+
+void captureLines(QtMsgType, const QMessageLogContext &context, const QString &message)
+{
+    g_lines << QString::fromLatin1(context.category) + u' ' + message;
+}
+
 } // namespace
 
 class tst_Server : public QObject
@@ -935,6 +942,93 @@ private slots:
             QVERIFY(!r.raw.contains("HTTP/1.1 101"));
         }
         QCOMPARE(request(f.port(), "GET", "/api/health").status, 200); // HTTP needs no client token
+    }
+
+    void wrongAdminTokensGet429()
+    {
+        Fixture f(quietSettings());
+        qint64 now = 0;
+        f.server.adminThrottle().setClock([&now] { return now; });
+        const QList<std::pair<QByteArray, QByteArray>> wrong{{"Authorization", "Bearer guess"}};
+        for (int i = 0; i < 10; ++i)
+            QCOMPARE(request(f.port(), "GET", "/api/connections", wrong).status, 401);
+        const HttpResponse eleventh = request(f.port(), "GET", "/api/connections", wrong);
+        QCOMPARE(eleventh.status, 429);
+        QCOMPARE(eleventh.header("retry-after"), QByteArray("6"));
+        QCOMPARE(eleventh.header("content-type"), QByteArray("application/json"));
+        QCOMPARE(eleventh.json()
+                         .value(QStringLiteral("error"))
+                         .toObject()
+                         .value(QStringLiteral("status"))
+                         .toInt(),
+                 429);
+        // The token is not looked at: the right one is refused too, on every admin route.
+        QCOMPARE(request(f.port(), "GET", "/api/connections", kAdmin).status, 429);
+        auto broadcast = kAdmin;
+        broadcast.emplaceBack("Content-Type", "text/plain");
+        QCOMPARE(request(f.port(), "POST", "/api/broadcast", broadcast, "x").status, 429);
+        // Public routes and WebSocket clients are not affected.
+        QCOMPARE(request(f.port(), "GET", "/api/health").status, 200);
+        Client client(f.url());
+        QVERIFY(client.waitGreeted());
+        now += 6'000;
+        QCOMPARE(request(f.port(), "GET", "/api/connections", kAdmin).status, 200);
+    }
+
+    void wrongClientTokensGet429()
+    {
+        Fixture f(quietSettings());
+        f.server.setClientToken("sesame");
+        qint64 now = 0;
+        f.server.clientThrottle().setClock([&now] { return now; });
+        const auto upgrade = [&f](const QByteArray &query) {
+            return rawRequest(f.port(), upgradeRequest("/ws" + query, f.port()));
+        };
+        for (int i = 0; i < 9; ++i)
+            QCOMPARE(upgrade("?token=guess").status, 401);
+        QCOMPARE(upgrade("").status, 401); // without a token: nothing guessed, not counted
+        QCOMPARE(upgrade("?token=guess").status, 401);
+        const HttpResponse eleventh = upgrade("?token=guess");
+        QCOMPARE(eleventh.status, 429);
+        QCOMPARE(eleventh.header("retry-after"), QByteArray("6"));
+        QVERIFY(!eleventh.raw.contains("HTTP/1.1 101"));
+        QCOMPARE(eleventh.json()
+                         .value(QStringLiteral("error"))
+                         .toObject()
+                         .value(QStringLiteral("status"))
+                         .toInt(),
+                 429);
+        QCOMPARE(upgrade("?token=sesame").status, 429);
+        QCOMPARE(request(f.port(), "GET", "/api/connections", kAdmin).status, 200);
+        now += 6'000;
+        QCOMPARE(upgrade("?token=sesame").status, 101);
+    }
+
+    void tokensNeverReachTheLog()
+    {
+        // Every switchboard category at debug, through right and wrong tokens of both
+        // kinds, the lockouts included: no line carries a token.
+        Fixture f(quietSettings());
+        f.server.setClientToken("sesame");
+        QLoggingCategory::setFilterRules(QStringLiteral("switchboard.*=true"));
+        g_lines.clear();
+        const QtMessageHandler previous = qInstallMessageHandler(captureLines);
+        const QList<std::pair<QByteArray, QByteArray>> wrong{{"Authorization", "Bearer guess"}};
+        for (int i = 0; i < 12; ++i)
+            request(f.port(), "GET", "/api/connections", wrong);
+        request(f.port(), "GET", "/api/connections?token=test-token", kAdmin);
+        for (int i = 0; i < 12; ++i)
+            rawRequest(f.port(), upgradeRequest("/ws?token=guess", f.port()));
+        Client client(f.url(QStringLiteral("/ws?token=sesame")));
+        client.waitGreeted();
+        qInstallMessageHandler(previous);
+        quietLogs();
+        QVERIFY(g_lines.size() > 10); // it did log
+        for (const QString &line : std::as_const(g_lines)) {
+            QVERIFY2(!line.contains(u"test-token") && !line.contains(u"sesame")
+                             && !line.contains(u"guess"),
+                     qPrintable(line));
+        }
     }
 
     void utf8SplitAcrossFragments()
