@@ -155,6 +155,16 @@ CommandLine parseCommandLine(const QStringList &arguments, const QProcessEnviron
             QStringLiteral("keepalive-timeout"),
             QStringLiteral("Seconds an idle keep-alive HTTP connection is kept (default 30)."),
             QStringLiteral("seconds"), QStringLiteral("30"));
+    const QCommandLineOption bodyTimeout(
+            QStringLiteral("body-timeout"),
+            QStringLiteral("Seconds a client has to send a request body, plus 1 s for every "
+                           "--body-min-rate bytes it sends (default 20)."),
+            QStringLiteral("seconds"), QStringLiteral("20"));
+    const QCommandLineOption bodyMinRate(
+            QStringLiteral("body-min-rate"),
+            QStringLiteral("Bytes of a request body that earn it 1 s more (default 500; 0 = "
+                           "--body-timeout is a fixed deadline)."),
+            QStringLiteral("size"), QStringLiteral("500"));
     const QCommandLineOption maxHeaderSize(
             QStringLiteral("max-header-size"),
             QStringLiteral("Largest request head, 1K to 64K (default 16K); larger -> 431."),
@@ -225,11 +235,12 @@ CommandLine parseCommandLine(const QStringList &arguments, const QProcessEnviron
             QStringLiteral("PEM CA certificates that sign a rediss:// server's certificate "
                            "(default: the system's)."),
             QStringLiteral("file"));
-    parser.addOptions({help,          version,     host,           port,
-                       noGui,         ping,        idle,           maxMessage,
-                       adminToken,    origin,      headerTimeout,  keepAliveTimeout,
-                       maxHeaderSize, maxBodySize, maxConnections, clientToken,
-                       maxSendBuffer, tlsCert,     tlsKey,         logLevel});
+    parser.addOptions({help,           version,     host,          port,
+                       noGui,          ping,        idle,          maxMessage,
+                       adminToken,     origin,      headerTimeout, keepAliveTimeout,
+                       bodyTimeout,    bodyMinRate, maxHeaderSize, maxBodySize,
+                       maxConnections, clientToken, maxSendBuffer, tlsCert,
+                       tlsKey,         logLevel});
     const QCommandLineOption deflate(
             QStringLiteral("deflate"),
             QStringLiteral("Offer permessage-deflate compression to WebSocket clients that ask "
@@ -311,6 +322,21 @@ CommandLine parseCommandLine(const QStringList &arguments, const QProcessEnviron
                                       "of seconds; use e.g. 30.")
                                .arg(parser.value(keepAliveTimeout)));
     config.http.keepAliveTimeout = *keepAliveValue;
+
+    const auto bodyValue = parseSeconds(parser.value(bodyTimeout));
+    if (!bodyValue || bodyValue->count() == 0)
+        return failure(QStringLiteral("Error: --body-timeout '%1' is not a positive number of "
+                                      "seconds; use e.g. 20.")
+                               .arg(parser.value(bodyTimeout)));
+    config.http.bodyTimeout = *bodyValue;
+
+    const qint64 minRate = parseByteSize(parser.value(bodyMinRate));
+    if (minRate < 0 || minRate > kMaxMessageSizeLimit)
+        return failure(QStringLiteral("Error: --body-min-rate '%1' is not a number of bytes up "
+                                      "to 2G-1; use e.g. 500 or 1K, or 0 for a fixed body "
+                                      "deadline.")
+                               .arg(parser.value(bodyMinRate)));
+    config.http.bodyMinRate = minRate;
 
     // QtHttpServer 6.4 silently drops every header once one field exceeds ~100 KiB,
     // so the head limit stays well below that.

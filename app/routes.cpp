@@ -123,7 +123,7 @@ void installDefaults(Server &server, const ServerConfig &config, Cluster *cluste
                                 [] { return std::make_unique<ChatHandler>(); });
 
     const QByteArray token = config.adminToken;
-    const QList<Plug> admin{Plugs::adminAuth([token] { return token; })};
+    const QList<Plug> admin{Plugs::adminAuth([token] { return token; }, &server.adminThrottle())};
     Router &router = server.router();
 
     router.get(QStringLiteral("/"), [](Conn &conn) {

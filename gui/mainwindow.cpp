@@ -6,6 +6,7 @@
 #include "logfiltermodel.h"
 #include "messagelogmodel.h"
 #include "http/server.h"
+#include "platform/ownerfile.h"
 #include "trafficmeter.h"
 
 #include <QtCore/QSaveFile>
@@ -433,6 +434,7 @@ bool MainWindow::startListening(const ListenAddress &address)
         hideError();
         m_log->addSystem(tr("listening on %1").arg(m_server->webSocketUrl()));
         QSettings settings;
+        restrictToOwner(settings.fileName());
         settings.setValue(kHostKey, address.host.toString());
         settings.setValue(kPortKey, address.port);
         return true;
@@ -484,6 +486,9 @@ void MainWindow::restoreSettings()
 void MainWindow::saveSettings() const
 {
     QSettings settings;
+    // For the user only, like every file the console writes: the settings name the
+    // address the server listens on, and may one day hold more.
+    restrictToOwner(settings.fileName());
     settings.setValue(kGeometryKey, saveGeometry());
     settings.setValue(kWindowStateKey, saveState());
     settings.setValue(kSplitterKey, m_splitter->saveState());
@@ -761,13 +766,35 @@ void MainWindow::saveLog()
                                                       tr("JSON Lines (*.jsonl);;All files (*)"));
     if (path.isEmpty())
         return;
-    QSaveFile file(path);
-    if (!file.open(QIODevice::WriteOnly) || !m_log->writeJsonLines(&file) || !file.commit()) {
+    QString error;
+    if (!saveLogTo(path, &error)) {
         QMessageBox::warning(this, tr("Save message log"),
-                             tr("Could not save %1: %2").arg(path, file.errorString()));
+                             tr("Could not save %1: %2").arg(path, error));
         return;
     }
     statusBar()->showMessage(tr("Saved the log to %1").arg(path), 4000);
+}
+
+bool MainWindow::saveLogTo(const QString &path, QString *error)
+{
+    QSaveFile file(path);
+    if (!file.open(QIODevice::WriteOnly)) {
+        if (error)
+            *error = file.errorString();
+        return false;
+    }
+    // Before the first byte: messages may carry tokens or personal data.
+    if (!restrictToOwner(file)) {
+        if (error)
+            *error = tr("cannot make the file readable by its owner only");
+        return false; // never committed: nothing is left behind
+    }
+    if (!m_log->writeJsonLines(&file) || !file.commit()) {
+        if (error)
+            *error = file.errorString();
+        return false;
+    }
+    return true;
 }
 
 } // namespace Switchboard

@@ -62,6 +62,13 @@ public:
     /*! The address saved by the last successful startListening(), if any. */
     static std::optional<ListenAddress> savedListenAddress();
 
+    /*!
+        Writes the message log to \a path as JSON Lines, readable by its owner
+        only (messages may carry secrets); false with \a error set on failure.
+        The "Save log" button asks for the path and calls this.
+    */
+    bool saveLogTo(const QString &path, QString *error = nullptr);
+
 protected:
     void closeEvent(QCloseEvent *event) override;
 

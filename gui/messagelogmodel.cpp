@@ -7,6 +7,7 @@
 #include <QtCore/QTimeZone>
 #include <QtCore/QLocale>
 #include <QtGui/QColor>
+#include <QtGui/QTextDocument>
 
 namespace Switchboard {
 
@@ -66,8 +67,12 @@ QVariant MessageLogModel::data(const QModelIndex &index, int role) const
         if (index.column() == TimeColumn)
             return QLocale().toString(QDateTime::fromMSecsSinceEpoch(entry.timeMs),
                                       QLocale::LongFormat);
-        if (index.column() == MessageColumn && entry.type == Frame::Type::Text)
-            return entry.truncated ? entry.text + u'…' : entry.text;
+        if (index.column() == MessageColumn && entry.type == Frame::Type::Text) {
+            // A tooltip that looks like HTML is shown as HTML: a client's "<img ...>" would
+            // be drawn (and its file loaded) in the operator's console. Escaped, it is text.
+            return Qt::convertFromPlainText(entry.truncated ? entry.text + u'…' : entry.text,
+                                            Qt::WhiteSpaceNormal);
+        }
         return {};
     case Qt::ForegroundRole:
         if (index.column() != DirectionColumn && entry.direction != Direction::System)

@@ -94,14 +94,19 @@ Plug jsonBody()
     };
 }
 
-Plug adminAuth(std::function<QByteArray()> token)
+Plug adminAuth(std::function<QByteArray()> token, AuthThrottle *throttle)
 {
-    return [token = std::move(token)](Conn &conn) {
+    return [token = std::move(token), throttle](Conn &conn) {
+        if (throttle && throttle->refuse(conn))
+            return; // a guesser learns nothing more, right token or not
         const QByteArray expected = token();
         const std::optional<QByteArray> given = bearerToken(conn);
         const bool hasBearer = given.has_value();
         if (hasBearer && !expected.isEmpty() && constantTimeEquals(*given, expected))
             return;
+        // A request without a token guesses nothing and is not counted.
+        if (hasBearer && throttle)
+            throttle->recordFailure(conn.peerAddress);
         const QByteArray challenge = hasBearer
                 ? QByteArrayLiteral("Bearer realm=\"switchboard\", error=\"invalid_token\"")
                 : QByteArrayLiteral("Bearer realm=\"switchboard\"");

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "http/auththrottle.h"
 #include "http/router.h"
 
 #include <QtCore/QByteArray>
@@ -33,8 +34,11 @@ Plug jsonBody();
 /*!
     Requires `Authorization: Bearer TOKEN`, compared in constant time with the
     token \a token returns. Otherwise halts with 401 and `WWW-Authenticate`.
+    With \a throttle (which must outlive the plug), a wrong token counts
+    against the peer, and a peer that sent too many gets 429 without its
+    token being looked at (see AuthThrottle).
 */
-Plug adminAuth(std::function<QByteArray()> token);
+Plug adminAuth(std::function<QByteArray()> token, AuthThrottle *throttle = nullptr);
 
 /*!
     The token of an `Authorization: Bearer TOKEN` header (scheme matched

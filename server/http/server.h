@@ -1,5 +1,6 @@
 #pragma once
 
+#include "http/auththrottle.h"
 #include "http/pipeline.h"
 #include "http/router.h"
 #include "net/httpguard.h"
@@ -61,6 +62,13 @@ public:
         `Authorization: Bearer`), else 401 before any 101. Empty = no check.
     */
     void setClientToken(const QByteArray &token) { m_upgrader.setClientToken(token); }
+    /*!
+        Wrong admin tokens per peer: give it to Plugs::adminAuth(). The plugs
+        live in the router, which goes before the throttle does.
+    */
+    AuthThrottle &adminThrottle() { return m_adminThrottle; }
+    /*! Wrong client tokens per peer, counted on WebSocket upgrades. */
+    AuthThrottle &clientThrottle() { return m_upgrader.clientThrottle(); }
     /*! permessage-deflate for upgrades from now on (off unless \a settings enable it). */
     void setDeflate(const DeflateSettings &settings) { m_upgrader.setDeflate(settings); }
     /*! Serves HTTPS and WSS on the same port, for connections accepted after listen(). */
@@ -116,6 +124,7 @@ private:
     void upgrade(Connection *connection, const RequestHead &head);
 
     Hub *m_hub;
+    AuthThrottle m_adminThrottle{QByteArrayLiteral("admin token")};
     Pipeline m_pipeline;
     Router m_router;
     WebSocketUpgrader m_upgrader;

@@ -193,6 +193,8 @@ struct Connection::HttpState
     bool upgradeStarted = false;
     bool sawRequest = false; // the keep-alive clock, not the header clock, runs between them
     bool headStarted = false; // the header clock runs from a head's first byte
+    qint64 bodyStartMs = 0; // FrontDoor clock: when the head of the body arriving now ended
+    qint64 bodyBytes = 0; // bytes of that body received since (they earn it more time)
 };
 
 Connection::Connection(qintptr descriptor, FrontDoor *door)
@@ -377,7 +379,20 @@ void Connection::feed(QByteArrayView raw)
     if (!m_http)
         return;
     m_http->sawRequest = true;
+    const bool wasInBody = m_http->guard.inBody();
     ConnectionGuard::Result result = m_http->guard.feed(raw);
+    if (m_http->guard.inBody()) {
+        // The body deadline (refreshDeadline()) runs from the end of the body's head; the
+        // bytes of a body already arriving extend it. Counted per read, so the bytes of a
+        // body that begins in the same read as its head earn nothing: the client only gets
+        // less time than it could.
+        if (!wasInBody || !result.completed.isEmpty()) {
+            m_http->bodyStartMs = m_door ? m_door->nowMs() : 0;
+            m_http->bodyBytes = 0;
+        } else {
+            m_http->bodyBytes += raw.size();
+        }
+    }
     if (!result.release.isEmpty() && m_httpSocket) {
         m_httpSocket->append(result.release);
         m_mustDeliver = true; // told to the reader by deliver()
@@ -698,7 +713,11 @@ void Connection::refreshDeadline()
             break;
         case ConnectionGuard::State::Body:
         case ConnectionGuard::State::ChunkedBody:
-            m_deadlineMs = now + limits.keepAliveTimeout.count(); // inactivity while a body arrives
+            // A total deadline, not an inactivity clock: a byte every few seconds must not
+            // hold the connection (and its slot) for ever. Bytes received earn more time
+            // (mod_reqtimeout's MinRate), so a large body at a fair rate still arrives.
+            m_deadlineMs = m_http->bodyStartMs + limits.bodyTimeout.count()
+                    + (limits.bodyMinRate > 0 ? m_http->bodyBytes * 1000 / limits.bodyMinRate : 0);
             m_http->headStarted = false;
             break;
         case ConnectionGuard::State::Upgraded:

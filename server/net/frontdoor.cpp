@@ -15,7 +15,8 @@ FrontDoor::FrontDoor(const HttpLimits &limits, QObject *parent)
 {
     m_clock.start();
     using namespace std::chrono_literals;
-    const auto shortest = std::min(m_limits.headerTimeout, m_limits.keepAliveTimeout);
+    const auto shortest
+            = std::min({m_limits.headerTimeout, m_limits.keepAliveTimeout, m_limits.bodyTimeout});
     m_sweep.setInterval(std::clamp<std::chrono::milliseconds>(shortest / 8, 10ms, 1000ms));
     connect(&m_sweep, &QTimer::timeout, this, &FrontDoor::sweep);
 

@@ -22,7 +22,7 @@ class Connection;
     connection becomes a Connection, and QtHttpServer is given its
     ConnectionSocket, which only ever carries what the HTTP guard released.
     It enforces the connection cap (503 and close) and, with one timer for
-    all connections, the header and keep-alive timeouts (408 / close).
+    all connections, the header, body and keep-alive timeouts (408 / close).
 
     WebSocket upgrade requests never reach QtHttpServer: each goes to the
     upgrade handler (setUpgradeHandler()), which refuses or accepts it on

@@ -13,6 +13,12 @@ struct HttpLimits
 {
     std::chrono::milliseconds headerTimeout{10'000}; //!< a request head must complete in this time
     std::chrono::milliseconds keepAliveTimeout{30'000}; //!< idle keep-alive connections are closed
+    /*!
+        A request body must arrive within this time of its head's end, extended by 1 s
+        for every bodyMinRate bytes received (Apache mod_reqtimeout's body=20,MinRate=500).
+    */
+    std::chrono::milliseconds bodyTimeout{20'000};
+    qint64 bodyMinRate = 500; //!< bytes per second that earn more time; 0 = bodyTimeout is fixed
     qsizetype maxHeaderSize = 16 * 1024; //!< request line + fields, bytes
     int maxHeaderFields = 100;
     qint64 maxBodySize = 1024 * 1024;
@@ -120,6 +126,8 @@ public:
     State state() const { return m_state; }
     /*! True between the first byte of a request head and its end (header timeout runs). */
     bool inHead() const { return m_state == State::Head && !m_head.isEmpty(); }
+    /*! True while a request body is being released (the body deadline runs). */
+    bool inBody() const { return m_state == State::Body || m_state == State::ChunkedBody; }
     /*! True when the last complete request asked for the connection to close. */
     bool closeAfterResponse() const { return m_closeAfterResponse; }
 

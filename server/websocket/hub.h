@@ -74,7 +74,10 @@ public:
 
     /*!
         Hands \a frame to every matching open session's info() callback and
-        returns how many got it. The frame is encoded once for all of them.
+        returns how many sessions it reached: closing sessions (the operator's
+        close, the peer's Close, a refused peer) and sessions whose connection
+        would not take the bytes are not counted. The frame is encoded once for
+        all of them.
     */
     int broadcast(const Frame &frame, const BroadcastFilter &filter = {});
     /*!

@@ -44,6 +44,7 @@ Session::Session(quint64 id, std::unique_ptr<QWebSocket> socket, Connection *con
     connect(m_socket.get(), &QWebSocket::binaryMessageReceived, this,
             [this](const QByteArray &data) { onFrame(Frame::binary(data)); });
     connect(m_socket.get(), &QWebSocket::pong, this, &Session::onPong);
+    connect(m_socket.get(), &QWebSocket::aboutToClose, this, &Session::onCloseSent);
     connect(m_socket.get(), &QWebSocket::disconnected, this, &Session::onDisconnected);
 }
 
@@ -115,18 +116,24 @@ bool Session::deliverInfo(const QVariant &message)
 {
     if (!isOpen())
         return false;
-    return guarded("info", [&] { execute(m_handler->info(*this, message)); });
+    bool sent = false;
+    const bool ran = guarded("info", [&] { sent = execute(m_handler->info(*this, message)); });
+    return ran && sent;
 }
 
-void Session::execute(const Reply &reply)
+bool Session::execute(const Reply &reply)
 {
+    bool sent = true;
     for (const Frame &frame : reply.frames()) {
-        if (!sendFrame(frame))
+        if (!sendFrame(frame)) {
+            sent = false;
             break;
+        }
     }
     if (const auto &close = reply.closeCommand())
         closeWith({TerminateReason::Kind::LocalClose, close->code, close->reason}, close->code,
                   close->reason);
+    return sent;
 }
 
 bool Session::sendFrame(const Frame &frame)
@@ -140,9 +147,13 @@ bool Session::sendFrame(const Frame &frame)
     // The fast path (see the class): the bytes are encoded once for every session.
     const bool compress = m_deflate && frame.isData() && frame.size() >= m_deflateThreshold;
     qsizetype wirePayload = frame.size();
-    m_connection->write(
-            compress ? frame.deflatedWireBytes(m_deflate->serverWindowBits(), &wirePayload)
-                     : frame.wireBytes());
+    // The connection refuses bytes once it is closing (the frame reader refused the
+    // peer, or the link is going): those never reach the peer, so they do not count.
+    if (m_connection->write(
+                compress ? frame.deflatedWireBytes(m_deflate->serverWindowBits(), &wirePayload)
+                         : frame.wireBytes())
+        < 0)
+        return false;
     if (bytesToWrite() > m_hub->settings().maxSendBuffer) {
         // The peer stopped reading. Stop queueing for it: close with 1008, and if it
         // cannot even take the close frame, the grace timer cuts it off and frees the queue.
@@ -185,6 +196,18 @@ void Session::closeWith(const TerminateReason &reason, quint16 code, const QStri
     // A peer that never answers the close frame is cut off after the grace period
     // (one hub timer for all closing sessions: 20,000 closing at once on shutdown
     // would otherwise mean 20,000 timers).
+    m_hub->closeStarted(id());
+}
+
+void Session::onCloseSent()
+{
+    // QWebSocket sent a Close frame by itself: it answered the peer's Close, or refused a
+    // frame. Nothing may follow that frame, so the session is closing from now on, and a
+    // peer that does not finish the handshake is cut off after the grace period.
+    if (!isOpen())
+        return; // closeWith() started it
+    m_info.state = SessionInfo::State::Closing;
+    m_hub->markDirty(id());
     m_hub->closeStarted(id());
 }
 

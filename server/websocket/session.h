@@ -70,7 +70,11 @@ public:
 
     /*! Calls websocketInit() and sends what it returns. */
     void start();
-    /*! Hands \a message to the handler's info(); false if the session is closing. */
+    /*!
+        Hands \a message to the handler's info() and sends what it answers; false if
+        the session is closing, the handler threw, or a frame it answered could not be
+        sent (the message did not reach the peer).
+    */
     bool deliverInfo(const QVariant &message);
     /*! Starts the closing handshake; the peer gets \a code and \a reason. */
     void closeWith(const TerminateReason &reason, quint16 code, const QString &text);
@@ -88,8 +92,10 @@ public:
 private:
     void onFrame(const Frame &frame);
     void onPong(quint64 elapsedMs, const QByteArray &payload);
+    void onCloseSent();
     void onDisconnected();
-    void execute(const Reply &reply);
+    /*! Sends \a reply; false if one of its frames could not be sent. */
+    bool execute(const Reply &reply);
     bool sendFrame(const Frame &frame);
     /*! Runs a handler callback; one that throws closes the session with 1011. */
     template<typename Callback> bool guarded(const char *what, Callback &&callback);

@@ -71,18 +71,19 @@ QByteArray WebSocketUpgrader::withField(const QByteArray &head, const QByteArray
     return head.first(head.size() - 2) + field + "\r\n\r\n";
 }
 
-bool WebSocketUpgrader::hasClientToken(const Conn &conn) const
+bool WebSocketUpgrader::hasClientToken(const Conn &conn, bool *offered) const
 {
     const QByteArray query
             = conn.query.queryItemValue(QStringLiteral("token"), QUrl::FullyDecoded).toUtf8();
     const std::optional<QByteArray> bearer = Plugs::bearerToken(conn);
+    *offered = !query.isEmpty() || bearer.has_value();
     // Evaluate both, so the time taken does not tell which one was tried.
     const bool queryOk = Plugs::constantTimeEquals(query, m_clientToken);
     const bool headerOk = bearer && Plugs::constantTimeEquals(*bearer, m_clientToken);
     return queryOk || headerOk;
 }
 
-std::optional<WebSocketUpgrader::Accepted> WebSocketUpgrader::decide(Conn &conn) const
+std::optional<WebSocketUpgrader::Accepted> WebSocketUpgrader::decide(Conn &conn)
 {
     const auto endpoint = m_endpoints.constFind(conn.path);
     if (endpoint == m_endpoints.cend()) {
@@ -111,7 +112,12 @@ std::optional<WebSocketUpgrader::Accepted> WebSocketUpgrader::decide(Conn &conn)
         conn.sendError(400, QStringLiteral("missing or malformed Sec-WebSocket-Key"));
         return std::nullopt;
     }
-    if (!m_clientToken.isEmpty() && !hasClientToken(conn)) {
+    if (!m_clientToken.isEmpty() && m_clientThrottle.refuse(conn))
+        return std::nullopt; // the token is not looked at: guessing stops here
+    bool offered = false;
+    if (!m_clientToken.isEmpty() && !hasClientToken(conn, &offered)) {
+        if (offered) // one without a token guesses nothing
+            m_clientThrottle.recordFailure(conn.peerAddress);
         conn.putRespHeader(QByteArrayLiteral("www-authenticate"),
                            QByteArrayLiteral("Bearer realm=\"switchboard-ws\""));
         conn.sendError(401,

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "http/auththrottle.h"
 #include "websocket/deflate.h"
 #include "websocket/originpolicy.h"
 #include "websocket/websockethandler.h"
@@ -65,8 +66,12 @@ public:
     QList<QByteArray> paths() const { return m_endpoints.keys(); }
 
     void setOriginPolicy(const OriginPolicy &policy) { m_originPolicy = policy; }
-    /*! Requires \a token (`?token=` or `Authorization: Bearer`); empty = no check. */
+    /*!
+        Requires \a token (`?token=` or `Authorization: Bearer`); empty = no check.
+        Wrong tokens count against their peer in clientThrottle().
+    */
     void setClientToken(const QByteArray &token) { m_clientToken = token; }
+    AuthThrottle &clientThrottle() { return m_clientThrottle; }
     void setDeflate(const DeflateSettings &settings) { m_deflate = settings; }
     const DeflateSettings &deflate() const { return m_deflate; }
     /*! Whether connections are TLS (for the same-origin check and Qt's wss:// URL). */
@@ -77,7 +82,7 @@ public:
         error response and nullopt is returned; on acceptance \a conn's status
         is 101 (for the access log) and the decision is returned.
     */
-    std::optional<Accepted> decide(Conn &conn) const;
+    std::optional<Accepted> decide(Conn &conn);
     /*! Carries out an accepted upgrade on \a connection (see the class). */
     void handOver(Connection *connection, Accepted accepted);
 
@@ -87,12 +92,14 @@ public:
     static QByteArray withField(const QByteArray &head, const QByteArray &field);
 
 private:
-    bool hasClientToken(const Conn &conn) const;
+    /*! Whether \a conn carries the client token; \a offered: whether it carries one at all. */
+    bool hasClientToken(const Conn &conn, bool *offered) const;
 
     Hub *m_hub;
     QHash<QByteArray, HandlerFactory> m_endpoints;
     OriginPolicy m_originPolicy;
     QByteArray m_clientToken;
+    AuthThrottle m_clientThrottle{QByteArrayLiteral("client token")};
     DeflateSettings m_deflate;
     bool m_secure = false;
 };

@@ -51,6 +51,8 @@ private slots:
         QVERIFY(!c.noGui);
         QCOMPARE(c.http.headerTimeout, 10s);
         QCOMPARE(c.http.keepAliveTimeout, 30s);
+        QCOMPARE(c.http.bodyTimeout, 20s);
+        QCOMPARE(c.http.bodyMinRate, 500);
         QCOMPARE(c.http.maxHeaderSize, 16 * 1024);
         QCOMPARE(c.http.maxHeaderFields, 100);
         QCOMPARE(c.http.maxBodySize, 1024 * 1024);
@@ -149,15 +151,23 @@ private slots:
         const CommandLine cli
                 = parse({QStringLiteral("--header-timeout"), QStringLiteral("2.5"),
                          QStringLiteral("--keepalive-timeout"), QStringLiteral("5"),
+                         QStringLiteral("--body-timeout"), QStringLiteral("1.5"),
+                         QStringLiteral("--body-min-rate"), QStringLiteral("2K"),
                          QStringLiteral("--max-header-size"), QStringLiteral("8K"),
                          QStringLiteral("--max-body-size"), QStringLiteral("0"),
                          QStringLiteral("--max-connections"), QStringLiteral("20000")});
         QCOMPARE(cli.action, CommandLine::Action::Run);
         QCOMPARE(cli.config.http.headerTimeout, 2500ms);
         QCOMPARE(cli.config.http.keepAliveTimeout, 5s);
+        QCOMPARE(cli.config.http.bodyTimeout, 1500ms);
+        QCOMPARE(cli.config.http.bodyMinRate, 2048);
         QCOMPARE(cli.config.http.maxHeaderSize, 8 * 1024);
         QCOMPARE(cli.config.http.maxBodySize, 0);
         QCOMPARE(cli.config.http.maxConnections, 20000);
+        // 0: the body timeout is a fixed deadline, whatever arrives.
+        QCOMPARE(parse({QStringLiteral("--body-min-rate"), QStringLiteral("0")})
+                         .config.http.bodyMinRate,
+                 0);
     }
 
     void everyOption()
@@ -225,7 +235,8 @@ private slots:
              {"--host", "--port", "--no-gui", "--ping-interval", "--idle-timeout",
               "--max-message-size", "--admin-token", "--allowed-origin", "--log-level",
               "--header-timeout", "--keepalive-timeout", "--max-header-size", "--max-body-size",
-              "--max-connections", "--client-token", "--max-send-buffer"})
+              "--max-connections", "--client-token", "--max-send-buffer", "--body-timeout",
+              "--body-min-rate"})
             QVERIFY2(help.text.contains(QLatin1String(option)), option);
         const CommandLine version = parse({QStringLiteral("--version")});
         QCOMPARE(version.action, CommandLine::Action::Version);
@@ -272,6 +283,16 @@ private slots:
                 << L({"--header-timeout", "0"}) << QStringLiteral("--header-timeout");
         QTest::newRow("keepalive text")
                 << L({"--keepalive-timeout", "x"}) << QStringLiteral("--keepalive-timeout");
+        QTest::newRow("body timeout 0")
+                << L({"--body-timeout", "0"}) << QStringLiteral("--body-timeout");
+        QTest::newRow("body timeout text")
+                << L({"--body-timeout", "soon"}) << QStringLiteral("--body-timeout");
+        QTest::newRow("body min rate negative")
+                << L({"--body-min-rate", "-1"}) << QStringLiteral("--body-min-rate");
+        QTest::newRow("body min rate unit")
+                << L({"--body-min-rate", "5 per s"}) << QStringLiteral("--body-min-rate");
+        QTest::newRow("body min rate too big")
+                << L({"--body-min-rate", "2G"}) << QStringLiteral("2G-1");
         QTest::newRow("header size small")
                 << L({"--max-header-size", "100"}) << QStringLiteral("1K to 64K");
         QTest::newRow("header size big")

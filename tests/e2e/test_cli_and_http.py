@@ -388,6 +388,46 @@ class AllowedOriginTest(ServerTestCase):
         run(body())
 
 
+class TokenThrottleTest(ServerTestCase):
+    """Ten wrong tokens from one address, then 429 without looking at the token."""
+
+    server_args = ("--client-token", "e2e-client-token")
+
+    def assert_throttled(self, response, what):
+        self.assertEqual(response.status, 429)
+        self.assertEqual(response.header("retry-after"), "6")
+        self.assertEqual(response.json()["error"]["status"], 429)
+        self.assertIn(f"too many wrong {what}s", response.json()["error"]["message"])
+
+    def test_admin_token(self):
+        for _ in range(10):
+            self.assertEqual(curl(self.server.http + "/api/connections",
+                                  token="guess").status, 401)
+        self.assert_throttled(curl(self.server.http + "/api/connections", token="guess"),
+                              "admin token")
+        self.assert_throttled(self.admin("/api/connections"), "admin token")  # right one too
+        self.assertEqual(curl(self.server.http + "/api/health").status, 200)
+        self.assert_no_token_logged()
+
+    def test_client_token(self):
+        upgrade = ["Connection: Upgrade", "Upgrade: websocket", "Sec-WebSocket-Version: 13",
+                   "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="]
+        for _ in range(10):
+            self.assertEqual(curl(self.server.http + "/ws?token=guess",
+                                  headers=upgrade).status, 401)
+        self.assert_throttled(curl(self.server.http + "/ws?token=guess", headers=upgrade),
+                              "client token")
+        self.assert_throttled(curl(self.server.http + "/ws?token=e2e-client-token",
+                                   headers=upgrade), "client token")
+        self.assert_no_token_logged()
+
+    def assert_no_token_logged(self):
+        log = poll_until(lambda: "answering it 429" in self.server.stderr_text()
+                         and self.server.stderr_text(), what="the 429 log line")
+        for token in ("guess", "e2e-client-token", self.server.token):
+            self.assertNotIn(token, log)
+
+
 class MaxMessageSizeTest(ServerTestCase):
     server_args = ("--max-message-size", "1k")
 

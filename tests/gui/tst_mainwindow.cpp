@@ -24,8 +24,23 @@
 
 #include <memory>
 
+#include <sys/stat.h>
+
 using namespace Switchboard;
 using GuiTest::Client;
+
+namespace {
+
+/*! The permission bits of \a path in octal ("600"), or "missing". */
+QString modeOf(const QString &path)
+{
+    struct stat info = {};
+    if (::stat(QFile::encodeName(path).constData(), &info) != 0)
+        return QStringLiteral("missing");
+    return QString::number(info.st_mode & 07777, 8);
+}
+
+} // namespace
 
 class tst_MainWindow : public QObject
 {
@@ -50,6 +65,8 @@ private Q_SLOTS:
     void takenPortKeepsPreviousAddress();
     void stopAndStartListening();
     void settingsPersist();
+    void savedFilesAreForTheirOwnerOnly_data();
+    void savedFilesAreForTheirOwnerOnly();
     void addressDialogValidatesHost();
 
 private:
@@ -420,6 +437,54 @@ void tst_MainWindow::settingsPersist()
     QVERIFY(saved);
     QCOMPARE(saved->host, QHostAddress(QStringLiteral("127.0.0.1")));
     QCOMPARE(saved->port, quint16(0));
+}
+
+void tst_MainWindow::savedFilesAreForTheirOwnerOnly_data()
+{
+    QTest::addColumn<bool>("existed"); // a file left world-readable by an older version
+    QTest::newRow("new files") << false;
+    QTest::newRow("files already there, 0644") << true;
+}
+
+void tst_MainWindow::savedFilesAreForTheirOwnerOnly()
+{
+    QFETCH(bool, existed);
+    QTemporaryDir exports;
+    QVERIFY(exports.isValid());
+    const QString settingsFile = QSettings().fileName();
+    const QString logFile = exports.filePath(QStringLiteral("log.jsonl"));
+    QFile::remove(settingsFile);
+    if (existed) {
+        for (const QString &path : {settingsFile, logFile}) {
+            QFile file(path);
+            QVERIFY(file.open(QIODevice::WriteOnly,
+                              QFileDevice::ReadOwner | QFileDevice::WriteOwner
+                                      | QFileDevice::ReadGroup | QFileDevice::ReadOther));
+            QVERIFY(file.setPermissions(QFileDevice::ReadOwner | QFileDevice::WriteOwner
+                                        | QFileDevice::ReadGroup | QFileDevice::ReadOther));
+            file.close();
+            QCOMPARE(modeOf(path), QStringLiteral("644"));
+        }
+    }
+
+    // The settings: on listening, and when the window closes.
+    QVERIFY(m_window->startListening({QHostAddress(QStringLiteral("127.0.0.1")), 0}));
+    QCOMPARE(modeOf(settingsFile), QStringLiteral("600"));
+    m_window->close();
+    QCOMPARE(modeOf(settingsFile), QStringLiteral("600"));
+    QVERIFY(QSettings().contains(QStringLiteral("window/geometry"))); // it was written
+
+    // The message log export.
+    const auto clients = connectClients(1);
+    clients.first()->socket.sendTextMessage(QStringLiteral("a secret"));
+    QTRY_VERIFY(logHasLine(QStringLiteral("in"), clients.first()->sessionId(m_server->hub),
+                           QStringLiteral("a secret")));
+    QString error;
+    QVERIFY2(m_window->saveLogTo(logFile, &error), qPrintable(error));
+    QCOMPARE(modeOf(logFile), QStringLiteral("600"));
+    QFile saved(logFile);
+    QVERIFY(saved.open(QIODevice::ReadOnly));
+    QVERIFY(saved.readAll().contains("a secret"));
 }
 
 void tst_MainWindow::addressDialogValidatesHost()

@@ -7,6 +7,7 @@
 #include <QtCore/QBuffer>
 #include <QtCore/QJsonDocument>
 #include <QtCore/QJsonObject>
+#include <QtGui/QTextDocument>
 #include <QtTest/QAbstractItemModelTester>
 #include <QtTest/QSignalSpy>
 #include <QtTest/QTest>
@@ -28,6 +29,8 @@ private Q_SLOTS:
     void foldsBroadcastIntoOneLine();
     void binaryShowsSizeAndHex();
     void textIsOneLineAndCut();
+    void toolTipShowsClientTextAsText_data();
+    void toolTipShowsClientTextAsText();
     void clears();
     void savesJsonLines();
     void filtersBySession();
@@ -167,6 +170,33 @@ void tst_MessageLogModel::textIsOneLineAndCut()
     const QString cut = text(log, 1, MessageLogModel::MessageColumn);
     QVERIFY(cut.size() < 10'000);
     QVERIFY(cut.endsWith(u'…'));
+}
+
+void tst_MessageLogModel::toolTipShowsClientTextAsText_data()
+{
+    QTest::addColumn<QString>("sent");
+    QTest::newRow("image") << QStringLiteral("<img src=\"file:///etc/hostname\" width=\"9999\">");
+    QTest::newRow("markup after text") << QStringLiteral("hi <b>operator</b> & <a href=x>y</a>");
+    QTest::newRow("lines") << QStringLiteral("two\nlines");
+    QTest::newRow("plain") << QStringLiteral("just text");
+}
+
+void tst_MessageLogModel::toolTipShowsClientTextAsText()
+{
+    // What QToolTip shows: rich text when Qt::mightBeRichText() says so, else the string.
+    QFETCH(QString, sent);
+    MessageLogModel log;
+    log.addIncoming(1, Frame::text(sent));
+    log.flush();
+    const QString tip
+            = log.data(log.index(0, MessageLogModel::MessageColumn), Qt::ToolTipRole).toString();
+    QString shown = tip;
+    if (Qt::mightBeRichText(tip)) {
+        QTextDocument document;
+        document.setHtml(tip);
+        shown = document.toPlainText();
+    }
+    QCOMPARE(shown, sent);
 }
 
 void tst_MessageLogModel::clears()

@@ -174,6 +174,49 @@ private slots:
         QCOMPARE(conn.status, 401);
     }
 
+    void adminAuthThrottlesWrongTokens()
+    {
+        // Only counted wrong tokens lead to 429; then even the right one gets 429, until
+        // the bucket has leaked one (6 s on the throttle's clock).
+        qint64 now = 0;
+        AuthThrottle throttle(QByteArrayLiteral("admin token"));
+        throttle.setClock([&now] { return now; });
+        const Plug auth = Plugs::adminAuth([] { return QByteArray("s3cret"); }, &throttle);
+        const auto run = [&auth](const QByteArray &authorization) {
+            HeaderList headers;
+            if (!authorization.isNull())
+                headers.append({"authorization", authorization});
+            Conn conn = makeConn("GET", "/api/connections", headers);
+            conn.peerAddress = QHostAddress(QStringLiteral("192.0.2.7"));
+            auth(conn);
+            return conn;
+        };
+        const QtMessageHandler previous = qInstallMessageHandler(captureMessages);
+        g_messages.clear();
+        for (int i = 0; i < 20; ++i)
+            QCOMPARE(run({}).status, 401); // without a token: nothing guessed, not counted
+        for (int i = 0; i < 10; ++i)
+            QCOMPARE(run("Bearer guess").status, 401);
+        const Conn refused = run("Bearer s3cret");
+        QCOMPARE(refused.status, 429);
+        QVERIFY(refused.halted);
+        QCOMPARE(refused.respHeader("retry-after"), QByteArray("6"));
+        QCOMPARE(run("Bearer guess").status, 429);
+        now += 6'000;
+        QCOMPARE(run("Bearer s3cret").status, 0); // through
+        QCOMPARE(run("Bearer s3cret").status, 0); // a right token costs nothing
+        QCOMPARE(run("Bearer guess").status, 401); // the one try the wait earned
+        QCOMPARE(run("Bearer s3cret").status, 429);
+        qInstallMessageHandler(previous);
+        // One line each time the peer is made to wait, without the tokens.
+        QCOMPARE(g_messages.size(), 2);
+        QVERIFY2(g_messages.first().startsWith(
+                         u"switchboard.http too many wrong admin tokens from 192.0.2.7"),
+                 qPrintable(g_messages.first()));
+        for (const QString &line : std::as_const(g_messages))
+            QVERIFY(!line.contains(u"s3cret") && !line.contains(u"guess"));
+    }
+
     void constantTimeEquals()
     {
         QVERIFY(Plugs::constantTimeEquals("abc", "abc"));

@@ -16,6 +16,7 @@
 #include <QtTest/QSignalSpy>
 #include <QtTest/QTest>
 
+#include <algorithm>
 #include <stdexcept>
 
 using namespace Switchboard;
@@ -70,6 +71,13 @@ void addProbe(Fixture &f, const char *path, ProbeHandler::Mode mode,
 {
     f.server.addWebSocketEndpoint(
             path, [mode, reasons] { return std::make_unique<ProbeHandler>(mode, reasons); });
+}
+
+QStringList g_lines;
+
+void captureLines(QtMsgType, const QMessageLogContext &context, const QString &message)
+{
+    g_lines << QString::fromLatin1(context.category) + u' ' + message;
 }
 
 } // namespace
@@ -431,6 +439,107 @@ private slots:
         const HttpResponse notNumber
                 = request(f.port(), "POST", "/api/connections/abc/send", headers, "x");
         QCOMPARE(notNumber.status, 404);
+    }
+
+    void deliveredCountsOnlySessionsReached_data()
+    {
+        QTest::addColumn<bool>("peerSendsClose"); // else the frame reader refuses the peer
+        QTest::newRow("peer sent Close") << true;
+        QTest::newRow("frame reader refused the peer") << false;
+    }
+
+    void deliveredCountsOnlySessionsReached()
+    {
+        // Three sessions: one reading, one the operator closes, and one whose connection
+        // is closing while a backlog waits for its peer to read (the peer sent a Close, or
+        // the frame reader refused it). `delivered` must count only the sessions whose
+        // client then actually gets the message.
+        QFETCH(bool, peerSendsClose);
+        HubSettings s = quietSettings();
+        s.maxSendBuffer = 64 * 1024 * 1024;
+        s.maxMessageSize = 1024 * 1024;
+        s.closeGrace = 30s; // the closing peer stays until the test reads its backlog
+        Fixture f(s);
+        Client reader(f.url());
+        Client closedByOperator(f.url());
+        QVERIFY(reader.waitGreeted() && closedByOperator.waitGreeted());
+        QTcpSocket stalled;
+        stalled.setReadBufferSize(1024);
+        stalled.connectToHost(QHostAddress::LocalHost, f.port());
+        QVERIFY(stalled.waitForConnected(5000));
+        stalled.write(upgradeRequest("/ws", f.port()));
+        QTRY_COMPARE(f.hub.count(), 3);
+        const auto idOf = [&f](quint16 port) {
+            for (const SessionInfo &info : f.hub.sessions()) {
+                if (info.peerPort == port)
+                    return info.id;
+            }
+            return quint64(0);
+        };
+        const quint64 stalledId = idOf(stalled.localPort());
+        const quint64 operatorId = idOf(closedByOperator.socket.localPort());
+        QVERIFY(stalledId != 0 && operatorId != 0);
+        // More than the kernel buffers of both ends hold on loopback (a few MiB): the rest
+        // waits in the connection's backlog, so its closing cannot finish yet.
+        const Frame filler = Frame::binary(QByteArray(1024 * 1024, 'f'));
+        for (int i = 0; i < 24; ++i)
+            QVERIFY(f.hub.send(stalledId, filler));
+        if (peerSendsClose) {
+            stalled.write(maskedFrame(0x88, QByteArrayView("\x03\xe8", 2)));
+            QTRY_COMPARE(f.hub.session(stalledId)->state, SessionInfo::State::Closing);
+        } else {
+            // A text frame and, in the same write (so in the same read), the head of a
+            // frame over maxMessageSize: by the time the text is handled, the frame
+            // reader has refused the connection with 1009.
+            QSignalSpy received(&f.hub, &Hub::frameReceived);
+            QByteArray tooBig("\x82\xff", 2);
+            for (int shift = 56; shift >= 0; shift -= 8)
+                tooBig.append(char((quint64(2 * 1024 * 1024) >> shift) & 0xff));
+            stalled.write(maskedFrame(0x81, "last words") + tooBig + "mask");
+            QVERIFY(received.wait());
+        }
+        auto headers = kAdmin;
+        headers.emplaceBack("Content-Type", "text/plain");
+        const HttpResponse news = request(f.port(), "POST", "/api/broadcast", headers, "news");
+        QCOMPARE(news.status, 200);
+        const int newsDelivered = news.json().value(QStringLiteral("delivered")).toInt();
+        // In one event-loop turn: the operator closes a session, then a broadcast.
+        QVERIFY(f.hub.close(operatorId));
+        const int lateDelivered = f.hub.broadcast(Frame::text(QStringLiteral("late")));
+
+        // What each client actually got.
+        QTRY_COMPARE(reader.texts.size(), 3);
+        QTRY_VERIFY(closedByOperator.closed);
+        QCOMPARE(closedByOperator.closeCode, 4000);
+        QByteArray wire;
+        bool gone = false;
+        connect(&stalled, &QTcpSocket::readyRead, &stalled, [&] { wire += stalled.readAll(); });
+        connect(&stalled, &QTcpSocket::disconnected, &stalled, [&] { gone = true; });
+        stalled.setReadBufferSize(0);
+        wire += stalled.readAll();
+        QTRY_VERIFY_WITH_TIMEOUT(gone, 20000);
+        wire += stalled.readAll();
+        QVERIFY(wire.startsWith("HTTP/1.1 101"));
+        wire.remove(0, wire.indexOf("\r\n\r\n") + 4);
+        const QList<ServerFrame> frames = takeServerFrames(wire);
+        QVERIFY(!frames.isEmpty());
+        QCOMPARE(frames.last().opcode(), quint8(0x8)); // it ends with the Close, nothing after
+        const auto stalledGot = [&frames](QByteArrayView text) {
+            return int(std::count_if(frames.cbegin(), frames.cend(), [text](const ServerFrame &f) {
+                return f.opcode() == 0x1 && f.payload == text;
+            }));
+        };
+        const auto got = [](const Client &client, const QString &text) {
+            return int(client.texts.count(text));
+        };
+        QCOMPARE(newsDelivered,
+                 got(reader, QStringLiteral("news")) + got(closedByOperator, QStringLiteral("news"))
+                         + stalledGot("news"));
+        QCOMPARE(lateDelivered,
+                 got(reader, QStringLiteral("late")) + got(closedByOperator, QStringLiteral("late"))
+                         + stalledGot("late"));
+        QCOMPARE(newsDelivered, 2);
+        QCOMPARE(lateDelivered, 1);
     }
 
     void deleteClosesWith4000()
@@ -833,6 +942,93 @@ private slots:
             QVERIFY(!r.raw.contains("HTTP/1.1 101"));
         }
         QCOMPARE(request(f.port(), "GET", "/api/health").status, 200); // HTTP needs no client token
+    }
+
+    void wrongAdminTokensGet429()
+    {
+        Fixture f(quietSettings());
+        qint64 now = 0;
+        f.server.adminThrottle().setClock([&now] { return now; });
+        const QList<std::pair<QByteArray, QByteArray>> wrong{{"Authorization", "Bearer guess"}};
+        for (int i = 0; i < 10; ++i)
+            QCOMPARE(request(f.port(), "GET", "/api/connections", wrong).status, 401);
+        const HttpResponse eleventh = request(f.port(), "GET", "/api/connections", wrong);
+        QCOMPARE(eleventh.status, 429);
+        QCOMPARE(eleventh.header("retry-after"), QByteArray("6"));
+        QCOMPARE(eleventh.header("content-type"), QByteArray("application/json"));
+        QCOMPARE(eleventh.json()
+                         .value(QStringLiteral("error"))
+                         .toObject()
+                         .value(QStringLiteral("status"))
+                         .toInt(),
+                 429);
+        // The token is not looked at: the right one is refused too, on every admin route.
+        QCOMPARE(request(f.port(), "GET", "/api/connections", kAdmin).status, 429);
+        auto broadcast = kAdmin;
+        broadcast.emplaceBack("Content-Type", "text/plain");
+        QCOMPARE(request(f.port(), "POST", "/api/broadcast", broadcast, "x").status, 429);
+        // Public routes and WebSocket clients are not affected.
+        QCOMPARE(request(f.port(), "GET", "/api/health").status, 200);
+        Client client(f.url());
+        QVERIFY(client.waitGreeted());
+        now += 6'000;
+        QCOMPARE(request(f.port(), "GET", "/api/connections", kAdmin).status, 200);
+    }
+
+    void wrongClientTokensGet429()
+    {
+        Fixture f(quietSettings());
+        f.server.setClientToken("sesame");
+        qint64 now = 0;
+        f.server.clientThrottle().setClock([&now] { return now; });
+        const auto upgrade = [&f](const QByteArray &query) {
+            return rawRequest(f.port(), upgradeRequest("/ws" + query, f.port()));
+        };
+        for (int i = 0; i < 9; ++i)
+            QCOMPARE(upgrade("?token=guess").status, 401);
+        QCOMPARE(upgrade("").status, 401); // without a token: nothing guessed, not counted
+        QCOMPARE(upgrade("?token=guess").status, 401);
+        const HttpResponse eleventh = upgrade("?token=guess");
+        QCOMPARE(eleventh.status, 429);
+        QCOMPARE(eleventh.header("retry-after"), QByteArray("6"));
+        QVERIFY(!eleventh.raw.contains("HTTP/1.1 101"));
+        QCOMPARE(eleventh.json()
+                         .value(QStringLiteral("error"))
+                         .toObject()
+                         .value(QStringLiteral("status"))
+                         .toInt(),
+                 429);
+        QCOMPARE(upgrade("?token=sesame").status, 429);
+        QCOMPARE(request(f.port(), "GET", "/api/connections", kAdmin).status, 200);
+        now += 6'000;
+        QCOMPARE(upgrade("?token=sesame").status, 101);
+    }
+
+    void tokensNeverReachTheLog()
+    {
+        // Every switchboard category at debug, through right and wrong tokens of both
+        // kinds, the lockouts included: no line carries a token.
+        Fixture f(quietSettings());
+        f.server.setClientToken("sesame");
+        QLoggingCategory::setFilterRules(QStringLiteral("switchboard.*=true"));
+        g_lines.clear();
+        const QtMessageHandler previous = qInstallMessageHandler(captureLines);
+        const QList<std::pair<QByteArray, QByteArray>> wrong{{"Authorization", "Bearer guess"}};
+        for (int i = 0; i < 12; ++i)
+            request(f.port(), "GET", "/api/connections", wrong);
+        request(f.port(), "GET", "/api/connections?token=test-token", kAdmin);
+        for (int i = 0; i < 12; ++i)
+            rawRequest(f.port(), upgradeRequest("/ws?token=guess", f.port()));
+        Client client(f.url(QStringLiteral("/ws?token=sesame")));
+        client.waitGreeted();
+        qInstallMessageHandler(previous);
+        quietLogs();
+        QVERIFY(g_lines.size() > 10); // it did log
+        for (const QString &line : std::as_const(g_lines)) {
+            QVERIFY2(!line.contains(u"test-token") && !line.contains(u"sesame")
+                             && !line.contains(u"guess"),
+                     qPrintable(line));
+        }
     }
 
     void utf8SplitAcrossFragments()

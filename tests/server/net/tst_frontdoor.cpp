@@ -6,7 +6,9 @@
 #include "serverfixture.h"
 #include "testutil.h"
 
+#include <QtCore/QElapsedTimer>
 #include <QtCore/QJsonArray>
+#include <QtCore/QTimer>
 #include <QtTest/QSignalSpy>
 #include <QtTest/QTest>
 
@@ -21,6 +23,7 @@ HttpLimits testLimits()
     HttpLimits limits;
     limits.headerTimeout = 300ms;
     limits.keepAliveTimeout = 300ms;
+    limits.bodyTimeout = 300ms;
     limits.maxHeaderSize = 4096;
     limits.maxBodySize = 1000;
     limits.maxConnections = 50;
@@ -28,6 +31,54 @@ HttpLimits testLimits()
 }
 
 using Raw = RawConnection;
+
+/*! A broadcast request head announcing \a framing ("Content-Length: N" or chunked). */
+QByteArray broadcastHead(const QByteArray &framing)
+{
+    return "POST /api/broadcast HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + kToken
+            + "\r\nContent-Type: text/plain\r\n" + framing + "\r\n\r\n";
+}
+
+/*!
+    Writes \a bytes to \a socket in pieces of \a piece bytes, one every \a everyMs, from
+    the event loop; stops early once the server closed (\a closed). sent() tells how
+    far it got.
+*/
+class Trickle
+{
+public:
+    Trickle(QTcpSocket &socket, const QByteArray &bytes, qsizetype piece, int everyMs,
+            const bool &closed)
+    {
+        m_timer.setInterval(everyMs);
+        QObject::connect(&m_timer, &QTimer::timeout, &socket, [&, bytes, piece] {
+            if (!closed) {
+                socket.write(bytes.mid(m_sent, piece));
+                m_sent = qMin(m_sent + piece, bytes.size());
+            }
+            if (closed || m_sent == bytes.size())
+                m_timer.stop();
+        });
+        m_timer.start();
+    }
+    qsizetype sent() const { return m_sent; }
+    bool done() const { return !m_timer.isActive(); }
+
+private:
+    QTimer m_timer;
+    qsizetype m_sent = 0;
+};
+
+/*! \a text as a chunked body, one chunk per \a piece bytes, and the last chunk. */
+QByteArray chunked(const QByteArray &text, qsizetype piece)
+{
+    QByteArray body;
+    for (qsizetype i = 0; i < text.size(); i += piece) {
+        const QByteArray chunk = text.mid(i, piece);
+        body += QByteArray::number(chunk.size(), 16) + "\r\n" + chunk + "\r\n";
+    }
+    return body + "0\r\n\r\n";
+}
 
 } // namespace
 
@@ -200,6 +251,118 @@ private slots:
         QTRY_VERIFY_WITH_TIMEOUT(raw.closed, 3000);
         QCOMPARE(raw.status(), 408);
         QCOMPARE(bystander->texts.size(), 1); // nothing half-received was broadcast
+    }
+
+    void tricklingBodyGets408AndFreesItsSlot_data()
+    {
+        QTest::addColumn<QByteArray>("framing");
+        QTest::addColumn<QByteArray>("body");
+        QTest::newRow("Content-Length")
+                << QByteArray("Content-Length: 100") << QByteArray(100, 'x');
+        QTest::newRow("chunked") << QByteArray("Transfer-Encoding: chunked")
+                                 << chunked(QByteArray(20, 'x'), 1);
+    }
+
+    void tricklingBodyGets408AndFreesItsSlot()
+    {
+        // A byte every 200 ms never leaves the connection silent for the keep-alive
+        // timeout (300 ms), so only the body deadline (1 s, plus 2 ms a byte at 500 B/s)
+        // can end it, long before the body would be complete (20 s).
+        QFETCH(QByteArray, framing);
+        QFETCH(QByteArray, body);
+        HttpLimits limits = testLimits();
+        limits.bodyTimeout = 1s;
+        limits.bodyMinRate = 500;
+        limits.maxConnections = 1;
+        Fixture capped(quietSettings(), {}, limits);
+        Raw raw(capped.port());
+        QTRY_COMPARE(capped.server.connectionCount(), 1);
+        raw.socket.write(broadcastHead(framing));
+        // The trickler holds the only slot while its body arrives.
+        {
+            Raw over(capped.port());
+            QTRY_VERIFY(over.closed);
+            QCOMPARE(over.status(), 503);
+        }
+        QSignalSpy refused(&capped.server, &Server::requestRefused);
+        Trickle trickle(raw.socket, body, 1, 200, raw.closed);
+        QTRY_VERIFY_WITH_TIMEOUT(raw.closed, 8000);
+        QCOMPARE(raw.status(), 408);
+        QCOMPARE(parseResponse(raw.received)
+                         .json()
+                         .value(QStringLiteral("error"))
+                         .toObject()
+                         .value(QStringLiteral("message"))
+                         .toString(),
+                 QStringLiteral("request not received in time"));
+        QVERIFY2(trickle.sent() >= 3 && trickle.sent() < body.size(),
+                 qPrintable(QString::number(trickle.sent()))); // cut off while still sending
+        QCOMPARE(refused.size(), 1);
+        QCOMPARE(refused.first().first().toInt(), 408);
+        // The slot is free again.
+        QTRY_COMPARE(capped.server.connectionCount(), 0);
+        QCOMPARE(request(capped.port(), "GET", "/api/health").status, 200);
+    }
+
+    void bodyAboveTheMinimumRateTakesAsLongAsItNeeds_data()
+    {
+        QTest::addColumn<bool>("isChunked");
+        QTest::newRow("Content-Length") << false;
+        QTest::newRow("chunked") << true;
+    }
+
+    void bodyAboveTheMinimumRateTakesAsLongAsItNeeds()
+    {
+        // 300 bytes at 150 B/s take 2 s, twice the body timeout; at 100 B/s each 15 bytes
+        // earn 150 ms more, so the deadline stays ahead of the body.
+        QFETCH(bool, isChunked);
+        HttpLimits limits = testLimits();
+        limits.bodyTimeout = 1s;
+        limits.bodyMinRate = 100;
+        Fixture slow(quietSettings(), {}, limits);
+        Client listener(slow.url());
+        QVERIFY(listener.waitGreeted());
+        QByteArray text;
+        for (int i = 0; i < 300; ++i)
+            text += char('a' + i % 26);
+        const QByteArray body = isChunked ? chunked(text, 15) : text;
+        Raw raw(slow.port());
+        raw.socket.write(broadcastHead(isChunked ? QByteArray("Transfer-Encoding: chunked")
+                                                 : "Content-Length: 300"));
+        QElapsedTimer clock;
+        clock.start();
+        Trickle trickle(raw.socket, body, isChunked ? 20 : 15, 100, raw.closed);
+        QTRY_VERIFY_WITH_TIMEOUT(parseResponse(raw.received).complete || raw.closed, 10000);
+        QCOMPARE(raw.status(), 200);
+        QVERIFY(trickle.done());
+        QVERIFY(clock.elapsed() > 1000); // it did take longer than the body timeout
+        QTRY_COMPARE(listener.texts.size(), 2);
+        QCOMPARE(listener.texts.last().toLatin1(), text);
+        QVERIFY(!raw.closed);
+    }
+
+    void headerClockDoesNotRestartOnEachByte()
+    {
+        // A head that never ends, a byte every 150 ms for 5.5 s: the header timeout (1 s)
+        // counts from its first byte, so the 408 comes at about 1 s, while bytes are
+        // still arriving. Restarted on every byte, it would come only after the trickle.
+        HttpLimits limits = testLimits();
+        limits.headerTimeout = 1s;
+        Fixture slow(quietSettings(), {}, limits);
+        const QByteArray head = "GET /api/health HTTP/1.1\r\nX-Slow: abc"; // 37 bytes, no end
+        Raw raw(slow.port());
+        QTRY_COMPARE(slow.server.connectionCount(), 1);
+        QElapsedTimer clock;
+        clock.start();
+        Trickle trickle(raw.socket, head, 1, 150, raw.closed);
+        QTRY_VERIFY_WITH_TIMEOUT(raw.closed, 8000);
+        const qint64 elapsed = clock.elapsed();
+        QCOMPARE(raw.status(), 408);
+        QVERIFY2(elapsed < 2500 && trickle.sent() < head.size(),
+                 qPrintable(QStringLiteral("408 after %1 ms and %2 of %3 bytes")
+                                    .arg(elapsed)
+                                    .arg(trickle.sent())
+                                    .arg(head.size())));
     }
 
     void idleKeepAliveIsClosed()
