@@ -509,8 +509,8 @@ CommandLine parseCommandLine(const QStringList &arguments, const QProcessEnviron
     if (parser.isSet(nodeName)) {
         const QString name = parser.value(nodeName);
         if (!Cluster::isValidNodeName(name))
-            return failure(QStringLiteral("Error: --node-name '%1' must be 1 to 100 characters "
-                                          "without whitespace.")
+            return failure(QStringLiteral("Error: --node-name '%1' must be 1 to 100 letters, "
+                                          "digits, '.', '_', '-' or ':'.")
                                    .arg(name));
         config.cluster.nodeName = name;
     }

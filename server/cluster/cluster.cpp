@@ -101,8 +101,12 @@ void Cluster::start(const QString &defaultNodeName)
     if (m_started)
         return;
     m_started = true;
-    if (m_settings.nodeName.isEmpty())
-        m_settings.nodeName = defaultNodeName;
+    if (m_settings.nodeName.isEmpty()) {
+        // A host name may hold what a node name may not (it is the system's to choose).
+        static const QRegularExpression unsafe(QStringLiteral("[^A-Za-z0-9._:-]"));
+        m_settings.nodeName
+                = QString(defaultNodeName).replace(unsafe, QStringLiteral("-")).left(100);
+    }
     m_codec = std::make_unique<EnvelopeCodec>(m_settings.secret, m_settings.channel(),
                                               m_settings.nodeName, EnvelopeCodec::newBoot());
     m_codec->setMaxSkew(m_settings.maxClockSkew);
@@ -132,8 +136,10 @@ QString Cluster::lastError() const
 
 bool Cluster::isValidNodeName(const QString &name)
 {
-    static const QRegularExpression forbidden(QStringLiteral("[\\s\\x00-\\x1f\\x7f]"));
-    return !name.isEmpty() && name.size() <= 100 && !name.contains(forbidden);
+    // Names go into URLs (/api/connections/NODE:ID) and onto the console, so only
+    // characters that mean nothing in either.
+    static const QRegularExpression allowed(QStringLiteral("^[A-Za-z0-9._:-]{1,100}$"));
+    return allowed.match(name).hasMatch();
 }
 
 QJsonObject Cluster::dropped() const

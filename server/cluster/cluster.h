@@ -105,8 +105,8 @@ public:
     QJsonObject dropped() const;
 
     /*!
-        Whether \a name can name a node: 1 to 100 characters, none of them
-        white space or control characters.
+        Whether \a name can name a node: 1 to 100 ASCII letters, digits and
+        `.`, `_`, `-`, `:` (a host name and port fit).
     */
     static bool isValidNodeName(const QString &name);
     /*! The cluster-unique id of local session \a id. */

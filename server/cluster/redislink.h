@@ -105,6 +105,7 @@ private:
     bool m_pubReady = false; //!< connected, and logged in if there are credentials
     bool m_connected = false;
     bool m_warned = false; //!< this outage has been warned about
+    bool m_attemptFailed = false; //!< this connection attempt has failed already
     QString m_lastError;
     std::chrono::milliseconds m_backoff{500};
     QTimer m_reconnect;

@@ -224,6 +224,7 @@ void RedisLink::start()
 void RedisLink::connectToRedis()
 {
     teardown();
+    m_attemptFailed = false;
     if (m_endpoint.tls && !supportsTls()) {
         // Refused by the command line already; kept for library users.
         fail(QStringLiteral("rediss:// needs hiredis with TLS (hiredis_ssl, 1.0 or newer); "
@@ -349,6 +350,13 @@ void RedisLink::updateConnected()
 
 void RedisLink::fail(const QString &why)
 {
+    // The first failure of an attempt is the reason; what follows from it (the other
+    // connection's NOAUTH after a refused AUTH, the disconnect) is not news.
+    if (std::exchange(m_attemptFailed, true)) {
+        qCDebug(lcRedis, "redis %s: also %s", qPrintable(m_endpoint.displayUrl()),
+                qPrintable(why));
+        return;
+    }
     // Warn once per outage; the retries that follow only log at debug.
     if (!m_warned || why != m_lastError)
         qCWarning(lcRedis, "redis %s: %s; cluster degraded, local traffic continues",
@@ -447,10 +455,9 @@ void RedisLink::onSubscribeReply(redisAsyncContext *context, void *reply, void *
         return;
     if (r->type == REDIS_REPLY_ERROR) {
         const QString text = replyText(r);
-        if (self->m_endpoint.password.isEmpty() || !text.startsWith(u"WRONGPASS"))
-            self->fail(text.startsWith(u"NO") ? explainedRefusal(text)
-                                              : QStringLiteral("refused SUBSCRIBE (%1)").arg(text));
-        return; // a refused AUTH has said so already
+        self->fail(text.startsWith(u"NO") ? explainedRefusal(text)
+                                          : QStringLiteral("refused SUBSCRIBE (%1)").arg(text));
+        return;
     }
     if (r->type != REDIS_REPLY_ARRAY || r->elements < 3)
         return;

@@ -314,6 +314,12 @@ private slots:
         QTest::newRow("node name space")
                 << L({"--cluster", "redis://127.0.0.1", "--cluster-insecure", "--node-name", "a b"})
                 << QStringLiteral("--node-name");
+        QTest::newRow("node name markup") << L(
+                {"--cluster", "redis://127.0.0.1", "--cluster-insecure", "--node-name", "<b>x</b>"})
+                                          << QStringLiteral("--node-name");
+        QTest::newRow("node name slash")
+                << L({"--cluster", "redis://127.0.0.1", "--cluster-insecure", "--node-name", "a/b"})
+                << QStringLiteral("--node-name");
         QTest::newRow("node name newline") << L(
                 {"--cluster", "redis://127.0.0.1", "--cluster-insecure", "--node-name", "a\nb"})
                                            << QStringLiteral("--node-name");

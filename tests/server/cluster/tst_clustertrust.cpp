@@ -360,6 +360,21 @@ private slots:
         QVERIFY(!listedNodes(m_alpha).contains(QStringLiteral("tester")));
     }
 
+    void nodeNamesAreChecked()
+    {
+        // A node name goes into admin URLs and onto the console: markup is refused.
+        const QString evil = QStringLiteral("<img src=x>");
+        const qint64 before = dropped(m_alpha, QStringLiteral("malformed"));
+        const QJsonObject session{{QStringLiteral("id"), QString(evil + QStringLiteral(":1"))},
+                                  {QStringLiteral("node"), evil}};
+        const QJsonObject payload{{QStringLiteral("sessions"), QJsonArray{session}}};
+        QVERIFY(publishToAll(
+                sealed(kClusterSecret, evil, QStringLiteral("heartbeat"), QString(), payload)));
+        QVERIFY(markerArrives(nextMarker()));
+        QTRY_COMPARE(dropped(m_alpha, QStringLiteral("malformed")), before + 1);
+        QVERIFY(!listedNodes(m_alpha).contains(evil));
+    }
+
     void validSealedEnvelopeIsDelivered()
     {
         // The control for the rows above: the same sealing, with sane values, works.
