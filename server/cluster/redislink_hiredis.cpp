@@ -353,8 +353,7 @@ void RedisLink::fail(const QString &why)
     // The first failure of an attempt is the reason; what follows from it (the other
     // connection's NOAUTH after a refused AUTH, the disconnect) is not news.
     if (std::exchange(m_attemptFailed, true)) {
-        qCDebug(lcRedis, "redis %s: also %s", qPrintable(m_endpoint.displayUrl()),
-                qPrintable(why));
+        qCDebug(lcRedis, "redis %s: also %s", qPrintable(m_endpoint.displayUrl()), qPrintable(why));
         return;
     }
     // Warn once per outage; the retries that follow only log at debug.
