@@ -185,4 +185,25 @@ private:
     QString m_errors;
 };
 
+/*! The admin token the cluster tests start their instances with. */
+inline constexpr QByteArrayView kClusterAdminToken = "cluster-test-token";
+
+/*! One instance of a test cluster: its node name and its process. */
+struct ClusterInstance
+{
+    QString node;
+    SwitchboardProcess process;
+    quint16 port() const { return process.port(); }
+};
+
+/*! An admin request to \a instance (kClusterAdminToken; a body goes as text/plain). */
+inline HttpResponse admin(const ClusterInstance &instance, const QByteArray &method,
+                          const QByteArray &path, const QByteArray &body = {})
+{
+    return request(instance.port(), method, path,
+                   {{"Authorization", "Bearer " + kClusterAdminToken.toByteArray()},
+                    {"Content-Type", "text/plain"}},
+                   body);
+}
+
 } // namespace TestUtil

@@ -13,40 +13,20 @@
 
 using namespace TestUtil;
 
-namespace {
-
-constexpr QByteArrayView kToken = "cluster-test-token";
-
-} // namespace
-
 class tst_Cluster : public QObject
 {
     Q_OBJECT
 
 private:
-    struct Instance
-    {
-        QString node;
-        SwitchboardProcess process;
-        quint16 port() const { return process.port(); }
-    };
+    using Instance = ClusterInstance;
 
     static bool startInstance(Instance &instance, const QString &redisUrl)
     {
-        return instance.process.start({QStringLiteral("--no-gui"), QStringLiteral("--admin-token"),
-                                       QString::fromLatin1(kToken), QStringLiteral("--cluster"),
-                                       redisUrl, QStringLiteral("--cluster-secret"),
-                                       QString::fromLatin1(kClusterSecret),
-                                       QStringLiteral("--node-name"), instance.node});
-    }
-
-    static HttpResponse admin(const Instance &instance, const QByteArray &method,
-                              const QByteArray &path, const QByteArray &body = {})
-    {
-        return request(instance.port(), method, path,
-                       {{"Authorization", "Bearer " + kToken.toByteArray()},
-                        {"Content-Type", "text/plain"}},
-                       body);
+        return instance.process.start(
+                {QStringLiteral("--no-gui"), QStringLiteral("--admin-token"),
+                 QString::fromLatin1(kClusterAdminToken), QStringLiteral("--cluster"), redisUrl,
+                 QStringLiteral("--cluster-secret"), QString::fromLatin1(kClusterSecret),
+                 QStringLiteral("--node-name"), instance.node});
     }
 
     static QString health(const Instance &instance)

@@ -21,7 +21,6 @@ using Switchboard::EnvelopeCodec;
 
 namespace {
 
-constexpr QByteArrayView kToken = "cluster-trust-token";
 const QByteArray kChannel = "switchboard:cluster:0";
 
 qint64 now()
@@ -50,20 +49,15 @@ class tst_ClusterTrust : public QObject
     Q_OBJECT
 
 private:
-    struct Instance
-    {
-        QString node;
-        SwitchboardProcess process;
-        quint16 port() const { return process.port(); }
-    };
+    using Instance = ClusterInstance;
 
     static bool startInstance(Instance &instance, const QString &redisUrl,
                               const QStringList &more = {})
     {
         return instance.process.start(
                 QStringList{QStringLiteral("--no-gui"), QStringLiteral("--admin-token"),
-                            QString::fromLatin1(kToken), QStringLiteral("--cluster"), redisUrl,
-                            QStringLiteral("--node-name"), instance.node}
+                            QString::fromLatin1(kClusterAdminToken), QStringLiteral("--cluster"),
+                            redisUrl, QStringLiteral("--node-name"), instance.node}
                 + more);
     }
 
@@ -73,15 +67,6 @@ private:
         return startInstance(instance, redisUrl,
                              {QStringLiteral("--cluster-secret"), QString::fromLatin1(secret),
                               QStringLiteral("--max-message-size"), QStringLiteral("64K")});
-    }
-
-    static HttpResponse admin(const Instance &instance, const QByteArray &method,
-                              const QByteArray &path, const QByteArray &body = {})
-    {
-        return request(instance.port(), method, path,
-                       {{"Authorization", "Bearer " + kToken.toByteArray()},
-                        {"Content-Type", "text/plain"}},
-                       body);
     }
 
     /*! GET /api/cluster of \a instance. */
