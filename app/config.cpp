@@ -202,9 +202,10 @@ CommandLine parseCommandLine(const QStringList &arguments, const QProcessEnviron
             QStringLiteral("level"), QStringLiteral("info"));
     const QCommandLineOption cluster(
             QStringLiteral("cluster"),
-            QStringLiteral("Join a cluster of instances through Redis pub/sub, e.g. "
-                           "redis://127.0.0.1:6379 (optional /DB selects the cluster). "
-                           "Default: run alone."),
+            QStringLiteral("Join a cluster of instances through Redis pub/sub: "
+                           "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB], or rediss:// for TLS; "
+                           "/DB selects the cluster. Needs --cluster-secret-file (or "
+                           "--cluster-insecure). Default: run alone."),
             QStringLiteral("url"));
     const QCommandLineOption nodeName(
             QStringLiteral("node-name"),
