@@ -18,6 +18,7 @@
 
 #ifdef SWITCHBOARD_HAVE_GUI
 #include "mainwindow.h"
+#include "platform/display.h"
 #include "uilatencyprobe.h"
 
 #include <QtWidgets/QApplication>
@@ -26,6 +27,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <optional>
 
 using namespace Switchboard;
 
@@ -46,14 +48,6 @@ bool wantsGui(int argc, char **argv)
 }
 
 #ifdef SWITCHBOARD_HAVE_GUI
-bool hasDisplay()
-{
-    // Without one, QApplication aborts inside the platform plugin. An explicit
-    // QT_QPA_PLATFORM (offscreen, vnc, ...) is the user's choice to respect.
-    return qEnvironmentVariableIsSet("DISPLAY") || qEnvironmentVariableIsSet("WAYLAND_DISPLAY")
-            || qEnvironmentVariableIsSet("QT_QPA_PLATFORM");
-}
-
 bool givenOnCommandLine(const QStringList &arguments, QStringView option)
 {
     // QCommandLineParser accepts --port, -port, --port=N and -port=N.
@@ -92,12 +86,15 @@ void printLine(FILE *stream, const QString &text)
 int main(int argc, char **argv)
 {
     bool gui = wantsGui(argc, argv);
-    bool noDisplay = false;
 #ifdef SWITCHBOARD_HAVE_GUI
-    if (gui && !hasDisplay()) {
+    // QApplication aborts (exit 134) when its platform plugin cannot open the
+    // display, so find out first and run headless instead: a missing or dead
+    // display is not a reason to refuse serving.
+    std::optional<QString> displayProblem;
+    if (gui)
+        displayProblem = unusableDisplay();
+    if (displayProblem)
         gui = false;
-        noDisplay = true;
-    }
     useQtEventDispatcher(gui);
     std::unique_ptr<QCoreApplication> app = gui ? std::make_unique<QApplication>(argc, argv)
                                                 : std::make_unique<QCoreApplication>(argc, argv);
@@ -125,13 +122,13 @@ int main(int argc, char **argv)
     applyLogLevel(config.logLevel);
     gui = gui && !config.noGui;
 #ifdef SWITCHBOARD_HAVE_GUI
-    if (noDisplay && !config.noGui)
+    if (displayProblem && !config.noGui)
         printLine(stderr,
-                  QStringLiteral("Note: no display (DISPLAY and WAYLAND_DISPLAY are unset); "
-                                 "running headless, as with --no-gui. Set QT_QPA_PLATFORM to "
-                                 "force a Qt platform plugin."));
+                  QStringLiteral("switchboard: cannot open %1; running headless — pass --no-gui "
+                                 "to say so, or set DISPLAY or WAYLAND_DISPLAY to a running "
+                                 "display")
+                          .arg(*displayProblem));
 #else
-    Q_UNUSED(noDisplay);
     if (gui)
         printLine(stderr,
                   QStringLiteral("Note: this build has no operator console "
