@@ -105,6 +105,42 @@ QByteArray generateToken()
             .toBase64(QByteArray::Base64UrlEncoding | QByteArray::OmitTrailingEquals);
 }
 
+namespace {
+
+// QCommandLineParser knows only options; a user (or a unit file's author) also
+// needs what the exit status means and which environment variables count.
+QString helpEpilogue()
+{
+    return QStringLiteral(
+            "\n"
+            "Exit codes:\n"
+            "  0  normal exit, also after SIGINT/SIGTERM or closing the console\n"
+            "  1  cannot serve: cannot listen (e.g. the port is in use) or unusable\n"
+            "     --tls-cert/--tls-key files; the message says what to do\n"
+            "  2  a bad option or value; the message names it\n"
+            "\n"
+            "Environment:\n"
+            "  SWITCHBOARD_ADMIN_TOKEN     admin token when --admin-token is not given\n"
+            "  SWITCHBOARD_CLIENT_TOKEN    client token when --client-token is not given\n"
+            "  SWITCHBOARD_CLUSTER_SECRET  cluster secret when neither --cluster-secret-file\n"
+            "                              nor --cluster-secret is given\n"
+            "  DISPLAY, WAYLAND_DISPLAY    the display for the operator console; when both\n"
+            "                              are unset or the display cannot be opened,\n"
+            "                              Switchboard says so in one line on stderr and runs\n"
+            "                              headless, as with --no-gui (exit codes as above)\n"
+            "  XDG_SESSION_TYPE, XDG_RUNTIME_DIR\n"
+            "                              with WAYLAND_DISPLAY, where Qt looks for Wayland\n"
+            "  QT_QPA_PLATFORM             the Qt platform plugin for the console (xcb,\n"
+            "                              wayland, offscreen, ...; a ';' list is tried in order)\n"
+            "  QT_NO_GLIB                  set to 1 when headless (Qt's own event loop); set\n"
+            "                              it yourself to use it with the console too\n"
+            "  GLIBC_TUNABLES              when set, Switchboard leaves malloc's tuning to it\n"
+            "  SWITCHBOARD_UI_PROBE        for bench/gui_responsiveness.py: report console\n"
+            "                              latency on stderr\n");
+}
+
+} // namespace
+
 CommandLine parseCommandLine(const QStringList &arguments, const QProcessEnvironment &env)
 {
     QCommandLineParser parser;
@@ -257,7 +293,7 @@ CommandLine parseCommandLine(const QStringList &arguments, const QProcessEnviron
     if (!parser.parse(arguments))
         return failure(QStringLiteral("Error: %1.").arg(parser.errorText()));
     if (parser.isSet(help))
-        return {CommandLine::Action::Help, {}, parser.helpText()};
+        return {CommandLine::Action::Help, {}, parser.helpText() + helpEpilogue()};
     if (parser.isSet(version)) {
         return {CommandLine::Action::Version,
                 {},

@@ -243,6 +243,31 @@ private slots:
         QCOMPARE(version.text, QStringLiteral("switchboard " SWITCHBOARD_VERSION));
     }
 
+    void helpListsExitCodesAndEnvironment_data()
+    {
+        QTest::addColumn<QString>("line");
+        // Each exit code main() returns, at the start of its own line.
+        QTest::newRow("exit 0") << QStringLiteral("\n  0  normal exit");
+        QTest::newRow("exit 1") << QStringLiteral("\n  1  cannot serve: cannot listen");
+        QTest::newRow("exit 2") << QStringLiteral("\n  2  a bad option");
+        // Every variable the program reads (grep qEnvironmentVariable, env.value, getenv).
+        for (const char *variable :
+             {"SWITCHBOARD_ADMIN_TOKEN", "SWITCHBOARD_CLIENT_TOKEN", "SWITCHBOARD_CLUSTER_SECRET",
+              "DISPLAY, WAYLAND_DISPLAY", "XDG_SESSION_TYPE, XDG_RUNTIME_DIR", "QT_QPA_PLATFORM",
+              "QT_NO_GLIB", "GLIBC_TUNABLES", "SWITCHBOARD_UI_PROBE"})
+            QTest::newRow(variable) << QStringLiteral("\n  ") + QLatin1String(variable);
+    }
+
+    void helpListsExitCodesAndEnvironment()
+    {
+        QFETCH(QString, line);
+        const CommandLine help = parse({QStringLiteral("--help")});
+        QCOMPARE(help.action, CommandLine::Action::Help);
+        QVERIFY(help.text.contains(u"\nExit codes:\n"));
+        QVERIFY(help.text.contains(u"\nEnvironment:\n"));
+        QVERIFY2(help.text.contains(line), qPrintable(help.text));
+    }
+
     void badValues_data()
     {
         QTest::addColumn<QStringList>("args");
