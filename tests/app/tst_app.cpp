@@ -5,6 +5,7 @@
 
 #include <QtCore/QProcess>
 #include <QtCore/QRegularExpression>
+#include <QtCore/QTemporaryDir>
 #include <QtNetwork/QTcpServer>
 #include <QtTest/QTest>
 
@@ -29,15 +30,16 @@ private:
 
     /*! Starts the binary headless on a free port and waits for its listening line. */
     static Running start(QStringList args = {},
-                         const QProcessEnvironment &env = QProcessEnvironment::systemEnvironment())
+                         const QProcessEnvironment &env = QProcessEnvironment::systemEnvironment(),
+                         bool noGui = true)
     {
         Running r;
         r.process = std::make_unique<QProcess>();
         r.process->setProcessEnvironment(env);
+        if (noGui)
+            args.prepend(QStringLiteral("--no-gui"));
         r.process->start(binary(),
-                         QStringList{QStringLiteral("--no-gui"), QStringLiteral("--port"),
-                                     QStringLiteral("0")}
-                                 + args);
+                         QStringList{QStringLiteral("--port"), QStringLiteral("0")} + args);
         if (!r.process->waitForStarted(5000))
             return r;
         waitFor(
@@ -213,6 +215,76 @@ private slots:
         QTRY_COMPARE_WITH_TIMEOUT(app.process->state(), QProcess::NotRunning, 5000);
         QCOMPARE(app.process->exitStatus(), QProcess::NormalExit);
         QCOMPARE(app.process->exitCode(), 0);
+    }
+
+    void withoutAUsableDisplayRunsHeadless_data()
+    {
+        QTest::addColumn<QString>("display");
+        QTest::addColumn<QString>("waylandDisplay");
+        QTest::addColumn<QString>("says");
+        QTest::newRow("both unset")
+                << QString() << QString()
+                << QStringLiteral("cannot open a display (DISPLAY and WAYLAND_DISPLAY are unset)");
+        QTest::newRow("X11 display with no server")
+                << QStringLiteral(":77") << QString()
+                << QStringLiteral("cannot open display ':77' (X11)");
+        QTest::newRow("Wayland display with no compositor")
+                << QString() << QStringLiteral("bogus")
+                << QStringLiteral("cannot open display 'bogus' (Wayland: ");
+    }
+
+    void withoutAUsableDisplayRunsHeadless()
+    {
+        // Without --no-gui: Qt would abort (exit 134, "could not connect to
+        // display") if main() built a QApplication for a display that is not there.
+#ifndef SWITCHBOARD_HAVE_GUI
+        QSKIP("this build has no operator console");
+#endif
+        QFETCH(QString, display);
+        QFETCH(QString, waylandDisplay);
+        QFETCH(QString, says);
+        if (QFile::exists(QStringLiteral("/tmp/.X11-unix/X77")))
+            QSKIP("an X server runs on :77 here");
+        QTemporaryDir runtimeDir; // a Wayland runtime directory without a compositor
+        QVERIFY(runtimeDir.isValid());
+        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+        // ctest sets QT_QPA_PLATFORM=offscreen, which needs no display and would hide the case.
+        for (const char *name : {"QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY", "WAYLAND_SOCKET",
+                                 "XDG_SESSION_TYPE"})
+            env.remove(QLatin1String(name));
+        env.insert(QStringLiteral("XDG_RUNTIME_DIR"), runtimeDir.path());
+        if (!display.isEmpty())
+            env.insert(QStringLiteral("DISPLAY"), display);
+        if (!waylandDisplay.isEmpty())
+            env.insert(QStringLiteral("WAYLAND_DISPLAY"), waylandDisplay);
+
+        Running app = start({}, env, /*noGui=*/false);
+        const auto finish = [&] {
+            if (app.process->state() != QProcess::NotRunning) {
+                app.process->kill();
+                app.process->waitForFinished();
+            }
+        };
+        const QString early = QString::fromUtf8(app.process->readAllStandardError());
+        if (app.port == 0) {
+            finish();
+            QFAIL(qPrintable(QStringLiteral("no listening line; exit %1, stdout '%2', stderr '%3'")
+                                     .arg(app.process->exitCode())
+                                     .arg(app.output, early)));
+        }
+        QCOMPARE(request(app.port, "GET", "/api/health").status, 200);
+        QCOMPARE(::kill(pid_t(app.process->processId()), SIGTERM), 0);
+        QTRY_COMPARE_WITH_TIMEOUT(app.process->state(), QProcess::NotRunning, 5000);
+        const QString err = early + QString::fromUtf8(app.process->readAllStandardError());
+        QCOMPARE(app.process->exitStatus(), QProcess::NormalExit);
+        QCOMPARE(app.process->exitCode(), 0);
+        // One line that names the display and says what to do.
+        QCOMPARE(err.count(u"cannot open"), 1);
+        const qsizetype at = err.indexOf(u"switchboard: cannot open");
+        const QString line = err.mid(at, err.indexOf(u'\n', at) - at);
+        QVERIFY2(err.contains(u"switchboard: " + says), qPrintable(err));
+        QVERIFY2(line.contains(u"running headless") && line.contains(u"--no-gui"), qPrintable(err));
+        QVERIFY2(!err.contains(u"could not connect to display"), qPrintable(err));
     }
 
     void signalWithAPeerThatNeverClosesStillExits()
