@@ -268,7 +268,10 @@ private slots:
         const QString early = QString::fromUtf8(app.process->readAllStandardError());
         if (app.port == 0) {
             finish();
-            QFAIL(qPrintable(QStringLiteral("no listening line; exit %1, stdout '%2', stderr '%3'")
+            QFAIL(qPrintable(QStringLiteral("no listening line; %1 %2, stdout '%3', stderr '%4'")
+                                     .arg(app.process->exitStatus() == QProcess::CrashExit
+                                                  ? QStringLiteral("killed by signal")
+                                                  : QStringLiteral("exit"))
                                      .arg(app.process->exitCode())
                                      .arg(app.output, early)));
         }
