@@ -290,6 +290,30 @@ private slots:
         QVERIFY2(!err.contains(u"could not connect to display"), qPrintable(err));
     }
 
+    void platformWithoutDisplayServerStillOpensTheConsole()
+    {
+        // QT_QPA_PLATFORM=offscreen needs no display: a dead DISPLAY must not
+        // send the console away.
+#ifndef SWITCHBOARD_HAVE_GUI
+        QSKIP("this build has no operator console");
+#endif
+        QTemporaryDir home; // the console saves its settings there
+        QVERIFY(home.isValid());
+        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+        env.insert(QStringLiteral("QT_QPA_PLATFORM"), QStringLiteral("offscreen"));
+        env.insert(QStringLiteral("DISPLAY"), QStringLiteral(":77"));
+        env.insert(QStringLiteral("HOME"), home.path());
+        env.insert(QStringLiteral("XDG_CONFIG_HOME"), home.path());
+        Running app = start({}, env, /*noGui=*/false);
+        QVERIFY2(app.port != 0, qPrintable(app.firstLine));
+        QCOMPARE(request(app.port, "GET", "/api/health").status, 200);
+        QCOMPARE(::kill(pid_t(app.process->processId()), SIGTERM), 0);
+        QTRY_COMPARE_WITH_TIMEOUT(app.process->state(), QProcess::NotRunning, 5000);
+        QCOMPARE(app.process->exitCode(), 0);
+        const QString err = QString::fromUtf8(app.process->readAllStandardError());
+        QVERIFY2(!err.contains(u"cannot open"), qPrintable(err));
+    }
+
     void signalWithAPeerThatNeverClosesStillExits()
     {
         // A peer that ignores the close frame must not hold the process up.
