@@ -40,6 +40,30 @@ QString usageHint()
                          : QCoreApplication::applicationName());
 }
 
+/*!
+    QCommandLineParser's errors read "Unknown option 'bogus'." and
+    "Missing value after '--port'."; with our "Error: %1." around them that gave a
+    doubled full stop and an option named without its dashes. Say it our way.
+*/
+QString parserError(const QCommandLineParser &parser)
+{
+    const QStringList unknown = parser.unknownOptionNames();
+    if (!unknown.isEmpty()) {
+        QStringList names;
+        for (const QString &name : unknown)
+            names << (name.size() == 1 ? u"-" : u"--") + name;
+        return QStringLiteral("Error: unknown option%1 %2.")
+                .arg(names.size() == 1 ? QString() : QStringLiteral("s"), names.join(u", "));
+    }
+    QString text = parser.errorText().trimmed();
+    while (text.endsWith(u'.'))
+        text.chop(1);
+    text.remove(u'\'');
+    if (!text.isEmpty())
+        text[0] = text.at(0).toLower();
+    return QStringLiteral("Error: %1.").arg(text);
+}
+
 CommandLine failure(const QString &message)
 {
     CommandLine result;
@@ -255,7 +279,7 @@ CommandLine parseCommandLine(const QStringList &arguments, const QProcessEnviron
                        clusterPasswordFile, clusterCaFile, deflate, deflateThreshold});
 
     if (!parser.parse(arguments))
-        return failure(QStringLiteral("Error: %1.").arg(parser.errorText()));
+        return failure(parserError(parser));
     if (parser.isSet(help))
         return {CommandLine::Action::Help, {}, parser.helpText()};
     if (parser.isSet(version)) {

@@ -356,6 +356,34 @@ private slots:
                 << QStringLiteral("rediss://");
     }
 
+    void parserErrors_data()
+    {
+        QTest::addColumn<QStringList>("args");
+        QTest::addColumn<QString>("firstLine");
+        QTest::newRow("unknown") << QStringList{QStringLiteral("--bogus")}
+                                 << QStringLiteral("Error: unknown option --bogus.");
+        QTest::newRow("unknown, one dash") << QStringList{QStringLiteral("-bogus")}
+                                           << QStringLiteral("Error: unknown option --bogus.");
+        QTest::newRow("two unknown")
+                << QStringList{QStringLiteral("--bogus"), QStringLiteral("--frob")}
+                << QStringLiteral("Error: unknown options --bogus, --frob.");
+        QTest::newRow("missing value") << QStringList{QStringLiteral("--port")}
+                                       << QStringLiteral("Error: missing value after --port.");
+        QTest::newRow("unexpected value")
+                << QStringList{QStringLiteral("--no-gui=yes")}
+                << QStringLiteral("Error: unexpected value after --no-gui.");
+    }
+
+    void parserErrors()
+    {
+        // QCommandLineParser's own wording, fitted to ours: one full stop, dashes shown.
+        QFETCH(QStringList, args);
+        QFETCH(QString, firstLine);
+        const CommandLine cli = parse(args);
+        QCOMPARE(cli.action, CommandLine::Action::Error);
+        QCOMPARE(cli.text.section(u'\n', 0, 0), firstLine);
+    }
+
     void badValues()
     {
         QFETCH(QStringList, args);
