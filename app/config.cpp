@@ -40,6 +40,30 @@ QString usageHint()
                          : QCoreApplication::applicationName());
 }
 
+/*!
+    QCommandLineParser's errors read "Unknown option 'bogus'." and
+    "Missing value after '--port'."; with our "Error: %1." around them that gave a
+    doubled full stop and an option named without its dashes. Say it our way.
+*/
+QString parserError(const QCommandLineParser &parser)
+{
+    const QStringList unknown = parser.unknownOptionNames();
+    if (!unknown.isEmpty()) {
+        QStringList names;
+        for (const QString &name : unknown)
+            names << (name.size() == 1 ? u"-" : u"--") + name;
+        return QStringLiteral("Error: unknown option%1 %2.")
+                .arg(names.size() == 1 ? QString() : QStringLiteral("s"), names.join(u", "));
+    }
+    QString text = parser.errorText().trimmed();
+    while (text.endsWith(u'.'))
+        text.chop(1);
+    text.remove(u'\'');
+    if (!text.isEmpty())
+        text[0] = text.at(0).toLower();
+    return QStringLiteral("Error: %1.").arg(text);
+}
+
 CommandLine failure(const QString &message)
 {
     CommandLine result;
@@ -115,9 +139,10 @@ QString helpEpilogue()
             "\n"
             "Exit codes:\n"
             "  0  normal exit, also after SIGINT/SIGTERM or closing the console\n"
-            "  1  cannot serve: cannot listen (e.g. the port is in use) or unusable\n"
-            "     --tls-cert/--tls-key files; the message says what to do\n"
-            "  2  a bad option or value; the message names it\n"
+            "  1  cannot listen (e.g. the port is in use, or --host is not an address\n"
+            "     of this machine); the message says what to do\n"
+            "  2  a bad option or value, unusable --tls-cert/--tls-key files included;\n"
+            "     the message names it\n"
             "\n"
             "Environment:\n"
             "  SWITCHBOARD_ADMIN_TOKEN     admin token when --admin-token is not given\n"
@@ -291,7 +316,7 @@ CommandLine parseCommandLine(const QStringList &arguments, const QProcessEnviron
                        clusterPasswordFile, clusterCaFile, deflate, deflateThreshold});
 
     if (!parser.parse(arguments))
-        return failure(QStringLiteral("Error: %1.").arg(parser.errorText()));
+        return failure(parserError(parser));
     if (parser.isSet(help))
         return {CommandLine::Action::Help, {}, parser.helpText() + helpEpilogue()};
     if (parser.isSet(version)) {

@@ -156,7 +156,7 @@ int main(int argc, char **argv)
         const auto tls = loadTlsConfiguration(config.tlsCertificate, config.tlsKey, &error);
         if (!tls) {
             printLine(stderr, QStringLiteral("Error: ") + error);
-            return 1;
+            return 2; // a bad --tls-cert/--tls-key value, like any other bad option
         }
         server.setTlsConfiguration(*tls);
     }

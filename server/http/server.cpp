@@ -55,13 +55,28 @@ bool Server::listen(const QHostAddress &address, quint16 port)
                                        ? u'[' + address.toString() + u']'
                                        : address.toString())
                 + u':' + QString::number(port);
-        m_errorString = m_frontDoor->serverError() == QAbstractSocket::AddressInUseError
-                ? QStringLiteral(
-                          "cannot listen on %1: the port is already in use. Stop the "
-                          "other program or choose another port (--port 0 picks a free one).")
-                          .arg(where)
-                : QStringLiteral("cannot listen on %1: %2").arg(where, m_frontDoor->errorString());
-        qCWarning(lcApp).noquote() << m_errorString;
+        switch (m_frontDoor->serverError()) {
+        case QAbstractSocket::AddressInUseError:
+            m_errorString
+                    = QStringLiteral("cannot listen on %1: the port is already in use. Stop the "
+                                     "other program or choose another port (--port 0 picks a "
+                                     "free one).")
+                              .arg(where);
+            break;
+        case QAbstractSocket::SocketAddressNotAvailableError:
+            m_errorString = QStringLiteral("cannot listen on %1: %2 is not an address of this "
+                                           "machine. Use 127.0.0.1 (this machine only), 0.0.0.0 "
+                                           "(every IPv4 address), :: (every address) or one "
+                                           "that 'ip address' lists (--host).")
+                                    .arg(where, address.toString());
+            break;
+        default:
+            m_errorString = QStringLiteral("cannot listen on %1: %2")
+                                    .arg(where, m_frontDoor->errorString());
+            break;
+        }
+        // Not logged here: the caller reports it (main prints it, the console shows it),
+        // and logging it too printed the same line twice.
         Q_EMIT listeningChanged(false);
         return false;
     }

@@ -8,6 +8,13 @@
 #include <QtNetwork/QSslServer>
 #include <QtNetwork/QSslSocket>
 
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include <memory>
+
 namespace Switchboard {
 
 namespace {
@@ -21,6 +28,29 @@ std::optional<QByteArray> readFile(const QString &path, const char *what, QStrin
         return std::nullopt;
     }
     return file.readAll();
+}
+
+/*!
+    Whether the private key in \a keyPem is the one whose public key \a certificate
+    carries. Qt cannot derive a public key from a private one, and with a wrong key
+    its TLS backend fails with "Unable to init SSL Context: " and no reason.
+*/
+bool keyMatchesCertificate(const QSslCertificate &certificate, const QByteArray &keyPem)
+{
+    const QByteArray certificatePem = certificate.toPem();
+    const std::unique_ptr<BIO, decltype(&BIO_free)> certificateBio(
+            BIO_new_mem_buf(certificatePem.constData(), int(certificatePem.size())), BIO_free);
+    const std::unique_ptr<BIO, decltype(&BIO_free)> keyBio(
+            BIO_new_mem_buf(keyPem.constData(), int(keyPem.size())), BIO_free);
+    if (!certificateBio || !keyBio)
+        return false;
+    const std::unique_ptr<X509, decltype(&X509_free)> x509(
+            PEM_read_bio_X509(certificateBio.get(), nullptr, nullptr, nullptr), X509_free);
+    const std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(
+            PEM_read_bio_PrivateKey(keyBio.get(), nullptr, nullptr, nullptr), EVP_PKEY_free);
+    const bool matches = x509 && key && X509_check_private_key(x509.get(), key.get()) == 1;
+    ERR_clear_error(); // Qt's TLS backend shares this thread's OpenSSL error queue
+    return matches;
 }
 
 /*!
@@ -98,6 +128,13 @@ std::optional<QSslConfiguration> loadTlsConfiguration(const QString &certificate
     if (key.isNull()) {
         *error = QStringLiteral("%1 holds no unencrypted PEM private key (RSA, EC or DSA)")
                          .arg(keyPath);
+        return std::nullopt;
+    }
+
+    if (!keyMatchesCertificate(chain.first(), *keyPem)) {
+        *error = QStringLiteral("the key %1 does not belong to the certificate %2 (their public "
+                                "keys differ); give the key that was made with that certificate")
+                         .arg(keyPath, certificatePath);
         return std::nullopt;
     }
 

@@ -9,8 +9,9 @@ namespace Switchboard {
 
 /*!
     Loads a PEM certificate (chain) and private key for serving HTTPS and WSS,
-    and proves they belong together with a TLS handshake over loopback before
-    the server starts. Returns std::nullopt with \a error set to a message that
+    checks that the key is the certificate's (OpenSSL compares it with the
+    certificate's public key) and proves the pair works with a TLS handshake over
+    loopback before the server starts. Returns std::nullopt with \a error set to a message that
     names the file and the problem.
 */
 std::optional<QSslConfiguration> loadTlsConfiguration(const QString &certificatePath,

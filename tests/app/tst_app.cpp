@@ -132,9 +132,55 @@ private slots:
                  1);
         QVERIFY2(err.contains(u"already in use"), qPrintable(err));
         QVERIFY2(err.contains(u"--port"), qPrintable(err)); // says what to do
+        QCOMPARE(err.count(u"already in use"), 1); // said once, not logged as well
     }
 
-    void badTlsFilesExit1()
+    void addressOfAnotherMachineExits1()
+    {
+        // 192.0.2.1 is TEST-NET-1 (RFC 5737): never an address of this machine.
+        QString err;
+        QCOMPARE(runToEnd({QStringLiteral("--no-gui"), QStringLiteral("--host"),
+                           QStringLiteral("192.0.2.1"), QStringLiteral("--port"),
+                           QStringLiteral("0")},
+                          &err),
+                 1);
+        QVERIFY2(err.contains(u"192.0.2.1 is not an address of this machine"), qPrintable(err));
+        for (const auto choice : {u"127.0.0.1", u"0.0.0.0", u"::"})
+            QVERIFY2(err.contains(choice), qPrintable(err)); // says how to pick one
+        QCOMPARE(err.count(u"not an address"), 1);
+    }
+
+    void mismatchedTlsKeyExits2()
+    {
+        QTemporaryDir dir;
+        QVERIFY(dir.isValid());
+        const auto make = [&](const QString &cert, const QString &key) {
+            QProcess openssl;
+            openssl.start(QStringLiteral("openssl"),
+                          {QStringLiteral("req"), QStringLiteral("-x509"),
+                           QStringLiteral("-newkey"), QStringLiteral("rsa:2048"),
+                           QStringLiteral("-nodes"), QStringLiteral("-keyout"), dir.filePath(key),
+                           QStringLiteral("-out"), dir.filePath(cert), QStringLiteral("-days"),
+                           QStringLiteral("1"), QStringLiteral("-subj"),
+                           QStringLiteral("/CN=localhost")});
+            return openssl.waitForFinished(30000) && openssl.exitCode() == 0;
+        };
+        QVERIFY2(make(QStringLiteral("a.crt"), QStringLiteral("a.key")), "openssl failed");
+        QVERIFY2(make(QStringLiteral("b.crt"), QStringLiteral("b.key")), "openssl failed");
+        QString err;
+        QCOMPARE(
+                runToEnd({QStringLiteral("--no-gui"), QStringLiteral("--port"), QStringLiteral("0"),
+                          QStringLiteral("--tls-cert"), dir.filePath(QStringLiteral("a.crt")),
+                          QStringLiteral("--tls-key"), dir.filePath(QStringLiteral("b.key"))},
+                         &err),
+                2);
+        QVERIFY2(err.startsWith(u"Error: the key " + dir.filePath(QStringLiteral("b.key"))
+                                + u" does not belong to the certificate "
+                                + dir.filePath(QStringLiteral("a.crt"))),
+                 qPrintable(err));
+    }
+
+    void badTlsFilesExit2()
     {
         QString err;
         QCOMPARE(
@@ -142,7 +188,7 @@ private slots:
                           QStringLiteral("--tls-cert"), QStringLiteral("/nonexistent/cert.pem"),
                           QStringLiteral("--tls-key"), QStringLiteral("/nonexistent/key.pem")},
                          &err),
-                1);
+                2);
         QVERIFY2(err.startsWith(u"Error: cannot read the TLS certificate /nonexistent/cert.pem"),
                  qPrintable(err));
         QCOMPARE(runToEnd({QStringLiteral("--no-gui"), QStringLiteral("--tls-cert"),

@@ -248,8 +248,9 @@ private slots:
         QTest::addColumn<QString>("line");
         // Each exit code main() returns, at the start of its own line.
         QTest::newRow("exit 0") << QStringLiteral("\n  0  normal exit");
-        QTest::newRow("exit 1") << QStringLiteral("\n  1  cannot serve: cannot listen");
-        QTest::newRow("exit 2") << QStringLiteral("\n  2  a bad option");
+        QTest::newRow("exit 1") << QStringLiteral("\n  1  cannot listen");
+        QTest::newRow("exit 2") << QStringLiteral(
+                "\n  2  a bad option or value, unusable --tls-cert");
         // Every variable the program reads (grep qEnvironmentVariable, env.value, getenv).
         for (const char *variable :
              {"SWITCHBOARD_ADMIN_TOKEN", "SWITCHBOARD_CLIENT_TOKEN", "SWITCHBOARD_CLUSTER_SECRET",
@@ -379,6 +380,34 @@ private slots:
                 << L({"--cluster", "redis://127.0.0.1", "--cluster-insecure", "--cluster-ca-file",
                       "/etc/hostname"})
                 << QStringLiteral("rediss://");
+    }
+
+    void parserErrors_data()
+    {
+        QTest::addColumn<QStringList>("args");
+        QTest::addColumn<QString>("firstLine");
+        QTest::newRow("unknown") << QStringList{QStringLiteral("--bogus")}
+                                 << QStringLiteral("Error: unknown option --bogus.");
+        QTest::newRow("unknown, one dash") << QStringList{QStringLiteral("-bogus")}
+                                           << QStringLiteral("Error: unknown option --bogus.");
+        QTest::newRow("two unknown")
+                << QStringList{QStringLiteral("--bogus"), QStringLiteral("--frob")}
+                << QStringLiteral("Error: unknown options --bogus, --frob.");
+        QTest::newRow("missing value") << QStringList{QStringLiteral("--port")}
+                                       << QStringLiteral("Error: missing value after --port.");
+        QTest::newRow("unexpected value")
+                << QStringList{QStringLiteral("--no-gui=yes")}
+                << QStringLiteral("Error: unexpected value after --no-gui.");
+    }
+
+    void parserErrors()
+    {
+        // QCommandLineParser's own wording, fitted to ours: one full stop, dashes shown.
+        QFETCH(QStringList, args);
+        QFETCH(QString, firstLine);
+        const CommandLine cli = parse(args);
+        QCOMPARE(cli.action, CommandLine::Action::Error);
+        QCOMPARE(cli.text.section(u'\n', 0, 0), firstLine);
     }
 
     void badValues()

@@ -268,12 +268,13 @@ class BrowserTest(ChromiumTestCase):
         self.assertEqual(await page.evaluate("document.title"), "Switchboard test client")
         self.assertEqual(await page.evaluate("document.getElementById('url').value"),
                          f"ws://127.0.0.1:{self.server.port}/ws")
-        self.assertEqual(await page.status(), "disconnected")
+        self.assertIn("Connects to the server as the page opens",
+                      await page.evaluate("document.getElementById('hint').textContent"))
 
-        # Connect: the server greets with "start".
-        await page.click("connect")
+        # No click: the page connects as it opens, and the server greets with "start".
         await page.wait_for_log("in", "start")
         self.assertEqual(await page.status(), "connected")
+        self.assertTrue(await page.evaluate("document.getElementById('connect').disabled"))
 
         # Type a message and press Enter: it is echoed back.
         message = "hello from chromium ✓"
@@ -349,6 +350,12 @@ class BrowserExtensionsTest(ChromiumTestCase):
         # A page of the server's own origin, so the origin check passes.
         await page.call("Page.navigate", url=self.server.http + "/")
         await page.wait_for("document.readyState === 'complete'", "the page to load")
+        # The page connects to /ws by itself; close that so only this test's sockets remain.
+        await page.wait_for_log("in", "start")
+        await page.click("disconnect")
+        await page.wait_for_log("sys", "closed: code 1000 (bye)")
+        await asyncio.to_thread(poll_until, lambda: connections(self.server) == [],
+                                what="the page's own session to leave /api/connections")
         await page.evaluate(OPEN_SOCKET_JS)
         base = json.dumps(self.server.ws)
 

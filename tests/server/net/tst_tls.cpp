@@ -71,7 +71,7 @@ private slots:
                 << QStringLiteral("KEY") << QString() << QStringLiteral("no PEM certificate");
         QTest::newRow("key of another certificate")
                 << QString() << QStringLiteral("OTHER")
-                << QStringLiteral("does not work with the certificate");
+                << QStringLiteral("does not belong to the certificate");
     }
 
     void refusesBadFiles()
