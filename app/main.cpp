@@ -161,6 +161,21 @@ int main(int argc, char **argv)
         server.setTlsConfiguration(*tls);
     }
 
+    // SIGINT/SIGTERM, or the console window closing: close every session with
+    // 1001, stop listening, exit 0 within 2 s. Watched before the listening line
+    // is printed: whoever reads it may send SIGTERM at once.
+    const auto shutDown = [&] {
+        server.stopListening();
+        hub.shutdown();
+        QTimer::singleShot(1500, app.get(), [] { QCoreApplication::exit(0); });
+    };
+    UnixSignalWatcher signalWatcher;
+    QObject::connect(
+            &signalWatcher, &UnixSignalWatcher::terminationRequested, &hub, [&](int signal) {
+                qCInfo(lcApp, "signal %d: closing %d session(s) and stopping", signal, hub.count());
+                shutDown();
+            });
+
 #ifdef SWITCHBOARD_HAVE_GUI
     // Declared after hub, server and cluster so it is destroyed before them.
     std::unique_ptr<MainWindow> window;
@@ -208,19 +223,6 @@ int main(int argc, char **argv)
                                  "or SWITCHBOARD_ADMIN_TOKEN to choose one): %1")
                           .arg(QString::fromLatin1(config.adminToken)));
 
-    // SIGINT/SIGTERM, or the console window closing: close every session with
-    // 1001, stop listening, exit 0 within 2 s.
-    const auto shutDown = [&] {
-        server.stopListening();
-        hub.shutdown();
-        QTimer::singleShot(1500, app.get(), [] { QCoreApplication::exit(0); });
-    };
-    UnixSignalWatcher signalWatcher;
-    QObject::connect(
-            &signalWatcher, &UnixSignalWatcher::terminationRequested, &hub, [&](int signal) {
-                qCInfo(lcApp, "signal %d: closing %d session(s) and stopping", signal, hub.count());
-                shutDown();
-            });
     QObject::connect(&hub, &Hub::drained, app.get(), [] { QCoreApplication::exit(0); });
 #ifdef SWITCHBOARD_HAVE_GUI
     if (gui) {

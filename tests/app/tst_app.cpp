@@ -263,6 +263,29 @@ private slots:
         QCOMPARE(app.process->exitCode(), 0);
     }
 
+    void signalRightAfterTheListeningLineExits0()
+    {
+        // A supervisor may signal as soon as it reads the listening line: the
+        // handler must be in place by then (it was not, and SIGTERM killed the
+        // process in about half of these runs).
+        for (int run = 0; run < 10; ++run) {
+            QProcess process;
+            process.start(binary(),
+                          {QStringLiteral("--no-gui"), QStringLiteral("--port"),
+                           QStringLiteral("0"), QStringLiteral("--admin-token"),
+                           QStringLiteral("t")});
+            // Blocking reads, not the event loop: the signal follows the line at once.
+            QByteArray output;
+            while (!output.contains('\n') && process.waitForReadyRead(10000))
+                output += process.readAllStandardOutput();
+            QVERIFY2(output.startsWith("Switchboard listening on "), output.constData());
+            QCOMPARE(::kill(pid_t(process.processId()), SIGTERM), 0);
+            QVERIFY(process.waitForFinished(5000));
+            QCOMPARE(process.exitStatus(), QProcess::NormalExit); // not killed by the signal
+            QCOMPARE(process.exitCode(), 0);
+        }
+    }
+
     void withoutAUsableDisplayRunsHeadless_data()
     {
         QTest::addColumn<QString>("display");
