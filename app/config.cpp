@@ -261,6 +261,14 @@ CommandLine parseCommandLine(const QStringList &arguments, const QProcessEnviron
             QStringLiteral("log-level"),
             QStringLiteral("debug, info, warning or error (default info)."),
             QStringLiteral("level"), QStringLiteral("info"));
+    const QCommandLineOption logFormat(
+            QStringLiteral("log-format"),
+            QStringLiteral("text, or json for one JSON object per line (default text)."),
+            QStringLiteral("format"), QStringLiteral("text"));
+    const QCommandLineOption logFile(
+            QStringLiteral("log-file"),
+            QStringLiteral("Append the log to this file instead of stderr (created mode 0600)."),
+            QStringLiteral("file"));
     const QCommandLineOption cluster(
             QStringLiteral("cluster"),
             QStringLiteral("Join a cluster of instances through Redis pub/sub: "
@@ -313,7 +321,8 @@ CommandLine parseCommandLine(const QStringList &arguments, const QProcessEnviron
                            "(bytes or with K/M; default 1K)."),
             QStringLiteral("size"), QStringLiteral("1K"));
     parser.addOptions({cluster, nodeName, clusterSecretFile, clusterSecret, clusterInsecure,
-                       clusterPasswordFile, clusterCaFile, deflate, deflateThreshold});
+                       clusterPasswordFile, clusterCaFile, deflate, deflateThreshold, logFormat,
+                       logFile});
 
     if (!parser.parse(arguments))
         return failure(parserError(parser));
@@ -594,6 +603,15 @@ CommandLine parseCommandLine(const QStringList &arguments, const QProcessEnviron
         return failure(QStringLiteral("Error: --log-level '%1' is not one of debug, info, "
                                       "warning, error.")
                                .arg(parser.value(logLevel)));
+    const QString format = parser.value(logFormat).trimmed().toLower();
+    if (format == u"json")
+        config.logFormat = LogFormat::Json;
+    else if (format != u"text")
+        return failure(QStringLiteral("Error: --log-format '%1' is not one of text, json.")
+                               .arg(parser.value(logFormat)));
+    if (parser.isSet(logFile) && parser.value(logFile).isEmpty())
+        return failure(QStringLiteral("Error: --log-file needs a file name."));
+    config.logFile = parser.value(logFile);
     return result;
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "cluster/cluster.h"
+#include "logging.h"
 #include "net/httpguard.h"
 #include "websocket/deflate.h"
 #include "websocket/hub.h"
@@ -27,6 +28,8 @@ struct ServerConfig
     bool adminTokenGenerated = false;
     QStringList allowedOrigins;
     QString logLevel = QStringLiteral("info");
+    LogFormat logFormat = LogFormat::Text;
+    QString logFile; //!< empty: stderr
     bool noGui = false;
     ClusterSettings cluster; //!< --cluster and its companions; off unless given
     DeflateSettings deflate; //!< --deflate and --deflate-threshold; off unless given

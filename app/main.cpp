@@ -120,6 +120,18 @@ int main(int argc, char **argv)
     }
     const ServerConfig &config = cli.config;
     applyLogLevel(config.logLevel);
+    setLogFormat(config.logFormat);
+    if (!config.logFile.isEmpty()) {
+        QString error;
+        if (!openLogFile(config.logFile, &error)) {
+            printLine(stderr,
+                      QStringLiteral("Error: cannot open the log file '%1' (%2); check that its "
+                                     "folder exists and is writable, or leave out --log-file "
+                                     "to log to stderr.")
+                              .arg(config.logFile, error));
+            return 2;
+        }
+    }
     gui = gui && !config.noGui;
 #ifdef SWITCHBOARD_HAVE_GUI
     if (displayProblem && !config.noGui)

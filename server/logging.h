@@ -1,5 +1,6 @@
 #pragma once
 
+#include <QtCore/QByteArrayView>
 #include <QtCore/QLoggingCategory>
 #include <QtCore/QString>
 
@@ -21,5 +22,31 @@ bool applyLogLevel(const QString &level);
 
 /*! Writes out any log lines still batched (also done at exit). */
 void flushLog();
+
+enum class LogFormat { Text, Json };
+
+/*!
+    `--log-format`: Text writes "<time> <level> <category>: <message>" lines; Json
+    one object per line, {"ts","level","category","msg"}, valid JSON whatever the
+    message holds. The time is local, ISO 8601 with its offset from UTC.
+*/
+void setLogFormat(LogFormat format);
+
+/*!
+    `--log-file`: from now on, appends the log to \a path instead of stderr,
+    creating it for its owner only (0600). False, with \a error set, if it
+    cannot be opened; the log then keeps going where it went before.
+*/
+bool openLogFile(const QString &path, QString *error = nullptr);
+
+/*!
+    Opens the log file again by its name, for a rotation that moved it away
+    (a SIGHUP handler's job). True, doing nothing, when logging to stderr.
+*/
+bool reopenLogFile(QString *error = nullptr);
+
+/*! One log line, newline included, as the handler writes it (for tests). */
+void appendLogLine(QByteArray &out, LogFormat format, QByteArrayView time, QtMsgType type,
+                   const char *category, const QString &message);
 
 } // namespace Switchboard

@@ -17,7 +17,10 @@ struct WallTime
 };
 
 WallTime now();
-/*! \a seconds since the epoch as local time, "2026-12-03T13:08:30". */
+/*!
+    \a seconds since the epoch as local time with its offset from UTC,
+    "2026-12-03T13:08:30+01:00" (always 25 characters).
+*/
 QByteArray localTimeText(qint64 seconds);
 /*! Writes to standard error; the bytes written, or -1. */
 qint64 writeStandardError(const char *data, qint64 size);

@@ -47,6 +47,8 @@ private slots:
         QVERIFY(c.adminTokenGenerated);
         QCOMPARE(c.adminToken.size(), 32);
         QVERIFY(c.allowedOrigins.isEmpty());
+        QCOMPARE(c.logFormat, LogFormat::Text);
+        QVERIFY(c.logFile.isEmpty());
         QCOMPARE(c.logLevel, QStringLiteral("info"));
         QVERIFY(!c.noGui);
         QCOMPARE(c.http.headerTimeout, 10s);
@@ -196,6 +198,21 @@ private slots:
         QCOMPARE(c.logLevel, QStringLiteral("debug"));
     }
 
+    void logOptions()
+    {
+        const CommandLine cli
+                = parse({QStringLiteral("--log-format"), QStringLiteral("JSON"),
+                         QStringLiteral("--log-file"), QStringLiteral("/var/log/sb.log")});
+        QCOMPARE(cli.action, CommandLine::Action::Run);
+        QCOMPARE(cli.config.logFormat, LogFormat::Json);
+        QCOMPARE(cli.config.logFile, QStringLiteral("/var/log/sb.log"));
+        QCOMPARE(parse({QStringLiteral("--log-format"), QStringLiteral("text")}).config.logFormat,
+                 LogFormat::Text);
+        const QString help = parse({QStringLiteral("--help")}).text;
+        QVERIFY(help.contains(u"--log-format"));
+        QVERIFY(help.contains(u"--log-file"));
+    }
+
     void adminTokenFromEnvironment()
     {
         QProcessEnvironment env;
@@ -304,6 +321,9 @@ private slots:
         QTest::newRow("origin path")
                 << L({"--allowed-origin", "http://a/b"}) << QStringLiteral("--allowed-origin");
         QTest::newRow("log level") << L({"--log-level", "loud"}) << QStringLiteral("--log-level");
+        QTest::newRow("log format")
+                << L({"--log-format", "xml"}) << QStringLiteral("--log-format 'xml'");
+        QTest::newRow("log file empty") << L({"--log-file", ""}) << QStringLiteral("--log-file");
         QTest::newRow("positional") << L({"4040"}) << QStringLiteral("unexpected argument");
         QTest::newRow("header timeout 0")
                 << L({"--header-timeout", "0"}) << QStringLiteral("--header-timeout");

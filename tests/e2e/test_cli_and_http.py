@@ -172,7 +172,8 @@ class HttpTest(ServerTestCase):
     def test_access_log_line_is_written_while_the_server_runs(self):
         # Log lines are batched; an idle server must still write them out promptly.
         curl(self.server.http + "/api/health", headers=["X-Request-Id: e2e-log-line"])
-        pattern = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3} info switchboard\.http: "
+        pattern = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d "
+                             r"info switchboard\.http: "
                              r"GET /api/health -> 200 in [0-9.]+ ms \(request id e2e-log-line\)$",
                              re.M)
         poll_until(lambda: pattern.search(self.server.stderr_text()), what="the access log line")
