@@ -18,6 +18,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from e2e_support import IO_DEADLINE, ServerProcess, binary_path, curl  # noqa: E402
 
+# A zone whose offset is neither zero nor whole hours, so a missing or rounded
+# offset shows whatever zone the machine is in.
+os.environ["TZ"] = "America/St_Johns"
+time.tzset()
+
 # ISO 8601, milliseconds, and the zone offset.
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}([+-])(\d\d):(\d\d)$")
 ACCESS = re.compile(r"^GET (/\S*) -> (\d{3}) in \d+\.\d{3} ms \(request id \S+\)$")
