@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """End-to-end: --log-format json and --log-file with the real binary.
 
-The log file is parsed line by line with Python's json, as jq or a log shipper would.
+The log file is parsed line by line with Python's json, and read with jq (Debian jq).
 """
 
 import json
@@ -68,6 +68,11 @@ class JsonLogFileTest(unittest.TestCase):
                 self.assertIsNotNone(match, event["msg"])
                 self.assertEqual(match.groups(), ("/api/health", "200"))
             self.assertIn("404", access[3]["msg"])
+            # And as an operator reads it: jq picks the access log out of the file.
+            jq = subprocess.run(["jq", "-r", 'select(.category == "switchboard.http") | .msg',
+                                 path], capture_output=True, text=True, timeout=IO_DEADLINE)
+            self.assertEqual(jq.returncode, 0, jq.stderr)
+            self.assertEqual(jq.stdout.splitlines(), [event["msg"] for event in access])
 
     def test_log_file_that_cannot_be_opened(self):
         with tempfile.TemporaryDirectory() as folder:
