@@ -410,7 +410,7 @@ void MainWindow::buildWidgets()
         auto *menu = new QMenu(this);
         menu->addAction(tr("Show console"), this, &MainWindow::bringToFront);
         menu->addSeparator();
-        menu->addAction(tr("Quit"), this, &QWidget::close);
+        menu->addAction(m_quitAction);
         m_tray->setContextMenu(menu);
         connect(m_tray, &QSystemTrayIcon::activated, this,
                 [this](QSystemTrayIcon::ActivationReason reason) {
