@@ -23,6 +23,8 @@
 #include <QtWidgets/QHeaderView>
 #include <QtWidgets/QLabel>
 #include <QtWidgets/QLineEdit>
+#include <QtWidgets/QMenuBar>
+#include <QtWidgets/QApplication>
 #include <QtWidgets/QMenu>
 #include <QtWidgets/QMessageBox>
 #include <QtWidgets/QPushButton>
@@ -32,6 +34,7 @@
 #include <QtWidgets/QSystemTrayIcon>
 #include <QtWidgets/QTableView>
 #include <QtWidgets/QToolBar>
+#include <QtWidgets/QToolButton>
 #include <QtWidgets/QVBoxLayout>
 
 #include <algorithm>
@@ -101,6 +104,16 @@ QString nodeCount(int count)
     return count == 1 ? MainWindow::tr("1 node") : MainWindow::tr("%1 nodes").arg(count);
 }
 
+// Some platform themes (offscreen, minimal window managers) bind no keys to
+// the standard actions; the console promises Ctrl+S and Ctrl+Q everywhere.
+QList<QKeySequence> standardKeys(QKeySequence::StandardKey key, QKeyCombination fallback)
+{
+    QList<QKeySequence> keys = QKeySequence::keyBindings(key);
+    if (keys.isEmpty())
+        keys.append(QKeySequence(fallback));
+    return keys;
+}
+
 QTableView *makeTableView(QWidget *parent)
 {
     auto *view = new QTableView(parent);
@@ -129,6 +142,7 @@ MainWindow::MainWindow(Hub *hub, Server *server, Cluster *cluster, QWidget *pare
     , m_log(new MessageLogModel(this))
     , m_logProxy(new LogFilterModel(this))
     , m_traffic(new TrafficMeter(this))
+    , m_urlOpener(&QDesktopServices::openUrl)
 {
     setWindowTitle(tr("Switchboard"));
     setWindowIcon(QIcon(QStringLiteral(":/icons/switchboard.png")));
@@ -141,6 +155,7 @@ MainWindow::MainWindow(Hub *hub, Server *server, Cluster *cluster, QWidget *pare
 
     buildActions();
     buildWidgets();
+    buildMenus();
     connectCore();
     restoreSettings();
     // After restoring the header, which may come from a run with(out) a cluster.
@@ -166,6 +181,23 @@ void MainWindow::buildActions()
     m_openClientAction->setObjectName(QStringLiteral("openClientAction"));
     m_openClientAction->setToolTip(tr("Open the bundled browser client"));
     connect(m_openClientAction, &QAction::triggered, this, &MainWindow::openTestClient);
+
+    m_saveLogAction = new QAction(tr("Save log…"), this);
+    m_saveLogAction->setObjectName(QStringLiteral("saveLogAction"));
+    m_saveLogAction->setShortcuts(standardKeys(QKeySequence::Save, Qt::CTRL | Qt::Key_S));
+    m_saveLogAction->setToolTip(tr("Save the log as JSON Lines"));
+    connect(m_saveLogAction, &QAction::triggered, this, &MainWindow::saveLog);
+
+    m_clearLogAction = new QAction(tr("Clear log"), this);
+    m_clearLogAction->setObjectName(QStringLiteral("clearLogAction"));
+
+    // Closing the window is what shuts the server down (main() watches for the
+    // last window closing), so Quit takes exactly that path.
+    m_quitAction = new QAction(tr("Quit"), this);
+    m_quitAction->setObjectName(QStringLiteral("quitAction"));
+    m_quitAction->setShortcuts(standardKeys(QKeySequence::Quit, Qt::CTRL | Qt::Key_Q));
+    m_quitAction->setMenuRole(QAction::QuitRole);
+    connect(m_quitAction, &QAction::triggered, this, &QWidget::close);
 
     auto *toolBar = addToolBar(tr("Server"));
     toolBar->setObjectName(QStringLiteral("serverToolBar"));
@@ -196,9 +228,17 @@ void MainWindow::buildWidgets()
     m_errorLabel->setTextInteractionFlags(Qt::TextSelectableByMouse);
     auto *fixButton = new QPushButton(tr("Change address…"), m_errorBanner);
     connect(fixButton, &QPushButton::clicked, this, &MainWindow::changeAddress);
+    // Dismissing only hides the banner; the log keeps the error.
+    auto *closeButton = new QToolButton(m_errorBanner);
+    closeButton->setObjectName(QStringLiteral("errorCloseButton"));
+    closeButton->setText(QStringLiteral("✕"));
+    closeButton->setAutoRaise(true);
+    closeButton->setToolTip(tr("Dismiss"));
+    connect(closeButton, &QToolButton::clicked, this, &MainWindow::hideError);
     auto *bannerLayout = new QHBoxLayout(m_errorBanner);
     bannerLayout->addWidget(m_errorLabel, 1);
     bannerLayout->addWidget(fixButton);
+    bannerLayout->addWidget(closeButton);
     m_errorBanner->hide();
     layout->addWidget(m_errorBanner);
 
@@ -239,7 +279,7 @@ void MainWindow::buildWidgets()
     auto *logPane = new QWidget(central);
     auto *logLayout = new QVBoxLayout(logPane);
     logLayout->setContentsMargins(0, 0, 0, 0);
-    auto *logBar = new QHBoxLayout;
+    auto *logControls = new QHBoxLayout;
     auto *logTitle = new QLabel(tr("<b>Message log</b>"), logPane);
     m_followSelection = new QCheckBox(tr("Only selected connections"), logPane);
     m_followSelection->setObjectName(QStringLiteral("followSelectionCheck"));
@@ -248,30 +288,38 @@ void MainWindow::buildWidgets()
     connect(m_followSelection, &QCheckBox::toggled, this, &MainWindow::updateLogFilter);
     auto *clearButton = new QPushButton(tr("Clear"), logPane);
     clearButton->setObjectName(QStringLiteral("clearLogButton"));
-    connect(clearButton, &QPushButton::clicked, m_log, &MessageLogModel::clear);
+    connect(m_clearLogAction, &QAction::triggered, m_log, &MessageLogModel::clear);
+    connect(clearButton, &QPushButton::clicked, m_clearLogAction, &QAction::trigger);
     auto *saveButton = new QPushButton(tr("Save…"), logPane);
     saveButton->setObjectName(QStringLiteral("saveLogButton"));
     saveButton->setToolTip(tr("Save the log as JSON Lines"));
-    connect(saveButton, &QPushButton::clicked, this, &MainWindow::saveLog);
-    logBar->addWidget(logTitle);
-    logBar->addSpacing(12);
-    logBar->addWidget(m_followSelection);
-    logBar->addStretch();
-    logBar->addWidget(clearButton);
-    logBar->addWidget(saveButton);
+    connect(saveButton, &QPushButton::clicked, m_saveLogAction, &QAction::trigger);
+    logControls->addWidget(logTitle);
+    logControls->addSpacing(12);
+    logControls->addWidget(m_followSelection);
+    logControls->addStretch();
+    logControls->addWidget(clearButton);
+    logControls->addWidget(saveButton);
     m_logView = makeTableView(logPane);
     m_logView->setObjectName(QStringLiteral("logView"));
     m_logView->setModel(m_logProxy);
     m_logView->setColumnWidth(MessageLogModel::TimeColumn, 100);
     m_logView->setColumnWidth(MessageLogModel::DirectionColumn, 80);
     m_logView->setColumnWidth(MessageLogModel::SessionColumn, 70);
-    logLayout->addLayout(logBar);
+    logLayout->addLayout(logControls);
     logLayout->addWidget(m_logView);
 
     // Keep the newest line in sight, unless the operator scrolled up to read.
-    connect(m_logProxy, &QAbstractItemModel::rowsAboutToBeInserted, this, [this] {
-        const QScrollBar *bar = m_logView->verticalScrollBar();
-        m_logAtBottom = bar->value() >= bar->maximum();
+    // Whether the log follows is decided when the operator (or we) move the
+    // scroll bar, not when lines arrive: a layout change (the error banner
+    // appearing, the splitter moving) grows the range without moving the
+    // value, and must not be mistaken for scrolling up.
+    QScrollBar *logBar = m_logView->verticalScrollBar();
+    connect(logBar, &QScrollBar::valueChanged, this,
+            [this, logBar](int value) { m_logAtBottom = value >= logBar->maximum(); });
+    connect(logBar, &QScrollBar::rangeChanged, this, [this, logBar](int, int maximum) {
+        if (m_logAtBottom)
+            logBar->setValue(maximum);
     });
     connect(m_logProxy, &QAbstractItemModel::rowsInserted, this, [this] {
         if (m_logAtBottom)
@@ -362,7 +410,7 @@ void MainWindow::buildWidgets()
         auto *menu = new QMenu(this);
         menu->addAction(tr("Show console"), this, &MainWindow::bringToFront);
         menu->addSeparator();
-        menu->addAction(tr("Quit"), this, &QWidget::close);
+        menu->addAction(m_quitAction);
         m_tray->setContextMenu(menu);
         connect(m_tray, &QSystemTrayIcon::activated, this,
                 [this](QSystemTrayIcon::ActivationReason reason) {
@@ -371,6 +419,53 @@ void MainWindow::buildWidgets()
                 });
         m_tray->show();
     }
+}
+
+void MainWindow::buildMenus()
+{
+    // The check box stays the one place that holds the state; the menu item mirrors it.
+    m_followSelectionAction = new QAction(m_followSelection->text(), this);
+    m_followSelectionAction->setObjectName(QStringLiteral("followSelectionAction"));
+    m_followSelectionAction->setCheckable(true);
+    m_followSelectionAction->setChecked(m_followSelection->isChecked());
+    connect(m_followSelectionAction, &QAction::toggled, m_followSelection, &QCheckBox::setChecked);
+    connect(m_followSelection, &QCheckBox::toggled, m_followSelectionAction, &QAction::setChecked);
+
+    QMenu *file = menuBar()->addMenu(tr("&File"));
+    file->addAction(m_saveLogAction);
+    file->addSeparator();
+    file->addAction(m_quitAction);
+
+    QMenu *view = menuBar()->addMenu(tr("&View"));
+    view->addAction(m_followSelectionAction);
+    view->addAction(m_clearLogAction);
+
+    QMenu *server = menuBar()->addMenu(tr("&Server"));
+    server->addAction(m_listenAction);
+    server->addAction(m_changeAddressAction);
+    server->addSeparator();
+    server->addAction(m_openClientAction);
+
+    QMenu *help = menuBar()->addMenu(tr("&Help"));
+    QAction *about = help->addAction(tr("&About Switchboard"), this, &MainWindow::showAbout);
+    about->setObjectName(QStringLiteral("aboutAction"));
+    about->setMenuRole(QAction::AboutRole);
+    QAction *aboutQt = help->addAction(tr("About &Qt"), qApp, &QApplication::aboutQt);
+    aboutQt->setObjectName(QStringLiteral("aboutQtAction"));
+    aboutQt->setMenuRole(QAction::AboutQtRole);
+}
+
+void MainWindow::showAbout()
+{
+    QMessageBox::about(this, tr("About Switchboard"),
+                       tr("<h3>Switchboard %1</h3>"
+                          "<p>A WebSocket and HTTP server with this operator console.</p>"
+                          "<p>Licensed under the GNU General Public License, version 3 or later "
+                          "(GPL-3.0-or-later): <a href=\"%2\">%2</a></p>"
+                          "<p>Usage, options and the console are described in the project's "
+                          "README.md; <code>switchboard --help</code> lists the options.</p>")
+                               .arg(QStringLiteral(SWITCHBOARD_VERSION),
+                                    QStringLiteral("https://www.gnu.org/licenses/gpl-3.0.html")));
 }
 
 void MainWindow::connectCore()
@@ -440,7 +535,7 @@ bool MainWindow::startListening(const ListenAddress &address)
         return true;
     }
 
-    QString message = m_server->errorString();
+    QString message = listenErrorMessage(address);
     m_log->addSystem(message);
     if (wasListening && m_server->listen(previous.host, previous.port)) {
         message += u' ' + tr("Still listening on %1.").arg(m_server->httpUrl());
@@ -449,6 +544,24 @@ bool MainWindow::startListening(const ListenAddress &address)
     }
     showError(message);
     return false;
+}
+
+QString MainWindow::listenErrorMessage(const ListenAddress &address) const
+{
+    // The server's own wording advises command-line options; here the fix is a click away.
+    switch (m_server->listenError()) {
+    case QAbstractSocket::AddressInUseError:
+        return tr("Port %1 is in use by another program. Choose another address with "
+                  "Change address…, or stop the other program.")
+                .arg(address.port);
+    case QAbstractSocket::SocketAddressNotAvailableError:
+        return tr("%1 is not an address of this computer. Choose another address with "
+                  "Change address… (127.0.0.1 for this computer only, 0.0.0.0 for every "
+                  "network).")
+                .arg(address.host.toString());
+    default:
+        return m_server->errorString();
+    }
 }
 
 std::optional<ListenAddress> MainWindow::savedListenAddress()
@@ -745,11 +858,25 @@ void MainWindow::changeAddress()
     startListening(dialog.address());
 }
 
+void MainWindow::setUrlOpener(UrlOpener opener)
+{
+    m_urlOpener = opener ? std::move(opener) : UrlOpener(&QDesktopServices::openUrl);
+}
+
 void MainWindow::openTestClient()
 {
-    if (!QDesktopServices::openUrl(QUrl(m_server->httpUrl())))
-        statusBar()->showMessage(tr("Could not open a browser; visit %1").arg(m_server->httpUrl()),
-                                 8000);
+    const QString url = m_server->httpUrl();
+    if (m_urlOpener(QUrl(url)))
+        return;
+    // No browser to hand the page to: make the address easy to take elsewhere,
+    // and say so where the operator is looking, for long enough to read it.
+    QGuiApplication::clipboard()->setText(url);
+    const QString message
+            = tr("Could not start a web browser. %1 is copied to the clipboard: paste it into "
+                 "a browser's address bar.")
+                      .arg(url);
+    statusBar()->showMessage(message, 30000);
+    m_log->addSystem(message);
 }
 
 void MainWindow::copyWebSocketUrl()

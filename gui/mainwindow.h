@@ -7,6 +7,7 @@
 #include <QtCore/QStringList>
 #include <QtWidgets/QMainWindow>
 
+#include <functional>
 #include <optional>
 
 class QAction;
@@ -19,6 +20,7 @@ class QSortFilterProxyModel;
 class QSplitter;
 class QSystemTrayIcon;
 class QTableView;
+class QUrl;
 
 namespace Switchboard {
 
@@ -69,12 +71,20 @@ public:
     */
     bool saveLogTo(const QString &path, QString *error = nullptr);
 
+    using UrlOpener = std::function<bool(const QUrl &)>;
+    /*!
+        Replaces QDesktopServices::openUrl() for "Open test client" (tests use
+        it to play a desktop without a browser); a null \a opener restores it.
+    */
+    void setUrlOpener(UrlOpener opener);
+
 protected:
     void closeEvent(QCloseEvent *event) override;
 
 private:
     void buildActions();
     void buildWidgets();
+    void buildMenus();
     void connectCore();
     void restoreSettings();
     void saveSettings() const;
@@ -89,6 +99,7 @@ private:
     void updateLogFilter();
     void showError(const QString &message);
     void hideError();
+    QString listenErrorMessage(const ListenAddress &address) const;
 
     QList<quint64> selectedSessionIds(bool openOnly = false) const;
     QList<ConnectionsModel::RemoteSessionInfo> selectedRemoteSessions(bool openOnly = false) const;
@@ -100,6 +111,7 @@ private:
     void openTestClient();
     void copyWebSocketUrl();
     void saveLog();
+    void showAbout();
 
     Hub *m_hub;
     Server *m_server;
@@ -115,6 +127,10 @@ private:
     QAction *m_listenAction = nullptr;
     QAction *m_changeAddressAction = nullptr;
     QAction *m_openClientAction = nullptr;
+    QAction *m_saveLogAction = nullptr;
+    QAction *m_clearLogAction = nullptr;
+    QAction *m_followSelectionAction = nullptr;
+    QAction *m_quitAction = nullptr;
 
     QFrame *m_errorBanner = nullptr;
     QLabel *m_errorLabel = nullptr;
@@ -135,6 +151,7 @@ private:
     QStringList m_remoteNodes; // as last shown, to log instances joining and leaving
     QSystemTrayIcon *m_tray = nullptr;
     bool m_logAtBottom = true;
+    UrlOpener m_urlOpener;
 };
 
 } // namespace Switchboard

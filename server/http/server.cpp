@@ -55,7 +55,8 @@ bool Server::listen(const QHostAddress &address, quint16 port)
                                        ? u'[' + address.toString() + u']'
                                        : address.toString())
                 + u':' + QString::number(port);
-        switch (m_frontDoor->serverError()) {
+        m_listenError = m_frontDoor->serverError();
+        switch (m_listenError) {
         case QAbstractSocket::AddressInUseError:
             m_errorString
                     = QStringLiteral("cannot listen on %1: the port is already in use. Stop the "
@@ -81,6 +82,7 @@ bool Server::listen(const QHostAddress &address, quint16 port)
         return false;
     }
     m_errorString.clear();
+    m_listenError = QAbstractSocket::UnknownSocketError;
     if (!m_bound) {
         bind(m_frontDoor); // once, while listening: Qt 6.8 refuses a server that is not
         m_bound = true;

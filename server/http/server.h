@@ -10,6 +10,7 @@
 #include "websocket/websockethandler.h"
 
 #include <QtCore/QPointer>
+#include <QtNetwork/QAbstractSocket>
 #include <QtHttpServer/QAbstractHttpServer>
 #include <QtNetwork/QHostAddress>
 #include <QtNetwork/QSslConfiguration>
@@ -90,6 +91,11 @@ public:
     QHostAddress serverAddress() const;
     quint16 serverPort() const;
     QString errorString() const { return m_errorString; }
+    /*!
+        Why the last listen() failed (UnknownSocketError after a success), for
+        callers such as the console that word the error their own way.
+    */
+    QAbstractSocket::SocketError listenError() const { return m_listenError; }
     /*! "http://127.0.0.1:4040" for the address being listened on. */
     QString httpUrl() const;
     QString webSocketUrl() const;
@@ -133,6 +139,7 @@ private:
     QPointer<FrontDoor> m_frontDoor;
     bool m_bound = false;
     QString m_errorString;
+    QAbstractSocket::SocketError m_listenError = QAbstractSocket::UnknownSocketError;
 };
 
 } // namespace Switchboard

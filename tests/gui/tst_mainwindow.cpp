@@ -12,13 +12,20 @@
 #include <QtNetwork/QTcpServer>
 #include <QtTest/QSignalSpy>
 #include <QtTest/QTest>
+#include <QtGui/QAction>
+#include <QtGui/QClipboard>
 #include <QtWidgets/QApplication>
 #include <QtWidgets/QCheckBox>
 #include <QtWidgets/QDialogButtonBox>
 #include <QtWidgets/QHeaderView>
 #include <QtWidgets/QLabel>
 #include <QtWidgets/QLineEdit>
+#include <QtWidgets/QMenu>
+#include <QtWidgets/QMenuBar>
 #include <QtWidgets/QPushButton>
+#include <QtWidgets/QScrollBar>
+#include <QtWidgets/QStatusBar>
+#include <QtWidgets/QToolButton>
 #include <QtWidgets/QSpinBox>
 #include <QtWidgets/QTableView>
 
@@ -68,6 +75,11 @@ private Q_SLOTS:
     void savedFilesAreForTheirOwnerOnly_data();
     void savedFilesAreForTheirOwnerOnly();
     void addressDialogValidatesHost();
+    void menuActionsHaveTheirShortcuts();
+    void quitClosesTheWindowLikeClosingIt();
+    void logKeepsFollowingWhenTheBannerAppears();
+    void bannerCanBeDismissed();
+    void failingBrowserIsExplainedInTheWindow();
 
 private:
     void createWindow();
@@ -372,7 +384,12 @@ void tst_MainWindow::takenPortShowsErrorInWindow()
     QVERIFY(banner->isVisible());
     const QString error = child<QLabel>("errorLabel")->text();
     QVERIFY2(error.contains(QString::number(squatter.serverPort())), qPrintable(error));
-    QVERIFY2(error.contains(QStringLiteral("already in use")), qPrintable(error));
+    // In GUI terms: the fix is a button away, not a command-line option.
+    QVERIFY2(error.contains(QStringLiteral("Port %1 is in use by another program")
+                                    .arg(squatter.serverPort())),
+             qPrintable(error));
+    QVERIFY2(error.contains(QStringLiteral("Change address")), qPrintable(error));
+    QVERIFY2(!error.contains(QStringLiteral("--")), qPrintable(error));
     QVERIFY(child<QLabel>("addressLabel")->text().contains(QStringLiteral("Not listening")));
 
     // Fixing the address clears the error.
@@ -506,6 +523,148 @@ void tst_MainWindow::addressDialogValidatesHost()
     QCOMPARE(dialog.address().port, quint16(0));
     host->setText(QStringLiteral("localhost"));
     QCOMPARE(dialog.address().host, QHostAddress(QHostAddress::LocalHost));
+}
+
+void tst_MainWindow::menuActionsHaveTheirShortcuts()
+{
+    auto *quit = child<QAction>("quitAction");
+    QCOMPARE(quit->shortcut(), QKeySequence(QStringLiteral("Ctrl+Q")));
+    QCOMPARE(child<QAction>("saveLogAction")->shortcut(), QKeySequence(QStringLiteral("Ctrl+S")));
+    QVERIFY(child<QAction>("aboutAction"));
+    QVERIFY(child<QAction>("aboutQtAction"));
+
+    // Every action sits in a menu of the menu bar.
+    QStringList inMenus;
+    for (QAction *menu : m_window->menuBar()->actions()) {
+        for (QAction *action : menu->menu()->actions())
+            inMenus.append(action->objectName());
+    }
+    for (const char *name : {"saveLogAction", "quitAction", "followSelectionAction",
+                             "clearLogAction", "aboutAction", "aboutQtAction"})
+        QVERIFY2(inMenus.contains(QLatin1String(name)), name);
+
+    // View's items act on the same state as the log's own controls.
+    auto *follow = child<QAction>("followSelectionAction");
+    follow->trigger();
+    QVERIFY(child<QCheckBox>("followSelectionCheck")->isChecked());
+    child<QCheckBox>("followSelectionCheck")->setChecked(false);
+    QVERIFY(!follow->isChecked());
+
+    connectClients(1);
+    QTRY_VERIFY(logView()->model()->rowCount() > 0);
+    child<QAction>("clearLogAction")->trigger();
+    QCOMPARE(logView()->model()->rowCount(), 0);
+}
+
+void tst_MainWindow::quitClosesTheWindowLikeClosingIt()
+{
+    // main() shuts the server down (1001 to every session, exit 0) when the last
+    // window closes; Quit must close the window the way its close button does,
+    // with a QCloseEvent (lastWindowClosed itself is only sent inside exec()).
+    struct CloseCounter : QObject
+    {
+        int closes = 0;
+        bool eventFilter(QObject *, QEvent *event) override
+        {
+            closes += event->type() == QEvent::Close ? 1 : 0;
+            return false;
+        }
+    } counter;
+    m_window->installEventFilter(&counter);
+    m_window->activateWindow();
+    QVERIFY(QTest::qWaitForWindowActive(m_window.get()));
+    QTest::keyClick(m_window.get(), Qt::Key_Q, Qt::ControlModifier);
+    QTRY_VERIFY(!m_window->isVisible());
+    QCOMPARE(counter.closes, 1);
+    // closeEvent() ran: the settings were saved as on a close.
+    QVERIFY(QSettings().contains(QStringLiteral("window/geometry")));
+}
+
+void tst_MainWindow::logKeepsFollowingWhenTheBannerAppears()
+{
+    Client *client = connectClients(1).front();
+    QTableView *view = logView();
+    QScrollBar *bar = view->verticalScrollBar();
+    const auto addLines = [&](int count) {
+        const int expected = view->model()->rowCount() + 2 * count; // in + echoed out
+        for (int i = 0; i < count; ++i)
+            client->socket.sendTextMessage(QStringLiteral("line %1").arg(i));
+        return QTest::qWaitFor([&] { return view->model()->rowCount() >= expected; });
+    };
+    const auto lastRowVisible = [view] {
+        const QModelIndex last = view->model()->index(view->model()->rowCount() - 1, 0);
+        return view->viewport()->rect().contains(view->visualRect(last));
+    };
+
+    QVERIFY(addLines(40));
+    QTRY_VERIFY(bar->maximum() > 0);
+    QTRY_VERIFY(lastRowVisible());
+
+    // The banner takes room from the log; the newest line must stay in sight.
+    QTcpServer squatter;
+    QVERIFY(squatter.listen(QHostAddress(QHostAddress::LocalHost), 0));
+    QVERIFY(!m_window->startListening(
+            {QHostAddress(QHostAddress::LocalHost), squatter.serverPort()}));
+    QVERIFY(child<QWidget>("errorBanner")->isVisible());
+    QTRY_VERIFY(lastRowVisible());
+    QVERIFY(addLines(10));
+    QTRY_VERIFY(lastRowVisible());
+
+    // Scrolled up to read: new lines and layout changes leave the view where it is.
+    bar->setValue(0);
+    QVERIFY(addLines(10));
+    QTest::qWait(0);
+    QCOMPARE(bar->value(), 0);
+    child<QToolButton>("errorCloseButton")->click();
+    QVERIFY(addLines(5));
+    QCOMPARE(bar->value(), 0);
+
+    // Back at the bottom, it follows again.
+    bar->setValue(bar->maximum());
+    QVERIFY(addLines(10));
+    QTRY_VERIFY(lastRowVisible());
+}
+
+void tst_MainWindow::bannerCanBeDismissed()
+{
+    QTcpServer squatter;
+    QVERIFY(squatter.listen(QHostAddress(QHostAddress::LocalHost), 0));
+    QVERIFY(!m_window->startListening(
+            {QHostAddress(QHostAddress::LocalHost), squatter.serverPort()}));
+    auto *banner = child<QWidget>("errorBanner");
+    QVERIFY(banner->isVisible());
+    QTest::mouseClick(child<QToolButton>("errorCloseButton"), Qt::LeftButton);
+    QVERIFY(!banner->isVisible());
+    // The next failure shows it again.
+    QVERIFY(!m_window->startListening(
+            {QHostAddress(QHostAddress::LocalHost), squatter.serverPort()}));
+    QVERIFY(banner->isVisible());
+}
+
+void tst_MainWindow::failingBrowserIsExplainedInTheWindow()
+{
+    QList<QUrl> opened;
+    bool browserStarts = false;
+    m_window->setUrlOpener([&](const QUrl &url) {
+        opened.append(url);
+        return browserStarts;
+    });
+    const QString url = m_server->server.httpUrl();
+
+    child<QAction>("openClientAction")->trigger();
+    QCOMPARE(opened, QList<QUrl>{QUrl(url)});
+    const QString message = m_window->statusBar()->currentMessage();
+    QVERIFY2(message.contains(QStringLiteral("Could not start a web browser")),
+             qPrintable(message));
+    QVERIFY2(message.contains(url), qPrintable(message));
+    QCOMPARE(QGuiApplication::clipboard()->text(), url);
+
+    // When the browser starts, nothing is said.
+    m_window->statusBar()->clearMessage();
+    browserStarts = true;
+    child<QAction>("openClientAction")->trigger();
+    QCOMPARE(opened.size(), 2);
+    QVERIFY(m_window->statusBar()->currentMessage().isEmpty());
 }
 
 QTEST_MAIN(tst_MainWindow)
