@@ -19,3 +19,15 @@ if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
         target_compile_options(switchboard_common INTERFACE -Werror)
     endif()
 endif()
+
+# switchboard_require_pkg(PREFIX MODULE HINT...): pkg_check_modules(PREFIX IMPORTED_TARGET
+# MODULE), or stop saying MODULE is missing and HINT (the Debian package to install, the
+# option that does without it). A macro, so PREFIX_* (e.g. _VERSION) reach the caller.
+macro(switchboard_require_pkg prefix module)
+    find_package(PkgConfig REQUIRED)
+    pkg_check_modules(${prefix} IMPORTED_TARGET ${module})
+    if(NOT ${prefix}_FOUND)
+        string(CONCAT _switchboard_hint ${ARGN})
+        message(FATAL_ERROR "${module} not found: ${_switchboard_hint}")
+    endif()
+endmacro()

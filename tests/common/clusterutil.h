@@ -5,6 +5,8 @@
 
 #include "testutil.h"
 
+#include <QtCore/QJsonArray>
+#include <QtCore/QMultiHash>
 #include <QtCore/QProcess>
 #include <QtCore/QRegularExpression>
 #include <QtCore/QStandardPaths>
@@ -204,6 +206,20 @@ inline HttpResponse admin(const ClusterInstance &instance, const QByteArray &met
                    {{"Authorization", "Bearer " + kClusterAdminToken.toByteArray()},
                     {"Content-Type", "text/plain"}},
                    body);
+}
+
+/*! The cluster listing as seen from \a instance (scope=cluster): node -> global ids. */
+inline QMultiHash<QString, QString> clusterListing(const ClusterInstance &instance)
+{
+    QMultiHash<QString, QString> out;
+    const QJsonArray list = admin(instance, "GET", "/api/connections?scope=cluster")
+                                    .json()
+                                    .value(QStringLiteral("connections"))
+                                    .toArray();
+    for (const QJsonValue &entry : list)
+        out.insert(entry[QStringLiteral("node")].toString(),
+                   entry[QStringLiteral("id")].toString());
+    return out;
 }
 
 } // namespace TestUtil

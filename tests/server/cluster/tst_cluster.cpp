@@ -37,20 +37,6 @@ private:
                 .toString();
     }
 
-    /*! The cluster listing as seen from \a instance: node -> global ids. */
-    static QMultiHash<QString, QString> clusterListing(const Instance &instance)
-    {
-        QMultiHash<QString, QString> out;
-        const QJsonArray list = admin(instance, "GET", "/api/connections?scope=cluster")
-                                        .json()
-                                        .value(QStringLiteral("connections"))
-                                        .toArray();
-        for (const QJsonValue &entry : list)
-            out.insert(entry[QStringLiteral("node")].toString(),
-                       entry[QStringLiteral("id")].toString());
-        return out;
-    }
-
     /*! Waits until both instances list one session each, A's and B's. */
     bool waitForFullListing()
     {

@@ -87,14 +87,8 @@ private:
     /*! The nodes \a instance lists sessions of (scope=cluster). */
     static QSet<QString> listedNodes(const Instance &instance)
     {
-        QSet<QString> nodes;
-        const QJsonArray list = admin(instance, "GET", "/api/connections?scope=cluster")
-                                        .json()
-                                        .value(QStringLiteral("connections"))
-                                        .toArray();
-        for (const QJsonValue &entry : list)
-            nodes.insert(entry[QStringLiteral("node")].toString());
-        return nodes;
+        const QList<QString> nodes = clusterListing(instance).keys();
+        return {nodes.cbegin(), nodes.cend()};
     }
 
     /*! The global id of \a instance's only local session. */
