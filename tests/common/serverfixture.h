@@ -9,6 +9,7 @@
 #include "http/server.h"
 
 #include <QtCore/QLoggingCategory>
+#include <QtNetwork/QTcpSocket>
 
 namespace TestUtil {
 
@@ -58,6 +59,21 @@ inline QByteArray upgradeRequest(const QByteArray &path, quint16 port, const QBy
             + "\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
             + extra + "\r\n";
+}
+
+/*!
+    Opens a /ws session on \a socket that then stops reading: the socket
+    buffers at most 1 KiB, the rest stays in the kernel and the server. False
+    if it could not connect.
+*/
+inline bool openStalledSession(QTcpSocket &socket, quint16 port)
+{
+    socket.setReadBufferSize(1024);
+    socket.connectToHost(QHostAddress::LocalHost, port);
+    if (!socket.waitForConnected(5000))
+        return false;
+    socket.write(upgradeRequest("/ws", port));
+    return true;
 }
 
 /*! Logs only warnings and up. */

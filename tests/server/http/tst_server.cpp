@@ -464,10 +464,7 @@ private slots:
         Client closedByOperator(f.url());
         QVERIFY(reader.waitGreeted() && closedByOperator.waitGreeted());
         QTcpSocket stalled;
-        stalled.setReadBufferSize(1024);
-        stalled.connectToHost(QHostAddress::LocalHost, f.port());
-        QVERIFY(stalled.waitForConnected(5000));
-        stalled.write(upgradeRequest("/ws", f.port()));
+        QVERIFY(openStalledSession(stalled, f.port()));
         QTRY_COMPARE(f.hub.count(), 3);
         const auto idOf = [&f](quint16 port) {
             for (const SessionInfo &info : f.hub.sessions()) {
@@ -887,10 +884,7 @@ private slots:
         QVERIFY(reader.waitGreeted());
         // A client that completes the handshake and then stops reading.
         QTcpSocket stalled;
-        stalled.setReadBufferSize(1024);
-        stalled.connectToHost(QHostAddress::LocalHost, f.port());
-        QVERIFY(stalled.waitForConnected(5000));
-        stalled.write(upgradeRequest("/ws", f.port()));
+        QVERIFY(openStalledSession(stalled, f.port()));
         QTRY_COMPARE(f.hub.count(), 2);
         const Frame chunk = Frame::binary(QByteArray(64 * 1024, 'b'));
         int sent = 0;
