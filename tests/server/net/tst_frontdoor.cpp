@@ -358,7 +358,9 @@ private slots:
         QTRY_VERIFY_WITH_TIMEOUT(raw.closed, 8000);
         const qint64 elapsed = clock.elapsed();
         QCOMPARE(raw.status(), 408);
-        QVERIFY2(elapsed < 2500 && trickle.sent() < head.size(),
+        // Cut off while bytes were still arriving: counted in bytes, not milliseconds,
+        // so a loaded machine cannot make it pass or fail.
+        QVERIFY2(trickle.sent() < head.size(),
                  qPrintable(QStringLiteral("408 after %1 ms and %2 of %3 bytes")
                                     .arg(elapsed)
                                     .arg(trickle.sent())
