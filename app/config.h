@@ -23,6 +23,7 @@ struct ServerConfig
     HttpLimits http;
     QByteArray adminToken;
     QByteArray clientToken; //!< required on WebSocket upgrades when set
+    QByteArray metricsToken; //!< also opens GET /metrics (not the other admin routes) when set
     QString tlsCertificate; //!< PEM file; with tlsKey, serve HTTPS and WSS
     QString tlsKey;
     bool adminTokenGenerated = false;
