@@ -1,5 +1,6 @@
 #include "config.h"
 #include "http/server.h"
+#include "net/tls.h"
 #include "reload.h"
 #include "routes.h"
 #include "serverfixture.h"
@@ -7,6 +8,7 @@
 #include "websocket/hub.h"
 
 #include <QtCore/QTemporaryDir>
+#include <QtNetwork/QSslSocket>
 #include <QtTest/QTest>
 
 using namespace Switchboard;
@@ -108,6 +110,44 @@ private slots:
         QCOMPARE(upgrade("Origin: http://a.example\r\n"), 401); // allowed now, but no token
         QCOMPARE(upgrade("Origin: http://a.example\r\nAuthorization: Bearer client-secret\r\n"),
                  101);
+    }
+
+    void aRenewedCertificateIsServedAfterTheReload()
+    {
+        QTemporaryDir dir;
+        const QString cert = dir.filePath(QStringLiteral("cert.pem"));
+        const QString key = dir.filePath(QStringLiteral("key.pem"));
+        QVERIFY(makeCertificate(cert, key));
+        const QByteArray tls = "tls-cert = cert.pem\ntls-key = key.pem\n";
+        CommandLine running = fromFile(dir, "port = 0\nadmin-token = t\n" + tls);
+        QVERIFY2(running.action == CommandLine::Action::Run, qPrintable(running.text));
+        Hub hub(quietSettings());
+        Server server(&hub);
+        const auto tokens = installDefaults(server, running.config);
+        QString error;
+        server.setTlsConfiguration(*loadTlsConfiguration(cert, key, &error));
+        QVERIFY(server.listen(QHostAddress::LocalHost, 0));
+        const auto servedCertificate = [&] {
+            QSslSocket socket;
+            socket.setPeerVerifyMode(QSslSocket::VerifyNone);
+            socket.connectToHostEncrypted(QStringLiteral("127.0.0.1"), server.serverPort());
+            // The server runs on this thread: wait with the event loop running.
+            return QTest::qWaitFor([&] { return socket.isEncrypted(); }, 10000)
+                    ? socket.peerCertificate()
+                    : QSslCertificate();
+        };
+        const QSslCertificate first = servedCertificate();
+        QVERIFY(!first.isNull());
+
+        // certbot renews in place: same names, new files, then a reload.
+        QVERIFY(makeCertificate(cert, key));
+        const ReloadResult result = applyReload(server, *tokens, running,
+                                                fromFile(dir, "port = 0\nadmin-token = t\n" + tls));
+        QVERIFY(result.needRestart.isEmpty());
+        const QSslCertificate second = servedCertificate();
+        QVERIFY(!second.isNull());
+        QVERIFY(second != first);
+        QCOMPARE(second, loadTlsConfiguration(cert, key, &error)->localCertificate());
     }
 
     void turningTlsOnWaitsForARestart()
