@@ -49,7 +49,7 @@ private slots:
         QCOMPARE(running.action, CommandLine::Action::Run);
         Hub hub(quietSettings());
         Server server(&hub);
-        const auto tokens = installDefaults(server, running.config);
+        const auto tokens = installDefaults(server, running.config).tokens;
         QVERIFY(server.listen(QHostAddress::LocalHost, 0));
         QCOMPARE(adminStatus(server.serverPort(), "first-token"), 200);
 
@@ -79,7 +79,7 @@ private slots:
         const QByteArray generated = running.config.adminToken;
         Hub hub(quietSettings());
         Server server(&hub);
-        const auto tokens = installDefaults(server, running.config);
+        const auto tokens = installDefaults(server, running.config).tokens;
         QVERIFY(server.listen(QHostAddress::LocalHost, 0));
         const CommandLine next = fromFile(dir, "port = 0\nallowed-origin = http://a.example\n");
         QVERIFY(next.config.adminToken != generated); // a new one was made for "next"...
@@ -96,7 +96,7 @@ private slots:
         CommandLine running = fromFile(dir, "port = 0\nadmin-token = t\n");
         Hub hub(quietSettings());
         Server server(&hub);
-        const auto tokens = installDefaults(server, running.config);
+        const auto tokens = installDefaults(server, running.config).tokens;
         QVERIFY(server.listen(QHostAddress::LocalHost, 0));
         const quint16 port = server.serverPort();
         const auto upgrade = [port](const QByteArray &extra) {
@@ -123,7 +123,7 @@ private slots:
         QVERIFY2(running.action == CommandLine::Action::Run, qPrintable(running.text));
         Hub hub(quietSettings());
         Server server(&hub);
-        const auto tokens = installDefaults(server, running.config);
+        const auto tokens = installDefaults(server, running.config).tokens;
         QString error;
         server.setTlsConfiguration(*loadTlsConfiguration(cert, key, &error));
         QVERIFY(server.listen(QHostAddress::LocalHost, 0));
@@ -156,7 +156,7 @@ private slots:
         CommandLine running = fromFile(dir, "port = 0\nadmin-token = t\n");
         Hub hub(quietSettings());
         Server server(&hub);
-        const auto tokens = installDefaults(server, running.config);
+        const auto tokens = installDefaults(server, running.config).tokens;
         // The files need not exist: turning TLS on is refused before they are read.
         const CommandLine next = fromFile(dir,
                                           "port = 0\nadmin-token = t\ntls-cert = c.pem\n"
