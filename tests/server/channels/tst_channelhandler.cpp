@@ -96,23 +96,46 @@ QJsonObject publish(const QString &topic, const QJsonValue &data)
             {QStringLiteral("data"), data}};
 }
 
-/*! The README's example: private:* topics only for clients whose ?user= is on the list. */
-class PrivateTopics final : public ChannelPolicy
+// The README's example policy, as it is there.
+// room:* is open; private:NAME only for the user NAME; user names come from
+// ?user= here, in a real app from a token your login service signed.
+class RoomsPolicy final : public Switchboard::ChannelPolicy
 {
 public:
     ChannelDecision mayJoin(const UpgradeRequest &request, const QString &topic,
                             const QJsonObject &) const override
     {
-        if (topic.startsWith(u"private:")
-            && request.query.queryItemValue(QStringLiteral("user")) != u"admin")
-            return ChannelDecision::deny(QStringLiteral("private topics are for admin only"));
-        return ChannelDecision::allow();
+        if (topic.startsWith(u"room:"))
+            return ChannelDecision::allow();
+        if (topic == u"private:" + user(request))
+            return ChannelDecision::allow();
+        return ChannelDecision::deny(QStringLiteral("not your topic"));
     }
+    ChannelDecision mayPublish(const UpgradeRequest &request, const QString &topic) const override
+    {
+        return mayJoin(request, topic, {});
+    }
+    // Presence shows who the credentials name, whatever the client claims.
+    QString member(const UpgradeRequest &request, const QString &) const override
+    {
+        return user(request);
+    }
+
+private:
+    static QString user(const UpgradeRequest &request)
+    {
+        return request.query.queryItemValue(QStringLiteral("user"));
+    }
+};
+
+/*! news:* can be read by all and published to by none (but the admin API). */
+class ReadOnlyNews final : public ChannelPolicy
+{
+public:
     ChannelDecision mayPublish(const UpgradeRequest &, const QString &topic) const override
     {
-        if (topic.startsWith(u"news:"))
-            return ChannelDecision::deny(QStringLiteral("news is read-only"));
-        return ChannelDecision::allow();
+        return topic.startsWith(u"news:") ? ChannelDecision::deny(QStringLiteral("read-only"))
+                                          : ChannelDecision::allow();
     }
 };
 
@@ -235,20 +258,38 @@ private slots:
 
     void policyDecides()
     {
-        ChannelServer s({}, std::make_shared<PrivateTopics>());
-        ChannelClient guest(s.port(), "?user=guest"), admin(s.port(), "?user=admin");
-        QVERIFY(guest.waitHello());
-        QVERIFY(admin.waitHello());
-        const QJsonObject denied = guest.request(1, join(QStringLiteral("private:ops")));
+        ChannelServer s({}, std::make_shared<RoomsPolicy>());
+        ChannelClient ann(s.port(), "?user=ann"), bob(s.port(), "?user=bob");
+        QVERIFY(ann.waitHello());
+        QVERIFY(bob.waitHello());
+        const QJsonObject denied = bob.request(1, join(QStringLiteral("private:ann")));
         QCOMPARE(denied.value(u"code").toString(), QStringLiteral("forbidden"));
-        QCOMPARE(denied.value(u"message").toString(),
-                 QStringLiteral("private topics are for admin only"));
-        QCOMPARE(admin.request(1, join(QStringLiteral("private:ops"))).value(u"status"),
+        QCOMPARE(denied.value(u"message").toString(), QStringLiteral("not your topic"));
+        QCOMPARE(s.topics->subscribers(QStringLiteral("private:ann")), QList<quint64>());
+        QCOMPARE(ann.request(1, join(QStringLiteral("private:ann"))).value(u"status"),
                  QJsonValue(QStringLiteral("ok")));
-        QCOMPARE(guest.request(2, join(QStringLiteral("news:today"))).value(u"status"),
+        // Not joined comes first: a publish does not reveal what the policy would say.
+        QCOMPARE(bob.request(2, publish(QStringLiteral("private:ann"), 1)).value(u"code"),
+                 QJsonValue(QStringLiteral("not_joined")));
+        // The member is the one the credentials name, not the one the client claims.
+        QJsonObject claim = join(QStringLiteral("room:1"));
+        claim.insert(QStringLiteral("member"), QStringLiteral("ann"));
+        const QJsonObject joined = bob.request(3, claim);
+        QVERIFY2(joined.value(u"presence").toObject().contains(u"bob"),
+                 QJsonDocument(joined).toJson().constData());
+        QVERIFY(!joined.value(u"presence").toObject().contains(u"ann"));
+    }
+
+    void policyDecidesPublishes()
+    {
+        ChannelServer s({}, std::make_shared<ReadOnlyNews>());
+        ChannelClient client(s.port());
+        QVERIFY(client.waitHello());
+        QCOMPARE(client.request(1, join(QStringLiteral("news:today"))).value(u"status"),
                  QJsonValue(QStringLiteral("ok")));
-        QCOMPARE(guest.request(3, publish(QStringLiteral("news:today"), 1)).value(u"code"),
-                 QJsonValue(QStringLiteral("forbidden")));
+        const QJsonObject refused = client.request(2, publish(QStringLiteral("news:today"), 1));
+        QCOMPARE(refused.value(u"code"), QJsonValue(QStringLiteral("forbidden")));
+        QCOMPARE(refused.value(u"message"), QJsonValue(QStringLiteral("read-only")));
         QCOMPARE(s.topics->topic(QStringLiteral("news:today"))->offset, 0);
     }
 
