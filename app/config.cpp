@@ -668,8 +668,18 @@ CommandLine parseCommandLine(const QStringList &arguments, const QProcessEnviron
 
     if (!parser.parse(arguments))
         return failure(parserError(parser));
-    if (parser.isSet(help))
-        return {CommandLine::Action::Help, {}, parser.helpText() + helpEpilogue(), {}};
+    if (parser.isSet(help)) {
+        // The command line is read before QCoreApplication exists, so Qt's usage
+        // line would name "<executable_name>": write our own.
+        const QString help = parser.helpText();
+        const QString program = arguments.isEmpty() ? QStringLiteral("switchboard")
+                                                    : QFileInfo(arguments.first()).fileName();
+        return {CommandLine::Action::Help,
+                {},
+                QStringLiteral("Usage: %1 [options]").arg(program) + help.mid(help.indexOf(u'\n'))
+                        + helpEpilogue(),
+                {}};
+    }
     if (parser.isSet(version)) {
         return {CommandLine::Action::Version,
                 {},
