@@ -141,9 +141,13 @@ QByteArray Metrics::formatNumber(double value)
     if (std::isinf(value))
         return value > 0 ? QByteArrayLiteral("+Inf") : QByteArrayLiteral("-Inf");
     char buffer[64];
-    // Shortest round trip, in fixed notation down to 1e-4 ("0.0005" for a bucket bound).
-    const auto result
-            = std::to_chars(buffer, buffer + sizeof buffer, value, std::chars_format::general);
+    // Shortest round trip; in fixed notation in the range people read ("0.0005" for a
+    // bucket bound, "1796324466.924" for a time stamp), in exponent notation outside it.
+    const double magnitude = std::abs(value);
+    const auto format = magnitude == 0 || (magnitude >= 1e-4 && magnitude < 1e15)
+            ? std::chars_format::fixed
+            : std::chars_format::general;
+    const auto result = std::to_chars(buffer, buffer + sizeof buffer, value, format);
     return QByteArray(buffer, result.ptr - buffer);
 }
 

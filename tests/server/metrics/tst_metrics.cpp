@@ -76,6 +76,9 @@ void tst_Metrics::formatNumber_data()
     QTest::newRow("bucket bound") << 0.005 << QByteArray("0.005");
     QTest::newRow("small bucket bound") << 0.0005 << QByteArray("0.0005");
     QTest::newRow("shortest round trip") << 0.1 << QByteArray("0.1");
+    QTest::newRow("time stamp") << 1796324466.924 << QByteArray("1796324466.924");
+    QTest::newRow("tiny") << 6.412e-05 << QByteArray("6.412e-05");
+    QTest::newRow("huge") << 1e20 << QByteArray("1e+20");
     QTest::newRow("+Inf") << std::numeric_limits<double>::infinity() << QByteArray("+Inf");
     QTest::newRow("-Inf") << -std::numeric_limits<double>::infinity() << QByteArray("-Inf");
     QTest::newRow("NaN") << std::numeric_limits<double>::quiet_NaN() << QByteArray("NaN");
