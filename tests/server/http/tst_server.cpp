@@ -921,6 +921,11 @@ private slots:
         QCOMPARE(f.hub.broadcast(Frame::text(QStringLiteral("after"))), 1);
         QTRY_COMPARE(reader.texts.last(), QStringLiteral("after"));
         QVERIFY(!reader.closed);
+        // /metrics says why it went.
+        QCOMPARE(metricValue(scrape(f.port()),
+                             "switchboard_websocket_closes_total{reason=\"slow_consumer\","
+                             "code=\"1008\"}"),
+                 1.0);
     }
 
     void clientTokenIsRequiredWhenSet_data()
@@ -1158,6 +1163,28 @@ private slots:
                              "switchboard_refusals_total{stage=\"front_door\",status=\"431\"}"),
                  1.0);
         QCOMPARE(metricValue(body, "switchboard_websocket_sessions_open{path=\"/ws\"}"), -1.0);
+    }
+
+    void metricsCountConnectionsOverTheCap()
+    {
+        HttpLimits limits;
+        limits.maxConnections = 1;
+        Fixture f(quietSettings(), {}, limits);
+        Client client(f.url());
+        QVERIFY(client.waitGreeted());
+        // The cap is reached: the next connection gets 503 (before it sends anything,
+        // so that the close cannot reset a request in flight and lose the answer).
+        RawConnection over(f.port());
+        QTRY_VERIFY(over.closed);
+        QCOMPARE(over.status(), 503);
+        client.socket.close();
+        QTRY_COMPARE(f.server.connectionCount(), 0);
+        const QByteArray body = scrape(f.port());
+        QCOMPARE(metricValue(body,
+                             "switchboard_refusals_total{stage=\"front_door\",status=\"503\"}"),
+                 1.0);
+        // The client and the scrape; the refused connection is not one accepted.
+        QCOMPARE(metricValue(body, "switchboard_connections_accepted_total"), 2.0);
     }
 
     void metricsNeedAToken_data()
