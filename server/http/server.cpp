@@ -216,9 +216,9 @@ void Server::serve(Connection *connection, const QByteArray &body)
     Conn conn = Conn::fromRequest(request->head, connection->peerAddress(), connection->peerPort());
     conn.body = body;
     m_pipeline.call(conn, [this](Conn &c) { m_router.call(c); });
-    countRequest(conn);
     connection->respond(conn.serializeResponse(request->closeAfterResponse),
                         request->closeAfterResponse);
+    countRequest(conn); // after respond(): the latency includes writing the response
 }
 
 void Server::upgrade(Connection *connection, const RequestHead &head)
