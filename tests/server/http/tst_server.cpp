@@ -1239,6 +1239,29 @@ private slots:
         }
     }
 
+    void metricsTokenFollowsAReload()
+    {
+        Hub hub(quietSettings());
+        Server server(&hub);
+        ServerConfig config;
+        config.adminToken = kToken;
+        config.metricsToken = "first";
+        const auto tokens = installDefaults(server, config).tokens;
+        QVERIFY(server.listen(QHostAddress::LocalHost, 0));
+        const auto status = [&](const QByteArray &token) {
+            return request(server.serverPort(), "GET", "/metrics",
+                           {{"Authorization", "Bearer " + token}})
+                    .status;
+        };
+        QCOMPARE(status("first"), 200);
+        tokens->metrics = "second"; // what a SIGHUP reload does
+        QCOMPARE(status("first"), 401);
+        QCOMPARE(status("second"), 200);
+        tokens->metrics.clear();
+        QCOMPARE(status("second"), 401);
+        QCOMPARE(status(kToken), 200);
+    }
+
     void listenOnTakenPortFails()
     {
         Fixture f(quietSettings());
