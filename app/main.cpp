@@ -5,6 +5,7 @@
 #include "config.h"
 #include "websocket/hub.h"
 #include "logging.h"
+#include "metrics/metrics.h"
 #include "routes.h"
 #include "http/server.h"
 #include "net/tls.h"
@@ -155,7 +156,9 @@ int main(int argc, char **argv)
                   "can be served",
                   static_cast<unsigned long long>(files), config.http.maxConnections);
 
-    Hub hub(config.hub);
+    // GET /metrics reads it; the hub, the server and the cluster count in it.
+    Metrics metrics;
+    Hub hub(config.hub, &metrics);
     Server server(&hub);
     // Cluster mode only with --cluster: otherwise Redis is never touched.
     std::unique_ptr<Cluster> cluster;

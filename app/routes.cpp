@@ -7,6 +7,7 @@
 #include "websocket/hub.h"
 #include "http/plugs.h"
 #include "http/server.h"
+#include "metrics/metrics.h"
 #include "websocket/framejson.h"
 
 #include <QtCore/QDateTime>
@@ -285,6 +286,21 @@ InstalledRoutes installDefaults(Server &server, const ServerConfig &config, Clus
                 },
                 admin);
     }
+
+    // Prometheus scrapes: the admin token, or the scrape token, which opens this
+    // route only (a scraper's credentials should not send or close anything). Both
+    // are read per request, so a reload's new tokens apply at once.
+    router.get(QStringLiteral("/metrics"),
+               [&hub](Conn &conn) {
+                   conn.send(200, hub.metrics().render(), Metrics::contentType());
+                   conn.putRespHeader(QByteArrayLiteral("cache-control"),
+                                      QByteArrayLiteral("no-store"));
+               },
+               {Plugs::anyTokenAuth(
+                       [tokens] {
+                           return QList{tokens->admin, tokens->metrics};
+                       },
+                       &server.adminThrottle())});
 
     router.get(
             QStringLiteral("/api/connections"),

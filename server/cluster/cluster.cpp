@@ -1,5 +1,6 @@
 #include "cluster/cluster.h"
 
+#include "metrics/metrics.h"
 #include "websocket/framecodec.h"
 #include "websocket/framejson.h"
 
@@ -67,6 +68,30 @@ Cluster::Cluster(Hub *hub, ClusterSettings settings, QObject *parent)
     , m_settings(std::move(settings))
     , m_link(new RedisLink(m_settings.redis, m_settings.channel(), this))
 {
+    Metrics &metrics = m_hub->metrics();
+    CounterFamily &dropped = metrics.counter(
+            "switchboard_cluster_dropped_total",
+            "Cluster envelopes dropped, by why (as GET /api/cluster shows them).", {"reason"});
+    for (int kind = 0; kind < EnvelopeCodec::DropKinds; ++kind)
+        m_dropped[size_t(kind)] = &dropped.labels({EnvelopeCodec::dropName(Drop(kind)).toUtf8()});
+    m_published = &metrics.counter("switchboard_cluster_messages_published_total",
+                                   "Envelopes this instance published to Redis (broadcasts, "
+                                   "sends, closes, heartbeats).")
+                           .get();
+    m_received = &metrics.counter("switchboard_cluster_messages_received_total",
+                                  "Envelopes from other instances accepted and handled.")
+                          .get();
+    m_connectedGauge = &metrics.gauge("switchboard_cluster_connected",
+                                      "1 while Redis is connected and subscribed, else 0.")
+                                .get();
+    m_peersGauge = &metrics.gauge("switchboard_cluster_peers",
+                                  "Other instances heard from in the last three heartbeats.")
+                            .get();
+    // Cheaper to read at a scrape than to keep up to date on every change.
+    metrics.addScrapeHook(this, [this] {
+        m_connectedGauge->set(isConnected() ? 1 : 0);
+        m_peersGauge->set(double(remoteNodes().size()));
+    });
     m_clock.start();
     m_dropLoggedMs.fill(-kDropLogIntervalMs);
     m_heartbeat.setInterval(m_settings.heartbeatInterval);
@@ -146,7 +171,7 @@ QJsonObject Cluster::dropped() const
 {
     QJsonObject out;
     for (int kind = 0; kind < EnvelopeCodec::DropKinds; ++kind)
-        out.insert(EnvelopeCodec::dropName(Drop(kind)), qint64(m_dropped[size_t(kind)]));
+        out.insert(EnvelopeCodec::dropName(Drop(kind)), qint64(m_dropped[size_t(kind)]->value()));
     return out;
 }
 
@@ -222,7 +247,10 @@ bool Cluster::publish(const QString &type, const QString &target, const QJsonObj
 {
     if (!m_codec || !m_link->isConnected())
         return false;
-    return m_link->publish(m_codec->seal(type, target, payload, wallClockMs()));
+    if (!m_link->publish(m_codec->seal(type, target, payload, wallClockMs())))
+        return false;
+    m_published->add();
+    return true;
 }
 
 void Cluster::publishHeartbeat()
@@ -281,7 +309,9 @@ void Cluster::onMessage(const QByteArray &data)
     const Envelope &envelope = *opened.envelope;
     if (envelope.origin == m_settings.nodeName)
         return; // our own, already delivered locally
-    if (!deliver(envelope))
+    if (deliver(envelope))
+        m_received->add();
+    else
         countDrop(Drop::Malformed);
 }
 
@@ -361,7 +391,7 @@ bool Cluster::deliver(const Envelope &envelope)
 void Cluster::countDrop(Drop drop)
 {
     const auto kind = size_t(drop);
-    ++m_dropped[kind];
+    m_dropped[kind]->add();
     ++m_unloggedDrops[kind];
     logDrops(false);
 }

@@ -23,6 +23,9 @@
 
 namespace Switchboard {
 
+class Counter;
+class Gauge;
+
 /*! Where the cluster's Redis is, what this instance calls itself there, and the secret. */
 struct ClusterSettings
 {
@@ -69,6 +72,10 @@ struct ClusterSettings
 
     The transport is a RedisLink; when Redis goes away, local traffic goes on
     and isConnected() turns false.
+
+    It counts in the hub's Metrics: envelopes published and received, the
+    drops (the same counters dropped() reads), and, refreshed at each scrape,
+    whether Redis is connected and how many other instances are live.
 */
 class Cluster final : public QObject
 {
@@ -164,7 +171,11 @@ private:
     QTimer m_heartbeat;
     QElapsedTimer m_clock;
     QHash<QString, Node> m_nodes;
-    std::array<quint64, EnvelopeCodec::DropKinds> m_dropped{};
+    std::array<Counter *, EnvelopeCodec::DropKinds> m_dropped{}; // in the hub's Metrics
+    Counter *m_published;
+    Counter *m_received;
+    Gauge *m_connectedGauge;
+    Gauge *m_peersGauge;
     std::array<quint64, EnvelopeCodec::DropKinds> m_unloggedDrops{};
     std::array<qint64, EnvelopeCodec::DropKinds> m_dropLoggedMs{};
 };

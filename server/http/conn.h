@@ -42,7 +42,8 @@ struct Conn
     quint16 peerPort = 0;
     bool upgrade = false; //!< a WebSocket upgrade request
 
-    // Set by plugs
+    // Set by the router and plugs
+    QString route; //!< the pattern of the route that matched ("/api/connections/:id"), if any
     QByteArray requestId;
     QVariantMap assigns;
     QJsonValue bodyJson = QJsonValue::Undefined; //!< parsed JSON body, if any

@@ -41,6 +41,12 @@ Plug jsonBody();
 Plug adminAuth(std::function<QByteArray()> token, AuthThrottle *throttle = nullptr);
 
 /*!
+    Like adminAuth(), but any of the non-empty tokens \a tokens returns opens
+    the route (GET /metrics takes the admin token or a scrape token).
+*/
+Plug anyTokenAuth(std::function<QList<QByteArray>()> tokens, AuthThrottle *throttle = nullptr);
+
+/*!
     The token of an `Authorization: Bearer TOKEN` header (scheme matched
     without regard to case, token trimmed), or nullopt without one. The one
     place a bearer token is read.

@@ -173,6 +173,7 @@ void Router::call(Conn &conn) const
     }
     const Route &route = m_routes.at(found->routeIndex);
     conn.pathParams = found->params;
+    conn.route = route.pattern;
     for (const Plug &plug : route.plugs) {
         plug(conn);
         if (conn.halted)

@@ -1,6 +1,7 @@
 #include "http/server.h"
 
 #include "logging.h"
+#include "metrics/metrics.h"
 #include "net/connection.h"
 #include "net/frontdoor.h"
 #include "websocket/hub.h"
@@ -11,7 +12,19 @@
 
 namespace Switchboard {
 
-Server::Server(Hub *hub, QObject *parent) : QAbstractHttpServer(parent), m_hub(hub), m_upgrader(hub)
+Server::Server(Hub *hub, QObject *parent)
+    : QAbstractHttpServer(parent)
+    , m_hub(hub)
+    , m_requests(&hub->metrics().counter("switchboard_http_requests_total",
+                                         "HTTP requests answered, by method, route pattern "
+                                         "(\"unmatched\" for none) and status.",
+                                         {"method", "route", "status"}))
+    , m_requestDuration(&hub->metrics().histogram(
+              "switchboard_http_request_duration_seconds",
+              "Time from reading an HTTP request to its response, by method and route pattern.",
+              latencyBuckets(), {"method", "route"}))
+    , m_refusals(&FrontDoor::refusals(hub->metrics()))
+    , m_upgrader(hub)
 {
 }
 
@@ -41,7 +54,7 @@ void Server::addWebSocketEndpoint(const QByteArray &path, HandlerFactory factory
 bool Server::listen(const QHostAddress &address, quint16 port)
 {
     if (!m_frontDoor) {
-        m_frontDoor = new FrontDoor(m_limits, this);
+        m_frontDoor = new FrontDoor(m_limits, m_hub->metrics(), this);
         m_frontDoor->setMaxPendingConnections(1024);
         m_frontDoor->setUpgradeHandler([this](Connection *connection, const RequestHead &head) {
             upgrade(connection, head);
@@ -205,6 +218,7 @@ void Server::serve(Connection *connection, const QByteArray &body)
     m_pipeline.call(conn, [this](Conn &c) { m_router.call(c); });
     connection->respond(conn.serializeResponse(request->closeAfterResponse),
                         request->closeAfterResponse);
+    countRequest(conn); // after respond(): the latency includes writing the response
 }
 
 void Server::upgrade(Connection *connection, const RequestHead &head)
@@ -214,8 +228,22 @@ void Server::upgrade(Connection *connection, const RequestHead &head)
     m_pipeline.call(conn, [&](Conn &c) { accepted = m_upgrader.decide(c); });
     if (accepted && conn.status == 101)
         m_upgrader.handOver(connection, std::move(*accepted));
-    else
+    else {
+        m_refusals->labels({"upgrade", QByteArray::number(conn.status)}).add();
         connection->refuseUpgrade(conn.serializeResponse(true));
+    }
+}
+
+void Server::countRequest(const Conn &conn)
+{
+    // Once per request, which allocates far more than these lookups do. The labels come
+    // from the route table and a fixed list of methods, so a client cannot make new series.
+    static const QList<QByteArray> methods{"DELETE", "GET",  "HEAD", "OPTIONS",
+                                           "PATCH",  "POST", "PUT"};
+    const QByteArray method = methods.contains(conn.method) ? conn.method : "other";
+    const QByteArray route = conn.route.isEmpty() ? "unmatched" : conn.route.toUtf8();
+    m_requests->labels({method, route, QByteArray::number(conn.status)}).add();
+    m_requestDuration->labels({method, route}).observe(double(conn.clock.nsecsElapsed()) / 1e9);
 }
 
 } // namespace Switchboard

@@ -23,8 +23,11 @@ class QHttpServerResponder;
 namespace Switchboard {
 
 class Connection;
+class Counter;
 class FrontDoor;
+class Histogram;
 class Hub;
+template<typename T> class Family;
 
 /*!
     The one listener: plain requests go through the plug pipeline to the
@@ -37,6 +40,9 @@ class Hub;
     parser sees plain requests only, and Switchboard writes every response
     itself (Connection::respond()), so the bytes on the wire are the same
     on every supported Qt version (6.4 to 6.8).
+
+    It counts requests by method, route pattern and status, their latency,
+    and refused upgrades, in the hub's Metrics.
 */
 class Server final : public QAbstractHttpServer
 {
@@ -131,8 +137,12 @@ private:
     /*! Answers the next plain request of \a connection, whose body Qt read: \a body. */
     void serve(Connection *connection, const QByteArray &body);
     void upgrade(Connection *connection, const RequestHead &head);
+    void countRequest(const Conn &conn);
 
     Hub *m_hub;
+    Family<Counter> *m_requests;
+    Family<Histogram> *m_requestDuration;
+    Family<Counter> *m_refusals;
     AuthThrottle m_adminThrottle{QByteArrayLiteral("admin token")};
     Pipeline m_pipeline;
     Router m_router;

@@ -299,6 +299,9 @@ ConnectionSocket *Connection::acceptUpgrade(const QByteArray &handshake,
 {
     Q_ASSERT(m_phase == Phase::Upgrading);
     m_phase = Phase::Upgraded;
+    if (m_door && !m_upgraded)
+        m_door->upgraded(this);
+    m_upgraded = true;
     m_http.reset();
     m_filter = std::move(filter);
     m_holding = true;

@@ -244,6 +244,7 @@ private:
     bool m_closeWhenFlushed = false;
     bool m_failing = false;
     bool m_refused = false; // nothing more is read
+    bool m_upgraded = false; // once a WebSocket, always counted as one (FrontDoor's metrics)
     bool m_ownedByDoor = true;
     qint64 m_deadlineMs = 0; // FrontDoor clock; 0 = none
     quint16 m_refusalCode = 0;

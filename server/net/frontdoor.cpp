@@ -1,6 +1,7 @@
 #include "net/frontdoor.h"
 
 #include "logging.h"
+#include "metrics/metrics.h"
 #include "net/connection.h"
 #include "platform/allocator.h"
 
@@ -10,9 +11,25 @@
 
 namespace Switchboard {
 
-FrontDoor::FrontDoor(const HttpLimits &limits, QObject *parent)
-    : QTcpServer(parent), m_limits(limits)
+FrontDoor::FrontDoor(const HttpLimits &limits, Metrics &metrics, QObject *parent)
+    : QTcpServer(parent)
+    , m_limits(limits)
+    , m_accepted(&metrics.counter("switchboard_connections_accepted_total",
+                                  "TCP connections accepted (not counting those refused with 503).")
+                          .get())
+    , m_httpOpen(&metrics.gauge("switchboard_connections_open",
+                                "Connections open now, by protocol (http, or websocket once "
+                                "upgraded).",
+                                {"protocol"})
+                          .labels({"http"}))
+    , m_webSocketOpen(&metrics.gauge("switchboard_connections_open", {}, {"protocol"})
+                               .labels({"websocket"}))
+    , m_refusals(&refusals(metrics))
 {
+    // Every refusal, wherever the front door's connections make it, goes through the signal.
+    connect(this, &FrontDoor::refused, this, [this](int status) {
+        m_refusals->labels({"front_door", QByteArray::number(status)}).add();
+    });
     m_clock.start();
     using namespace std::chrono_literals;
     const auto shortest
@@ -35,6 +52,15 @@ FrontDoor::~FrontDoor()
     // Connections still owned here go first: they untrack themselves from the sets.
     const auto owned = findChildren<Connection *>(Qt::FindDirectChildrenOnly);
     qDeleteAll(owned);
+}
+
+Family<Counter> &FrontDoor::refusals(Metrics &metrics)
+{
+    return metrics.counter("switchboard_refusals_total",
+                           "Requests refused before a route or a session: by the front door "
+                           "(503 over --max-connections, 400, 408, 413, 431, ...) or by the "
+                           "WebSocket upgrade (401, 403, 429, ...), by status.",
+                           {"stage", "status"});
 }
 
 void FrontDoor::setTlsConfiguration(const QSslConfiguration &configuration)
@@ -107,6 +133,8 @@ void FrontDoor::requestUpgrade(Connection *connection, const RequestHead &head)
 void FrontDoor::track(Connection *connection)
 {
     m_connections.insert(connection);
+    m_accepted->add();
+    m_httpOpen->add();
     m_byEndpoint.insert(
             Endpoint{connection->peerAddress(), connection->localAddress(), connection->peerPort()},
             connection);
@@ -120,6 +148,7 @@ void FrontDoor::untrack(Connection *connection)
 {
     if (!m_connections.remove(connection))
         return;
+    (connection->m_upgraded ? m_webSocketOpen : m_httpOpen)->sub();
     const Endpoint key{connection->peerAddress(), connection->localAddress(),
                        connection->peerPort()};
     if (m_byEndpoint.value(key) == connection)
@@ -128,6 +157,14 @@ void FrontDoor::untrack(Connection *connection)
         m_sweep.stop();
     if (m_peak >= 256 && m_connections.size() <= m_peak / 4)
         m_trim.start(); // (re)started: runs once things have been quiet for a second
+}
+
+void FrontDoor::upgraded(Connection *connection)
+{
+    if (!m_connections.contains(connection))
+        return;
+    m_httpOpen->sub();
+    m_webSocketOpen->add();
 }
 
 void FrontDoor::sweep()

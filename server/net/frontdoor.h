@@ -16,6 +16,10 @@
 namespace Switchboard {
 
 class Connection;
+class Counter;
+class Gauge;
+class Metrics;
+template<typename T> class Family;
 
 /*!
     The listening socket given to QAbstractHttpServer::bind(). Every accepted
@@ -27,6 +31,9 @@ class Connection;
     WebSocket upgrade requests never reach QtHttpServer: each goes to the
     upgrade handler (setUpgradeHandler()), which refuses or accepts it on
     the Connection.
+
+    It counts accepted connections, open ones (HTTP and upgraded to
+    WebSocket) and refusals in the Metrics it is given.
 */
 class FrontDoor final : public QTcpServer
 {
@@ -36,7 +43,8 @@ class FrontDoor final : public QTcpServer
 public:
     using UpgradeHandler = std::function<void(Connection *, const RequestHead &)>;
 
-    explicit FrontDoor(const HttpLimits &limits, QObject *parent = nullptr);
+    /*! Counts into \a metrics, which must outlive the front door. */
+    FrontDoor(const HttpLimits &limits, Metrics &metrics, QObject *parent = nullptr);
     ~FrontDoor() override;
 
     const HttpLimits &limits() const { return m_limits; }
@@ -54,6 +62,12 @@ public:
     Connection *connection(const QHostAddress &peerAddress, quint16 peerPort,
                            const QHostAddress &localAddress) const;
     qint64 nowMs() const { return m_clock.elapsed(); }
+
+    /*!
+        `switchboard_refusals_total{stage,status}` in \a metrics: the front door counts
+        its refusals as stage "front_door", the Server its refused upgrades as "upgrade".
+    */
+    static Family<Counter> &refusals(Metrics &metrics);
 
 Q_SIGNALS:
     /*! A request was refused before reaching the server (status 400, 408, 413, 431, 503...). */
@@ -78,6 +92,8 @@ private:
 
     void track(Connection *connection);
     void untrack(Connection *connection);
+    /*! \a connection became a WebSocket: it counts as one from now on. */
+    void upgraded(Connection *connection);
     void requestUpgrade(Connection *connection, const RequestHead &head);
     void refuseOverCapacity(qintptr handle);
     void sweep();
@@ -91,6 +107,10 @@ private:
     QTimer m_sweep;
     QTimer m_trim;
     qsizetype m_peak = 0;
+    Counter *m_accepted;
+    Gauge *m_httpOpen;
+    Gauge *m_webSocketOpen;
+    Family<Counter> *m_refusals;
 };
 
 } // namespace Switchboard

@@ -1,6 +1,7 @@
 #include "websocket/hub.h"
 
 #include "logging.h"
+#include "metrics/metrics.h"
 #include "websocket/framecodec.h"
 #include "websocket/session.h"
 
@@ -11,7 +12,81 @@
 
 namespace Switchboard {
 
-Hub::Hub(HubSettings settings, QObject *parent) : QObject(parent), m_settings(settings)
+namespace {
+
+/*! The `reason` label of a close: the kind, with protocol errors told apart. */
+QByteArray closeReasonLabel(const TerminateReason &reason)
+{
+    using Kind = TerminateReason::Kind;
+    switch (reason.kind) {
+    case Kind::RemoteClose:
+        return QByteArrayLiteral("remote_close");
+    case Kind::LocalClose:
+        return QByteArrayLiteral("handler_close");
+    case Kind::IdleTimeout:
+        return QByteArrayLiteral("idle_timeout");
+    case Kind::PingTimeout:
+        return QByteArrayLiteral("ping_timeout");
+    case Kind::TooBig:
+        return QByteArrayLiteral("message_too_big");
+    case Kind::SlowConsumer:
+        return QByteArrayLiteral("slow_consumer");
+    case Kind::Error:
+        return reason.code == 1002 || reason.code == 1007 ? QByteArrayLiteral("protocol_error")
+                                                          : QByteArrayLiteral("error");
+    case Kind::Shutdown:
+        return QByteArrayLiteral("shutdown");
+    case Kind::Operator:
+        return QByteArrayLiteral("operator");
+    }
+    return QByteArrayLiteral("error");
+}
+
+/*!
+    The `code` label: the registered codes (1000-1015) as they are, others by range
+    ("3xxx", "4xxx"), so a peer choosing codes cannot make new series without end.
+*/
+QByteArray closeCodeLabel(quint16 code)
+{
+    if (code == 0)
+        return QByteArrayLiteral("none");
+    if (code >= 1000 && code <= 1015)
+        return QByteArray::number(code);
+    if (code >= 3000 && code <= 4999)
+        return QByteArray::number(code / 1000) + "xxx";
+    return QByteArrayLiteral("other");
+}
+
+} // namespace
+
+Hub::Hub(HubSettings settings, Metrics *metrics, QObject *parent)
+    : QObject(parent)
+    , m_settings(settings)
+    , m_ownMetrics(metrics ? nullptr : std::make_unique<Metrics>())
+    , m_metrics(metrics ? metrics : m_ownMetrics.get())
+    , m_sessionsOpened(&m_metrics->counter("switchboard_websocket_sessions_opened_total",
+                                           "WebSocket sessions opened, by path and subprotocol.",
+                                           {"path", "subprotocol"}))
+    , m_closes(&m_metrics->counter(
+              "switchboard_websocket_closes_total",
+              "WebSocket sessions ended, by why (slow_consumer 1008, protocol_error 1002/1007, "
+              "message_too_big 1009, idle_timeout, ping_timeout, remote_close, ...) and close "
+              "code.",
+              {"reason", "code"}))
+    , m_broadcasts(&m_metrics
+                            ->counter("switchboard_broadcasts_total",
+                                      "Broadcasts fanned out on this instance.")
+                            .get())
+    , m_broadcastRecipients(
+              &m_metrics
+                       ->counter("switchboard_broadcast_recipients_total",
+                                 "Sessions broadcasts were delivered to, summed over broadcasts.")
+                       .get())
+    , m_pingRtt(&m_metrics
+                         ->histogram("switchboard_websocket_ping_rtt_seconds",
+                                     "Round trip of the server's WebSocket pings.",
+                                     latencyBuckets())
+                         .get())
 {
     qRegisterMetaType<Switchboard::Frame>();
     qRegisterMetaType<Switchboard::SessionInfo>();
@@ -53,6 +128,7 @@ quint64 Hub::adopt(std::unique_ptr<QWebSocket> socket, Connection *connection,
     const quint64 id = m_nextId++;
     auto *session = new Session(id, std::move(socket), connection, std::move(handler), setup, this);
     m_sessions.insert(id, session);
+    m_sessionsOpened->labels({setup.path, setup.protocol}).add();
     updateTimer();
     qCInfo(lcWs, "session %llu opened from %s on %s%s%s%s", static_cast<unsigned long long>(id),
            qPrintable(session->info().peer()), setup.path.constData(),
@@ -98,6 +174,8 @@ int Hub::broadcastLocal(const Frame &frame, const BroadcastFilter &filter)
     // One QVariant and one Frame (with its encode cache) for all recipients.
     const QVariant message = QVariant::fromValue(frame);
     int delivered = 0;
+    Fanout fanout;
+    Fanout *const outer = std::exchange(m_fanout, &fanout); // a handler may broadcast too
     const auto snapshot = m_sessions.values(); // handlers may close sessions meanwhile
     for (Session *session : snapshot) {
         if (session->id() == filter.exceptId)
@@ -107,6 +185,14 @@ int Hub::broadcastLocal(const Frame &frame, const BroadcastFilter &filter)
         if (session->deliverInfo(message))
             ++delivered;
     }
+    m_fanout = outer;
+    for (int i = 0; i < fanout.used; ++i) {
+        const Fanout::Entry &entry = fanout.entries[size_t(i)];
+        entry.path->messagesOut->add(entry.messages);
+        entry.path->bytesOut->add(entry.bytes);
+    }
+    m_broadcasts->add();
+    m_broadcastRecipients->add(quint64(delivered));
     Q_EMIT broadcastSent(frame, delivered);
     return delivered;
 }
@@ -159,6 +245,7 @@ void Hub::onSessionFinished(quint64 id, const TerminateReason &reason)
         m_closeGraceTimer.stop();
     qCInfo(lcWs, "session %llu closed: %s", static_cast<unsigned long long>(id),
            qPrintable(reason.toString()));
+    countClose(reason);
     session->deleteLater();
     updateTimer();
     Q_EMIT sessionClosed(id, reason);
@@ -236,6 +323,64 @@ void Hub::enforceCloseGrace()
     }
     for (Session *session : overdue)
         session->abortWith({}); // keeps the reason the close was started with
+}
+
+const PathMetrics *Hub::pathMetrics(const QByteArray &path)
+{
+    // Once per session; the pointers stay valid as long as the registry.
+    auto it = m_pathMetrics.find(path);
+    if (it == m_pathMetrics.end()) {
+        Metrics &m = *m_metrics;
+        const QList<QByteArray> labels{path};
+        PathMetrics children;
+        children.open = &m.gauge("switchboard_websocket_sessions_open",
+                                 "WebSocket sessions open now, by path.", {"path"})
+                                 .labels(labels);
+        children.messagesIn = &m.counter("switchboard_websocket_messages_received_total",
+                                         "WebSocket data messages received, by path.", {"path"})
+                                       .labels(labels);
+        children.messagesOut = &m.counter("switchboard_websocket_messages_sent_total",
+                                          "WebSocket data messages sent, by path.", {"path"})
+                                        .labels(labels);
+        children.bytesIn = &m.counter("switchboard_websocket_received_bytes_total",
+                                      "Payload bytes of the WebSocket data messages received "
+                                      "(uncompressed), by path.",
+                                      {"path"})
+                                    .labels(labels);
+        children.bytesOut = &m.counter("switchboard_websocket_sent_bytes_total",
+                                       "Payload bytes of the WebSocket data messages sent "
+                                       "(uncompressed), by path.",
+                                       {"path"})
+                                     .labels(labels);
+        it = m_pathMetrics.insert(path, children);
+    }
+    return &it.value();
+}
+
+void Hub::countSent(const PathMetrics *path, quint64 bytes)
+{
+    if (Fanout *fanout = m_fanout) {
+        for (int i = 0; i < fanout->used; ++i) {
+            Fanout::Entry &entry = fanout->entries[size_t(i)];
+            if (entry.path == path) {
+                ++entry.messages;
+                entry.bytes += bytes;
+                return;
+            }
+        }
+        if (size_t(fanout->used) < fanout->entries.size()) {
+            fanout->entries[size_t(fanout->used++)] = {path, 1, bytes};
+            return;
+        }
+    }
+    path->messagesOut->add();
+    path->bytesOut->add(bytes);
+}
+
+void Hub::countClose(const TerminateReason &reason)
+{
+    // Once per session: a lookup is fine here.
+    m_closes->labels({closeReasonLabel(reason), closeCodeLabel(reason.code)}).add();
 }
 
 void Hub::updateTimer()

@@ -11,6 +11,7 @@
 #include <QtCore/QSet>
 #include <QtCore/QTimer>
 
+#include <array>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -20,8 +21,26 @@ class QWebSocket;
 namespace Switchboard {
 
 class Connection;
+class Counter;
+class Gauge;
+class Histogram;
+class Metrics;
 class Session;
 struct SessionSetup;
+template<typename T> class Family;
+
+/*!
+    The counters of one WebSocket path, looked up once when a session on it
+    opens: counting a message is then an add through a pointer.
+*/
+struct PathMetrics
+{
+    Gauge *open = nullptr;
+    Counter *messagesIn = nullptr;
+    Counter *messagesOut = nullptr;
+    Counter *bytesIn = nullptr;
+    Counter *bytesOut = nullptr;
+};
 
 /*! Heartbeat and size limits applied to every session. */
 struct HubSettings
@@ -49,6 +68,10 @@ struct BroadcastFilter
     pingInterval, dropped after two unanswered pings, and closed after
     idleTimeout without receiving anything. All functions are for the hub's
     own thread, except post(), which any thread may call.
+
+    It counts sessions, messages, broadcasts, round trips and closes in the
+    Metrics it is given (or in one of its own), which the Server and the
+    Cluster built on it count in too.
 */
 class Hub final : public QObject
 {
@@ -56,10 +79,13 @@ class Hub final : public QObject
     Q_DISABLE_COPY_MOVE(Hub)
 
 public:
-    explicit Hub(HubSettings settings = {}, QObject *parent = nullptr);
+    /*! Counts into \a metrics, which must outlive the hub; null = a registry of its own. */
+    explicit Hub(HubSettings settings = {}, Metrics *metrics = nullptr, QObject *parent = nullptr);
     ~Hub() override;
 
     const HubSettings &settings() const { return m_settings; }
+    /*! The registry this hub, and the server and cluster on it, count in. */
+    Metrics &metrics() const { return *m_metrics; }
 
     /*!
         Makes a session of an upgraded \a socket over \a connection (the
@@ -128,7 +154,33 @@ private:
     void closeStarted(quint64 id);
     void enforceCloseGrace();
 
+    // Metrics. A broadcast collects what its sessions send in a Fanout and adds it
+    // once per path at the end: 10,000 recipients cost one add, not 10,000.
+    struct Fanout
+    {
+        struct Entry
+        {
+            const PathMetrics *path = nullptr;
+            quint64 messages = 0;
+            quint64 bytes = 0;
+        };
+        std::array<Entry, 8> entries; // paths in one broadcast; more are counted directly
+        int used = 0;
+    };
+    const PathMetrics *pathMetrics(const QByteArray &path);
+    void countSent(const PathMetrics *path, quint64 bytes);
+    void countClose(const TerminateReason &reason);
+
     HubSettings m_settings;
+    std::unique_ptr<Metrics> m_ownMetrics; // when none was given
+    Metrics *m_metrics;
+    QHash<QByteArray, PathMetrics> m_pathMetrics;
+    Family<Counter> *m_sessionsOpened;
+    Family<Counter> *m_closes;
+    Counter *m_broadcasts;
+    Counter *m_broadcastRecipients;
+    Histogram *m_pingRtt;
+    Fanout *m_fanout = nullptr; // the broadcast under way, if any
     QHash<quint64, Session *> m_sessions;
     quint64 m_nextId = 1;
     QElapsedTimer m_clock;

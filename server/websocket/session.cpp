@@ -1,6 +1,7 @@
 #include "websocket/session.h"
 
 #include "logging.h"
+#include "metrics/metrics.h"
 #include "net/connection.h"
 #include "websocket/framecodec.h"
 #include "websocket/hub.h"
@@ -18,6 +19,7 @@ Session::Session(quint64 id, std::unique_ptr<QWebSocket> socket, Connection *con
     , m_connection(connection)
     , m_handler(std::move(handler))
     , m_hub(hub)
+    , m_metrics(hub->pathMetrics(setup.path))
     , m_deflate(setup.deflate)
     , m_deflateThreshold(setup.deflateThreshold)
     , m_frames(setup.frames)
@@ -32,6 +34,7 @@ Session::Session(quint64 id, std::unique_ptr<QWebSocket> socket, Connection *con
     m_info.connectedAt = QDateTime::currentDateTimeUtc();
     m_lastReceivedMs = m_hub->nowMs();
     m_nextPingAtMs = m_lastReceivedMs + m_hub->settings().pingInterval.count();
+    m_metrics->open->add();
 
     // The front door's frame reader enforces the limit first (1009 from the frame
     // header); this is QWebSocket's own bound, which is about 2 GiB by default.
@@ -50,6 +53,8 @@ Session::Session(quint64 id, std::unique_ptr<QWebSocket> socket, Connection *con
 
 Session::~Session()
 {
+    if (!m_finished)
+        m_metrics->open->sub(); // the hub went first, without a disconnect
     // The socket may still hold a connection if the hub is torn down first.
     if (m_socket)
         m_socket->disconnect(this);
@@ -92,6 +97,8 @@ void Session::onFrame(const Frame &frame)
     m_outstandingPings = 0; // a peer that sends is alive, even if it never answers pings
     ++m_info.messagesIn;
     m_info.bytesIn += quint64(frame.size());
+    m_metrics->messagesIn->add();
+    m_metrics->bytesIn->add(quint64(frame.size()));
     m_hub->markDirty(id());
     Q_EMIT m_hub->frameReceived(id(), frame);
     if (!isOpen())
@@ -107,6 +114,7 @@ void Session::onPong(quint64 elapsedMs, const QByteArray &payload)
     m_outstandingPings = 0;
     m_info.lastPingRttMs = qint64(elapsedMs);
     ++m_info.pongs;
+    m_hub->m_pingRtt->observe(double(elapsedMs) / 1000.0);
     m_hub->markDirty(id());
     if (!isOpen())
         return;
@@ -168,6 +176,7 @@ bool Session::sendFrame(const Frame &frame)
         ++m_info.messagesOut;
         m_info.bytesOut += quint64(frame.size());
         m_info.wireBytesOut += quint64(wirePayload);
+        m_hub->countSent(m_metrics, quint64(frame.size()));
         m_hub->markDirty(id());
         Q_EMIT m_hub->frameSent(id(), frame);
     }
@@ -230,6 +239,7 @@ void Session::onDisconnected()
         return;
     m_finished = true;
     m_info.state = SessionInfo::State::Closing;
+    m_metrics->open->sub();
 
     TerminateReason reason;
     const quint16 refusal = m_connection ? m_connection->refusalCode() : 0;

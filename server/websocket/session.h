@@ -17,6 +17,7 @@ namespace Switchboard {
 class ClientFrameReader;
 class Connection;
 class Hub;
+struct PathMetrics;
 
 /*! What the upgrade agreed for a session. */
 struct SessionSetup
@@ -105,6 +106,7 @@ private:
     QPointer<Connection> m_connection;
     std::unique_ptr<WebSocketHandler> m_handler;
     Hub *m_hub;
+    const PathMetrics *m_metrics; // this session's path's counters, from the hub
     std::optional<DeflateParameters> m_deflate;
     qsizetype m_deflateThreshold = 0;
     const ClientFrameReader *m_frames = nullptr;

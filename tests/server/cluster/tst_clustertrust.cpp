@@ -84,6 +84,17 @@ private:
                 .toInteger(-1);
     }
 
+    /*! The value of \a series in \a instance's GET /metrics; -1 if absent. */
+    static double metric(const Instance &instance, const QByteArray &series)
+    {
+        const QByteArray body = admin(instance, "GET", "/metrics").body;
+        for (const QByteArray &line : body.split('\n')) {
+            if (line.startsWith(QByteArray(series + ' ')))
+                return line.mid(series.size() + 1).toDouble();
+        }
+        return -1;
+    }
+
     /*! The nodes \a instance lists sessions of (scope=cluster). */
     static QSet<QString> listedNodes(const Instance &instance)
     {
@@ -160,6 +171,16 @@ private slots:
         m_redis.kill();
     }
 
+    void metricsShowTheCluster()
+    {
+        QVERIFY(markerArrives(nextMarker())); // beta's broadcast, relayed to alpha
+        QCOMPARE(metric(m_alpha, "switchboard_cluster_connected"), 1.0);
+        QTRY_COMPARE(metric(m_alpha, "switchboard_cluster_peers"), 1.0); // beta
+        QVERIFY(metric(m_alpha, "switchboard_cluster_messages_published_total") > 0); // beats
+        QVERIFY(metric(m_alpha, "switchboard_cluster_messages_received_total") > 0);
+        QVERIFY(metric(m_beta, "switchboard_broadcasts_total") >= 1);
+    }
+
     void forgedEnvelopeReachesNoClient_data()
     {
         QTest::addColumn<QByteArray>("envelope");
@@ -213,6 +234,10 @@ private slots:
         QVERIFY(markerArrives(nextMarker()));
         QVERIFY2(!m_client->texts.contains(QStringLiteral("forged")), "a forged envelope got in");
         QTRY_COMPARE(dropped(m_alpha, counter), before + 1);
+        // /metrics shows the same counter, not a second count.
+        QCOMPARE(metric(m_alpha,
+                        "switchboard_cluster_dropped_total{reason=\"" + counter.toUtf8() + "\"}"),
+                 double(before + 1));
         QVERIFY(!clusterState(m_alpha)
                          .value(QStringLiteral("nodes"))
                          .toArray()

@@ -17,7 +17,9 @@
 #include <QtTest/QTest>
 
 #include <algorithm>
+#include <memory>
 #include <stdexcept>
+#include <vector>
 
 using namespace Switchboard;
 using namespace TestUtil;
@@ -71,6 +73,23 @@ void addProbe(Fixture &f, const char *path, ProbeHandler::Mode mode,
 {
     f.server.addWebSocketEndpoint(
             path, [mode, reasons] { return std::make_unique<ProbeHandler>(mode, reasons); });
+}
+
+/*! The value of \a series (name and labels, as rendered) in a /metrics body; -1 if absent. */
+double metricValue(const QByteArray &body, const QByteArray &series)
+{
+    for (const QByteArray &line : body.split('\n')) {
+        if (line.startsWith(QByteArray(series + ' ')))
+            return line.mid(series.size() + 1).toDouble();
+    }
+    return -1;
+}
+
+/*! GET /metrics with the test's admin token. */
+QByteArray scrape(quint16 port)
+{
+    const HttpResponse response = request(port, "GET", "/metrics", kAdmin);
+    return response.status == 200 ? response.body : QByteArray();
 }
 
 QStringList g_lines;
@@ -904,6 +923,11 @@ private slots:
         QCOMPARE(f.hub.broadcast(Frame::text(QStringLiteral("after"))), 1);
         QTRY_COMPARE(reader.texts.last(), QStringLiteral("after"));
         QVERIFY(!reader.closed);
+        // /metrics says why it went.
+        QCOMPARE(metricValue(scrape(f.port()),
+                             "switchboard_websocket_closes_total{reason=\"slow_consumer\","
+                             "code=\"1008\"}"),
+                 1.0);
     }
 
     void clientTokenIsRequiredWhenSet_data()
@@ -1048,6 +1072,196 @@ private slots:
         QVERIFY(received.contains("\x8a\x01p")); // the ping in the middle was answered
         QVERIFY(!received.contains(char(0x88))); // and nothing was closed
         QCOMPARE(f.hub.sessions().first().messagesIn, quint64(1));
+    }
+
+    void metricsCountWebSocketTraffic()
+    {
+        Fixture f(quietSettings());
+        Client client(f.url());
+        QVERIFY(client.waitGreeted());
+        constexpr int n = 7;
+        for (int i = 0; i < n; ++i)
+            client.socket.sendTextMessage(QStringLiteral("hello"));
+        QTRY_COMPARE(client.texts.size(), 1 + n); // the greeting, then the echoes
+        const QByteArray body = scrape(f.port());
+        QCOMPARE(metricValue(body, "switchboard_websocket_messages_received_total{path=\"/ws\"}"),
+                 double(n));
+        QCOMPARE(metricValue(body, "switchboard_websocket_received_bytes_total{path=\"/ws\"}"),
+                 double(n * 5));
+        QCOMPARE(metricValue(body, "switchboard_websocket_messages_sent_total{path=\"/ws\"}"),
+                 double(1 + n));
+        QCOMPARE(metricValue(body, "switchboard_websocket_sent_bytes_total{path=\"/ws\"}"),
+                 double(5 + n * 5)); // "start" and the echoes
+        QCOMPARE(metricValue(body, "switchboard_websocket_sessions_open{path=\"/ws\"}"), 1.0);
+        QCOMPARE(metricValue(body,
+                             "switchboard_websocket_sessions_opened_total{path=\"/ws\","
+                             "subprotocol=\"\"}"),
+                 1.0);
+        QCOMPARE(metricValue(body, "switchboard_connections_open{protocol=\"websocket\"}"), 1.0);
+        // The scrape itself is the one HTTP connection open while it is rendered.
+        QCOMPARE(metricValue(body, "switchboard_connections_open{protocol=\"http\"}"), 1.0);
+
+        client.socket.close(QWebSocketProtocol::CloseCodeNormal);
+        QTRY_COMPARE(f.hub.count(), 0);
+        const QByteArray after = scrape(f.port());
+        QCOMPARE(metricValue(after, "switchboard_websocket_sessions_open{path=\"/ws\"}"), 0.0);
+        QCOMPARE(metricValue(after,
+                             "switchboard_websocket_closes_total{reason=\"remote_close\","
+                             "code=\"1000\"}"),
+                 1.0);
+        QTRY_COMPARE(metricValue(scrape(f.port()),
+                                 "switchboard_connections_open{protocol=\"websocket\"}"),
+                     0.0);
+        QVERIFY(metricValue(after,
+                            "switchboard_http_requests_total{method=\"GET\",route=\"/metrics\","
+                            "status=\"200\"}")
+                >= 1);
+    }
+
+    void metricsCountABroadcastOnce()
+    {
+        Fixture f(quietSettings());
+        constexpr int k = 3;
+        std::vector<std::unique_ptr<Client>> clients;
+        for (int i = 0; i < k; ++i) {
+            clients.push_back(std::make_unique<Client>(f.url()));
+            QVERIFY(clients.back()->waitGreeted());
+        }
+        const double sentBefore = metricValue(
+                scrape(f.port()), "switchboard_websocket_messages_sent_total{path=\"/ws\"}");
+        QCOMPARE(sentBefore, double(k)); // the greetings
+        const HttpResponse response = request(
+                f.port(), "POST", "/api/broadcast",
+                kAdmin + QList<std::pair<QByteArray, QByteArray>>{{"Content-Type", "text/plain"}},
+                "news");
+        QCOMPARE(response.status, 200);
+        const QByteArray body = scrape(f.port());
+        QCOMPARE(metricValue(body, "switchboard_broadcasts_total"), 1.0);
+        QCOMPARE(metricValue(body, "switchboard_broadcast_recipients_total"), double(k));
+        QCOMPARE(metricValue(body, "switchboard_websocket_messages_sent_total{path=\"/ws\"}"),
+                 double(2 * k));
+        QCOMPARE(metricValue(body, "switchboard_websocket_sent_bytes_total{path=\"/ws\"}"),
+                 double(k * 5 + k * 4));
+    }
+
+    void metricsCountRefusals()
+    {
+        HttpLimits limits;
+        limits.maxHeaderSize = 1024;
+        Fixture f(quietSettings(), {}, limits);
+        f.server.setClientToken("client-secret");
+        // An upgrade without the client token: 401 from the upgrade.
+        RawConnection upgrade(f.port());
+        upgrade.socket.write(upgradeRequest("/ws", f.port()));
+        QTRY_COMPARE(upgrade.status(), 401);
+        // A head over the limit: 431 from the front door.
+        const HttpResponse big
+                = request(f.port(), "GET", "/api/health", {{"X-Filler", QByteArray(2048, 'x')}});
+        QCOMPARE(big.status, 431);
+        const QByteArray body = scrape(f.port());
+        QCOMPARE(metricValue(body, "switchboard_refusals_total{stage=\"upgrade\",status=\"401\"}"),
+                 1.0);
+        QCOMPARE(metricValue(body,
+                             "switchboard_refusals_total{stage=\"front_door\",status=\"431\"}"),
+                 1.0);
+        QCOMPARE(metricValue(body, "switchboard_websocket_sessions_open{path=\"/ws\"}"), -1.0);
+    }
+
+    void metricsCountConnectionsOverTheCap()
+    {
+        HttpLimits limits;
+        limits.maxConnections = 1;
+        Fixture f(quietSettings(), {}, limits);
+        Client client(f.url());
+        QVERIFY(client.waitGreeted());
+        // The cap is reached: the next connection gets 503 (before it sends anything,
+        // so that the close cannot reset a request in flight and lose the answer).
+        RawConnection over(f.port());
+        QTRY_VERIFY(over.closed);
+        QCOMPARE(over.status(), 503);
+        client.socket.close();
+        QTRY_COMPARE(f.server.connectionCount(), 0);
+        const QByteArray body = scrape(f.port());
+        QCOMPARE(metricValue(body,
+                             "switchboard_refusals_total{stage=\"front_door\",status=\"503\"}"),
+                 1.0);
+        // The client and the scrape; the refused connection is not one accepted.
+        QCOMPARE(metricValue(body, "switchboard_connections_accepted_total"), 2.0);
+    }
+
+    void metricsNeedAToken_data()
+    {
+        QTest::addColumn<QByteArray>("metricsToken");
+        QTest::addColumn<QByteArray>("path");
+        QTest::addColumn<QByteArray>("bearer");
+        QTest::addColumn<int>("status");
+        QTest::newRow("no token") << QByteArray("scrape") << QByteArray("/metrics") << QByteArray()
+                                  << 401;
+        QTest::newRow("wrong token")
+                << QByteArray("scrape") << QByteArray("/metrics") << QByteArray("nope") << 401;
+        QTest::newRow("admin token") << QByteArray("scrape") << QByteArray("/metrics")
+                                     << QByteArray("test-token") << 200;
+        QTest::newRow("scrape token")
+                << QByteArray("scrape") << QByteArray("/metrics") << QByteArray("scrape") << 200;
+        QTest::newRow("scrape token elsewhere")
+                << QByteArray("scrape") << QByteArray("/api/connections") << QByteArray("scrape")
+                << 401;
+        QTest::newRow("no scrape token set: empty bearer")
+                << QByteArray() << QByteArray("/metrics") << QByteArray("") << 401;
+        QTest::newRow("HEAD with the scrape token")
+                << QByteArray("scrape") << QByteArray("HEAD /metrics") << QByteArray("scrape")
+                << 200;
+    }
+
+    void metricsNeedAToken()
+    {
+        QFETCH(QByteArray, metricsToken);
+        QFETCH(QByteArray, path);
+        QFETCH(QByteArray, bearer);
+        QFETCH(int, status);
+        Hub hub(quietSettings());
+        Server server(&hub);
+        ServerConfig config;
+        config.adminToken = kToken;
+        config.metricsToken = metricsToken;
+        installDefaults(server, config);
+        QVERIFY(server.listen(QHostAddress::LocalHost, 0));
+        const QByteArray method = path.startsWith("HEAD ") ? "HEAD" : "GET";
+        const QByteArray target = path.startsWith("HEAD ") ? path.mid(5) : path;
+        QList<std::pair<QByteArray, QByteArray>> headers;
+        if (!bearer.isNull())
+            headers.append({"Authorization", "Bearer " + bearer});
+        const HttpResponse response = request(server.serverPort(), method, target, headers);
+        QCOMPARE(response.status, status);
+        if (status == 200 && target == "/metrics") {
+            QCOMPARE(response.header("content-type"),
+                     QByteArray("text/plain; version=0.0.4; charset=utf-8"));
+            if (method == "GET")
+                QVERIFY(response.body.contains("# TYPE switchboard_build_info gauge"));
+        }
+    }
+
+    void metricsTokenFollowsAReload()
+    {
+        Hub hub(quietSettings());
+        Server server(&hub);
+        ServerConfig config;
+        config.adminToken = kToken;
+        config.metricsToken = "first";
+        const auto tokens = installDefaults(server, config).tokens;
+        QVERIFY(server.listen(QHostAddress::LocalHost, 0));
+        const auto status = [&](const QByteArray &token) {
+            return request(server.serverPort(), "GET", "/metrics",
+                           {{"Authorization", "Bearer " + token}})
+                    .status;
+        };
+        QCOMPARE(status("first"), 200);
+        tokens->metrics = "second"; // what a SIGHUP reload does
+        QCOMPARE(status("first"), 401);
+        QCOMPARE(status("second"), 200);
+        tokens->metrics.clear();
+        QCOMPARE(status("second"), 401);
+        QCOMPARE(status(kToken), 200);
     }
 
     void listenOnTakenPortFails()
