@@ -210,7 +210,7 @@ int main(int argc, char **argv)
     // Declared after hub, server and cluster so it is destroyed before them.
     std::unique_ptr<MainWindow> window;
     if (gui) {
-        window = std::make_unique<MainWindow>(&hub, &server, cluster.get());
+        window = std::make_unique<MainWindow>(&hub, &server, cluster.get(), routes.topics);
         ListenAddress address{config.host, config.port};
         // A configured address wins; otherwise reuse the one chosen in the console last time.
         if (const auto saved = MainWindow::savedListenAddress()) {

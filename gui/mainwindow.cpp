@@ -1,5 +1,6 @@
 #include "mainwindow.h"
 
+#include "channels/topicregistry.h"
 #include "cluster/cluster.h"
 #include "connectionsmodel.h"
 #include "websocket/hub.h"
@@ -8,11 +9,13 @@
 #include "http/server.h"
 #include "platform/ownerfile.h"
 #include "sessiondetailpane.h"
+#include "topicsmodel.h"
 #include "trafficchart.h"
 #include "traffichistory.h"
 #include "trafficmeter.h"
 
 #include <QtCore/QDateTime>
+#include <QtCore/QJsonObject>
 #include <QtCore/QSaveFile>
 #include <QtCore/QSettings>
 #include <QtCore/QSortFilterProxyModel>
@@ -27,6 +30,7 @@
 #include <QtWidgets/QHeaderView>
 #include <QtWidgets/QLabel>
 #include <QtWidgets/QLineEdit>
+#include <QtWidgets/QListWidget>
 #include <QtWidgets/QMenuBar>
 #include <QtWidgets/QApplication>
 #include <QtWidgets/QMenu>
@@ -36,6 +40,7 @@
 #include <QtWidgets/QSplitter>
 #include <QtWidgets/QStatusBar>
 #include <QtWidgets/QSystemTrayIcon>
+#include <QtWidgets/QTabWidget>
 #include <QtWidgets/QTableView>
 #include <QtWidgets/QToolBar>
 #include <QtWidgets/QToolButton>
@@ -137,11 +142,13 @@ QTableView *makeTableView(QWidget *parent)
 
 } // namespace
 
-MainWindow::MainWindow(Hub *hub, Server *server, Cluster *cluster, QWidget *parent)
+MainWindow::MainWindow(Hub *hub, Server *server, Cluster *cluster, TopicRegistry *topics,
+                       QWidget *parent)
     : QMainWindow(parent)
     , m_hub(hub)
     , m_server(server)
     , m_cluster(cluster)
+    , m_topics(topics)
     , m_connections(new ConnectionsModel(this))
     , m_connectionsProxy(new QSortFilterProxyModel(this))
     , m_log(new MessageLogModel(this))
@@ -357,9 +364,17 @@ void MainWindow::buildWidgets()
     m_bottomSplitter->setStretchFactor(1, 1);
     m_bottomSplitter->setChildrenCollapsible(false);
 
+    // Connections, and the channels endpoint's topics, in tabs over the log.
+    m_tabs = new QTabWidget(central);
+    m_tabs->setObjectName(QStringLiteral("tabs"));
+    m_tabs->setDocumentMode(true);
+    m_tabs->addTab(connectionsPane, tr("Connections"));
+    if (m_topics)
+        m_tabs->addTab(buildTopicsPane(), tr("Topics"));
+
     m_splitter = new QSplitter(Qt::Vertical, central);
     m_splitter->setObjectName(QStringLiteral("splitter"));
-    m_splitter->addWidget(connectionsPane);
+    m_splitter->addWidget(m_tabs);
     m_splitter->addWidget(m_bottomSplitter);
     m_splitter->setStretchFactor(0, 2);
     m_splitter->setStretchFactor(1, 3);
@@ -386,6 +401,13 @@ void MainWindow::buildWidgets()
     composer->addWidget(m_binary);
     composer->addWidget(m_sendButton);
     composer->addWidget(m_broadcastButton);
+    if (m_topics) {
+        m_publishButton = new QPushButton(tr("Publish to topic"), central);
+        m_publishButton->setObjectName(QStringLiteral("publishButton"));
+        m_publishButton->setToolTip(tr("Publish to the topic selected in the Topics tab"));
+        connect(m_publishButton, &QPushButton::clicked, this, &MainWindow::publishToTopic);
+        composer->addWidget(m_publishButton);
+    }
     composer->addSpacing(12);
     composer->addWidget(m_disconnectButton);
     layout->addLayout(composer);
@@ -453,6 +475,87 @@ void MainWindow::buildWidgets()
     }
 }
 
+QWidget *MainWindow::buildTopicsPane()
+{
+    // The topics of /ws/channels beside the presence of the one selected.
+    m_topicsModel = new TopicsModel(m_topics, std::chrono::milliseconds(250), this);
+    auto *proxy = new QSortFilterProxyModel(this);
+    proxy->setSourceModel(m_topicsModel);
+    auto *pane = new QSplitter(Qt::Horizontal);
+    pane->setObjectName(QStringLiteral("topicsPane"));
+    m_topicsView = makeTableView(pane);
+    m_topicsView->setObjectName(QStringLiteral("topicsView"));
+    m_topicsView->setModel(proxy);
+    m_topicsView->setSortingEnabled(true);
+    m_topicsView->sortByColumn(TopicsModel::TopicColumn, Qt::AscendingOrder);
+    m_topicsView->setSelectionMode(QAbstractItemView::SingleSelection);
+    m_topicsView->setColumnWidth(TopicsModel::TopicColumn, 220);
+    auto *presencePane = new QWidget(pane);
+    auto *presenceLayout = new QVBoxLayout(presencePane);
+    presenceLayout->setContentsMargins(0, 0, 0, 0);
+    m_presenceTitle = new QLabel(presencePane);
+    m_presenceList = new QListWidget(presencePane);
+    m_presenceList->setObjectName(QStringLiteral("presenceList"));
+    presenceLayout->addWidget(m_presenceTitle);
+    presenceLayout->addWidget(m_presenceList, 1);
+    pane->addWidget(m_topicsView);
+    pane->addWidget(presencePane);
+    pane->setStretchFactor(0, 3);
+    pane->setStretchFactor(1, 2);
+    connect(m_topicsView->selectionModel(), &QItemSelectionModel::selectionChanged, this, [this] {
+        updatePresence();
+        updateActions();
+    });
+    connect(m_topicsModel, &TopicsModel::topicsRefreshed, this,
+            [this](const QSet<QString> &topics) {
+                if (topics.contains(selectedTopic()))
+                    updatePresence();
+            });
+    updatePresence();
+    return pane;
+}
+
+QString MainWindow::selectedTopic() const
+{
+    if (!m_topicsView)
+        return {};
+    const QModelIndexList rows = m_topicsView->selectionModel()->selectedRows();
+    return rows.isEmpty() ? QString() : rows.constFirst().data(TopicsModel::TopicRole).toString();
+}
+
+void MainWindow::updatePresence()
+{
+    const QString topic = selectedTopic();
+    m_presenceTitle->setText(topic.isEmpty()
+                                     ? tr("<b>Present</b> (select a topic)")
+                                     : tr("<b>Present in %1</b>").arg(topic.toHtmlEscaped()));
+    m_presenceList->clear();
+    if (!topic.isEmpty())
+        m_presenceList->addItems(m_topicsModel->presenceLines(topic));
+}
+
+void MainWindow::publishToTopic()
+{
+    const QString topic = selectedTopic();
+    const QString text = m_messageEdit->text();
+    if (topic.isEmpty() || text.isEmpty() || !m_topics)
+        return;
+    // What the admin API publishes for the same body: text as a string, binary as base64.
+    const Frame frame = composeFrame(text, m_binary->isChecked());
+    const QJsonValue data = frame.isText()
+            ? QJsonValue(text)
+            : QJsonValue(QJsonObject{{QStringLiteral("binary_base64"),
+                                      QString::fromLatin1(frame.payload().toBase64())}});
+    const int subscribers = int(m_topics->subscribers(topic).size());
+    const qint64 offset = m_topics->publish(topic, data);
+    statusBar()->showMessage(tr("Published to %1 as offset %2, to %3")
+                                     .arg(topic)
+                                     .arg(offset)
+                                     .arg(connectionCount(subscribers)),
+                             3000);
+    m_messageEdit->clear();
+}
+
 void MainWindow::buildMenus()
 {
     // The check box stays the one place that holds the state; the menu item mirrors it.
@@ -517,6 +620,11 @@ void MainWindow::connectCore()
     connect(m_hub, &Hub::frameReceived, m_log, &MessageLogModel::addIncoming);
     connect(m_hub, &Hub::frameSent, m_log, &MessageLogModel::addOutgoing);
     connect(m_hub, &Hub::broadcastSent, m_log, &MessageLogModel::addBroadcast);
+    if (m_topics)
+        connect(m_topics, &TopicRegistry::published, m_log,
+                [this](const QString &topic, qint64, const Frame &frame, int delivered) {
+                    m_log->addPublish(topic, frame, delivered);
+                });
 
     connect(m_hub, &Hub::frameReceived, m_traffic, &TrafficMeter::countIncoming);
     connect(m_hub, &Hub::frameSent, m_traffic, &TrafficMeter::countOutgoing);
@@ -791,6 +899,8 @@ void MainWindow::updateActions()
     m_sendButton->setEnabled(hasText && hasSelection);
     m_broadcastButton->setEnabled(hasText
                                   && (m_hub->count() > 0 || m_connections->remoteCount() > 0));
+    if (m_publishButton)
+        m_publishButton->setEnabled(hasText && !selectedTopic().isEmpty());
     m_disconnectButton->setEnabled(hasSelection);
 }
 

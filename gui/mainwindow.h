@@ -18,7 +18,9 @@ class QLineEdit;
 class QPushButton;
 class QSortFilterProxyModel;
 class QSplitter;
+class QListWidget;
 class QSystemTrayIcon;
+class QTabWidget;
 class QTableView;
 class QUrl;
 
@@ -30,6 +32,8 @@ class LogFilterModel;
 class MessageLogModel;
 class Server;
 class SessionDetailPane;
+class TopicRegistry;
+class TopicsModel;
 class TrafficChart;
 class TrafficHistory;
 class TrafficMeter;
@@ -52,7 +56,8 @@ class MainWindow final : public QMainWindow
     Q_DISABLE_COPY_MOVE(MainWindow)
 
 public:
-    MainWindow(Hub *hub, Server *server, Cluster *cluster = nullptr, QWidget *parent = nullptr);
+    MainWindow(Hub *hub, Server *server, Cluster *cluster = nullptr,
+               TopicRegistry *topics = nullptr, QWidget *parent = nullptr);
     ~MainWindow() override;
 
     /*!
@@ -87,6 +92,7 @@ protected:
 private:
     void buildActions();
     void buildWidgets();
+    QWidget *buildTopicsPane();
     void buildMenus();
     void connectCore();
     void restoreSettings();
@@ -111,6 +117,10 @@ private:
     QList<ConnectionsModel::RemoteSessionInfo> selectedRemoteSessions(bool openOnly = false) const;
     void sendToSelected();
     void broadcast();
+    void publishToTopic();
+    /*! The topic selected in the Topics tab; empty if none. */
+    QString selectedTopic() const;
+    void updatePresence();
     void disconnectSelected();
     void toggleListening();
     void changeAddress();
@@ -122,6 +132,7 @@ private:
     Hub *m_hub;
     Server *m_server;
     Cluster *m_cluster;
+    TopicRegistry *m_topics;
     ListenAddress m_address;
 
     ConnectionsModel *m_connections;
@@ -148,6 +159,12 @@ private:
     QLineEdit *m_filterEdit = nullptr;
     QTableView *m_connectionsView = nullptr;
     QTableView *m_logView = nullptr;
+    TopicsModel *m_topicsModel = nullptr;
+    QTabWidget *m_tabs = nullptr;
+    QTableView *m_topicsView = nullptr;
+    QListWidget *m_presenceList = nullptr;
+    QLabel *m_presenceTitle = nullptr;
+    QPushButton *m_publishButton = nullptr;
     QCheckBox *m_followSelection = nullptr;
     QLineEdit *m_messageEdit = nullptr;
     QCheckBox *m_binary = nullptr;

@@ -52,7 +52,7 @@ QVariant MessageLogModel::data(const QModelIndex &index, int role) const
         case DirectionColumn:
             return directionName(entry.direction);
         case SessionColumn:
-            if (entry.direction == Direction::Broadcast)
+            if (entry.direction == Direction::Broadcast || entry.direction == Direction::Publish)
                 return tr("to %1").arg(entry.recipients);
             return entry.sessionId ? QString::number(entry.sessionId) : QString();
         case MessageColumn:
@@ -61,7 +61,8 @@ QVariant MessageLogModel::data(const QModelIndex &index, int role) const
             return {};
         }
     case Qt::ToolTipRole:
-        if (index.column() == SessionColumn && entry.direction == Direction::Broadcast)
+        if (index.column() == SessionColumn
+            && (entry.direction == Direction::Broadcast || entry.direction == Direction::Publish))
             return entry.recipients == 1 ? tr("Delivered to 1 session")
                                          : tr("Delivered to %1 sessions").arg(entry.recipients);
         if (index.column() == TimeColumn)
@@ -84,6 +85,8 @@ QVariant MessageLogModel::data(const QModelIndex &index, int role) const
             return QColor(0x82, 0x50, 0xdf);
         case Direction::Broadcast:
             return QColor(0xbc, 0x4c, 0x00);
+        case Direction::Publish:
+            return QColor(0x1a, 0x7f, 0x37);
         case Direction::System:
             return QColor(0x6e, 0x77, 0x81);
         }
@@ -129,6 +132,8 @@ QString MessageLogModel::messageText(const Entry &entry) const
     text.replace(u'\n', u'⏎').replace(u'\r', u'⏎');
     if (entry.truncated)
         text += u'…';
+    if (!entry.topic.isEmpty())
+        return u'[' + entry.topic + u"] " + text;
     return text;
 }
 
@@ -168,9 +173,26 @@ void MessageLogModel::addOutgoing(quint64 sessionId, const Frame &frame)
 
 void MessageLogModel::addBroadcast(const Frame &frame, int delivered)
 {
-    // Hub::broadcast() reports each delivery through frameSent() first, all
-    // sharing the broadcast's payload. One line per recipient would flood
-    // the log, so fold the trailing lines that share this payload into one.
+    foldDeliveries(frame, delivered);
+    Entry entry = entryFor(Direction::Broadcast, 0, frame);
+    entry.recipients = delivered;
+    append(std::move(entry));
+}
+
+void MessageLogModel::addPublish(const QString &topic, const Frame &frame, int delivered)
+{
+    foldDeliveries(frame, delivered);
+    Entry entry = entryFor(Direction::Publish, 0, frame);
+    entry.recipients = delivered;
+    entry.topic = topic;
+    append(std::move(entry));
+}
+
+void MessageLogModel::foldDeliveries(const Frame &frame, int delivered)
+{
+    // A broadcast or a publish reports each delivery through frameSent() first,
+    // all sharing one payload. One line per recipient would flood the log, so
+    // fold the trailing lines that share this payload into one.
     int folded = 0;
     while (folded < delivered && !m_pending.isEmpty()) {
         const Entry &last = m_pending.constLast();
@@ -181,9 +203,6 @@ void MessageLogModel::addBroadcast(const Frame &frame, int delivered)
         m_pending.removeLast();
         ++folded;
     }
-    Entry entry = entryFor(Direction::Broadcast, 0, frame);
-    entry.recipients = delivered;
-    append(std::move(entry));
 }
 
 void MessageLogModel::addSystem(const QString &text, quint64 sessionId)
@@ -269,8 +288,10 @@ bool MessageLogModel::writeJsonLines(QIODevice *device)
         };
         if (entry.sessionId != 0)
             line.insert(QStringLiteral("session"), qint64(entry.sessionId));
-        if (entry.direction == Direction::Broadcast)
+        if (entry.direction == Direction::Broadcast || entry.direction == Direction::Publish)
             line.insert(QStringLiteral("recipients"), entry.recipients);
+        if (!entry.topic.isEmpty())
+            line.insert(QStringLiteral("topic"), entry.topic);
         if (entry.direction != Direction::System) {
             line.insert(QStringLiteral("type"), Frame::typeName(entry.type));
             line.insert(QStringLiteral("size"), entry.size);
@@ -296,6 +317,8 @@ QString MessageLogModel::directionName(Direction direction)
         return QStringLiteral("out");
     case Direction::Broadcast:
         return QStringLiteral("broadcast");
+    case Direction::Publish:
+        return QStringLiteral("publish");
     case Direction::System:
         return QStringLiteral("system");
     }

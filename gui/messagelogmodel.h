@@ -28,7 +28,7 @@ class MessageLogModel final : public QAbstractTableModel
 
 public:
     enum Column { TimeColumn, DirectionColumn, SessionColumn, MessageColumn, ColumnCount };
-    enum class Direction : quint8 { In, Out, Broadcast, System };
+    enum class Direction : quint8 { In, Out, Broadcast, Publish, System };
     enum Role {
         SessionIdRole = Qt::UserRole, //!< quint64; 0 for broadcasts and server events
         DirectionRole, //!< Direction as int
@@ -52,6 +52,11 @@ public:
         lines the hub reported for it just before are folded into this one line.
     */
     void addBroadcast(const Frame &frame, int delivered);
+    /*!
+        Records a publish to \a topic of the channels endpoint, delivered to
+        \a delivered subscribers; folded like a broadcast.
+    */
+    void addPublish(const QString &topic, const Frame &frame, int delivered);
     void addSystem(const QString &text, quint64 sessionId = 0);
 
     int capacity() const { return m_capacity; }
@@ -79,7 +84,11 @@ private:
         QByteArray head; // first bytes of a binary frame
         bool truncated = false;
         QByteArray payload; // shared with the frame while pending; see addBroadcast()
+        QString topic; // a publish's topic
     };
+
+    /*! Drops the trailing "out" lines of the \a delivered sessions \a frame just went to. */
+    void foldDeliveries(const Frame &frame, int delivered);
 
     void append(Entry entry);
     static Entry entryFor(Direction direction, quint64 sessionId, const Frame &frame);

@@ -165,9 +165,10 @@ qint64 TopicRegistry::publish(const QString &topic, const QJsonValue &data)
         t.history.push_back({offset, now, frame});
         prune(t);
     }
-    if (!t.presences.isEmpty())
+    const int delivered = int(t.presences.size());
+    if (delivered > 0)
         m_deliver(t.presences.keys(), frame);
-    Q_EMIT published(topic, offset, data);
+    Q_EMIT published(topic, offset, frame, delivered);
     Q_EMIT topicChanged(topic);
     return offset;
 }

@@ -104,7 +104,12 @@ public:
 Q_SIGNALS:
     /*! A topic gained or lost a subscriber, or was published to. For the console. */
     void topicChanged(const QString &topic);
-    void published(const QString &topic, qint64 offset, const QJsonValue &data);
+    /*!
+        \a frame (the "message" every subscriber got, after the hub reported
+        each delivery with frameSent) went to \a delivered subscribers.
+    */
+    void published(const QString &topic, qint64 offset, const Switchboard::Frame &frame,
+                   int delivered);
 
 private:
     struct Presence

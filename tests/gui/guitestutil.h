@@ -48,7 +48,7 @@ struct TestServer
     {
         Switchboard::ServerConfig config;
         config.adminToken = QByteArrayLiteral("test-token");
-        Switchboard::installDefaults(server, config);
+        topics = Switchboard::installDefaults(server, config).topics;
     }
 
     bool listen() { return server.listen(QHostAddress(QHostAddress::LocalHost), 0); }
@@ -59,6 +59,7 @@ struct TestServer
 
     Switchboard::Hub hub; // declared first: the server refers to it
     Switchboard::Server server;
+    Switchboard::TopicRegistry *topics = nullptr; //!< the channels endpoint's, owned by the server
 };
 
 /*! The shared recording client, plus the hub's id for its session. */

@@ -6,6 +6,7 @@
 #include "mainwindow.h"
 #include "messagelogmodel.h"
 #include "sessiondetailpane.h"
+#include "topicsmodel.h"
 #include "trafficchart.h"
 #include "traffichistory.h"
 
@@ -23,6 +24,7 @@
 #include <QtWidgets/QHeaderView>
 #include <QtWidgets/QLabel>
 #include <QtWidgets/QLineEdit>
+#include <QtWidgets/QListWidget>
 #include <QtWidgets/QMenu>
 #include <QtWidgets/QMenuBar>
 #include <QtWidgets/QPushButton>
@@ -30,6 +32,7 @@
 #include <QtWidgets/QStatusBar>
 #include <QtWidgets/QToolButton>
 #include <QtWidgets/QSpinBox>
+#include <QtWidgets/QTabWidget>
 #include <QtWidgets/QTableView>
 #include <QtWebSockets/QWebSocketHandshakeOptions>
 
@@ -89,6 +92,8 @@ private Q_SLOTS:
     void detailPaneActsOnItsSession();
     void detailPaneKeepsTheRoundTrips();
     void chartTakesASamplePerSecond();
+    void topicsTabShowsTopicsAndPresence();
+    void publishToTopicFromTheComposer();
 
 private:
     void createWindow();
@@ -138,7 +143,8 @@ void tst_MainWindow::cleanup()
 
 void tst_MainWindow::createWindow()
 {
-    m_window = std::make_unique<MainWindow>(&m_server->hub, &m_server->server);
+    m_window = std::make_unique<MainWindow>(&m_server->hub, &m_server->server, nullptr,
+                                            m_server->topics);
     m_window->show();
     QVERIFY(QTest::qWaitForWindowExposed(m_window.get()));
 }
@@ -869,6 +875,100 @@ void tst_MainWindow::chartTakesASamplePerSecond()
     const int before = history->size();
     QTRY_VERIFY(history->size() > before || history->size() == history->capacity());
     QCOMPARE(counter.paints, 0);
+}
+
+namespace {
+
+/*! A channels client: offers switchboard.v1, joins \a topic as \a member once greeted. */
+struct ChannelClient
+{
+    ChannelClient(const QString &url, const QString &topic, const QString &member)
+    {
+        QObject::connect(&socket, &QWebSocket::textMessageReceived, &socket,
+                         [this, topic, member](const QString &text) {
+                             received << text;
+                             if (text.contains(u"\"hello\""))
+                                 socket.sendTextMessage(
+                                         QStringLiteral(R"({"type":"join","ref":1,"topic":"%1",)"
+                                                        R"("member":"%2"})")
+                                                 .arg(topic, member));
+                         });
+        QWebSocketHandshakeOptions options;
+        options.setSubprotocols({QStringLiteral("switchboard.v1")});
+        socket.open(QUrl(url), options);
+    }
+    QWebSocket socket;
+    QStringList received;
+};
+
+} // namespace
+
+void tst_MainWindow::topicsTabShowsTopicsAndPresence()
+{
+    createWindow();
+    const QString url = m_server->url(QStringLiteral("/ws/channels"));
+    ChannelClient ann1(url, QStringLiteral("room:ops"), QStringLiteral("ann"));
+    ChannelClient ann2(url, QStringLiteral("room:ops"), QStringLiteral("ann"));
+    ChannelClient bob(url, QStringLiteral("room:ops"), QStringLiteral("bob"));
+    ChannelClient eve(url, QStringLiteral("room:other"), QStringLiteral("eve"));
+    QTRY_COMPARE(m_server->topics->subscribers(QStringLiteral("room:ops")).size(), 3);
+
+    auto *tabs = child<QTabWidget>("tabs");
+    QCOMPARE(tabs->tabText(1), QStringLiteral("Topics"));
+    tabs->setCurrentIndex(1);
+    auto *view = child<QTableView>("topicsView");
+    QTRY_COMPARE(view->model()->rowCount(), 2);
+    const QModelIndex ops = view->model()->index(0, 0); // sorted: room:ops, room:other
+    QCOMPARE(ops.data().toString(), QStringLiteral("room:ops"));
+    QCOMPARE(ops.siblingAtColumn(TopicsModel::SubscribersColumn).data().toInt(), 3);
+    QCOMPARE(ops.siblingAtColumn(TopicsModel::MembersColumn).data().toInt(), 2);
+
+    view->selectRow(0);
+    auto *presence = child<QListWidget>("presenceList");
+    QCOMPARE(presence->count(), 2);
+    QVERIFY2(presence->item(0)->text().startsWith(u"ann — 2 connections"),
+             qPrintable(presence->item(0)->text()));
+    QVERIFY(presence->item(1)->text().startsWith(u"bob — session"));
+    // A leave shows in the presence list while the topic stays selected.
+    bob.socket.close();
+    QTRY_COMPARE(presence->count(), 1);
+    QTRY_COMPARE(ops.siblingAtColumn(TopicsModel::SubscribersColumn).data().toInt(), 2);
+}
+
+void tst_MainWindow::publishToTopicFromTheComposer()
+{
+    createWindow();
+    const QString url = m_server->url(QStringLiteral("/ws/channels"));
+    ChannelClient in(url, QStringLiteral("room:news"), QStringLiteral("in"));
+    ChannelClient out(url, QStringLiteral("room:else"), QStringLiteral("out"));
+    QTRY_COMPARE(m_server->topics->subscribers(QStringLiteral("room:news")).size(), 1);
+    QTRY_COMPARE(m_server->topics->subscribers(QStringLiteral("room:else")).size(), 1);
+    child<QTabWidget>("tabs")->setCurrentIndex(1);
+    auto *view = child<QTableView>("topicsView");
+    QTRY_COMPARE(view->model()->rowCount(), 2);
+    auto *publish = child<QPushButton>("publishButton");
+    messageEdit()->setText(QStringLiteral("from the operator"));
+    QVERIFY(!publish->isEnabled()); // no topic selected yet
+    view->selectRow(1); // sorted: room:else, room:news
+    QVERIFY(publish->isEnabled());
+    QTest::mouseClick(publish, Qt::LeftButton);
+    QTRY_VERIFY(in.received.constLast().contains(u"\"data\":\"from the operator\""));
+    QVERIFY(!out.received.constLast().contains(u"from the operator"));
+    QVERIFY(messageEdit()->text().isEmpty());
+    // The log has one line for it, with the topic and its one recipient.
+    const auto *log = logView()->model();
+    QTRY_VERIFY([&] {
+        for (int row = 0; row < log->rowCount(); ++row) {
+            if (log->index(row, MessageLogModel::DirectionColumn).data().toString() == u"publish"
+                && log->index(row, MessageLogModel::MessageColumn)
+                           .data()
+                           .toString()
+                           .startsWith(u"[room:news] ")
+                && log->index(row, MessageLogModel::SessionColumn).data().toString() == u"to 1")
+                return true;
+        }
+        return false;
+    }());
 }
 
 QTEST_MAIN(tst_MainWindow)
