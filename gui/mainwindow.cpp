@@ -285,7 +285,6 @@ void MainWindow::buildWidgets()
     };
     for (const auto &[column, width] : widths)
         m_connectionsView->setColumnWidth(column, m_cluster ? width.second : width.first);
-    connectionsLayout->addWidget(m_filterEdit);
     connectionsLayout->addWidget(m_connectionsView);
 
     // Message log with its controls.
@@ -371,6 +370,21 @@ void MainWindow::buildWidgets()
     m_tabs->addTab(connectionsPane, tr("Connections"));
     if (m_topics)
         m_tabs->addTab(buildTopicsPane(), tr("Topics"));
+    // The filter sits in the tab bar's corner (no row of its own: the window's
+    // minimum height stays), and only while the connections are shown.
+    // QTabWidget sizes its corner by the widget's size hint, which a line edit
+    // keeps narrow: a container with a layout asks for the width it needs.
+    auto *corner = new QWidget(m_tabs);
+    auto *cornerLayout = new QHBoxLayout(corner);
+    cornerLayout->setContentsMargins(0, 0, 0, 2);
+    m_filterEdit->setMinimumWidth(260);
+    cornerLayout->addWidget(m_filterEdit);
+    m_tabs->setCornerWidget(corner, Qt::TopRightCorner);
+    // Two rows of a table are enough at the smallest: the tab bar must not
+    // raise the window's minimum height.
+    m_connectionsView->setMinimumHeight(56);
+    connect(m_tabs, &QTabWidget::currentChanged, corner,
+            [corner](int index) { corner->setVisible(index == 0); });
 
     m_splitter = new QSplitter(Qt::Vertical, central);
     m_splitter->setObjectName(QStringLiteral("splitter"));
@@ -498,6 +512,9 @@ QWidget *MainWindow::buildTopicsPane()
     m_presenceList->setObjectName(QStringLiteral("presenceList"));
     presenceLayout->addWidget(m_presenceTitle);
     presenceLayout->addWidget(m_presenceList, 1);
+    // As small as the connections table may get (the tabs share one height).
+    m_topicsView->setMinimumHeight(56);
+    m_presenceList->setMinimumHeight(56 - m_presenceTitle->sizeHint().height());
     pane->addWidget(m_topicsView);
     pane->addWidget(presencePane);
     pane->setStretchFactor(0, 3);
