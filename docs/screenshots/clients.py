@@ -5,6 +5,7 @@ different rates, and one leaves, so the traffic chart has steps and slopes.
 Usage: clients.py PORT SECONDS   (needs python3-websockets)
 """
 import asyncio
+import json
 import random
 import sys
 
@@ -32,6 +33,30 @@ async def client(port, n, interval, chat, lifetime):
         reader.cancel()
 
 
+async def channel_client(port, member, topic, interval, lifetime):
+    """A client of /ws/channels: joins a topic as member and publishes now and then."""
+    uri = f"ws://127.0.0.1:{port}/ws/channels"
+    async with websockets.connect(uri, subprotocols=["switchboard.v1"]) as ws:
+        await ws.recv()  # hello
+        await ws.send(json.dumps({"type": "join", "ref": 1, "topic": topic, "member": member,
+                                  "meta": {"name": member}}))
+
+        async def drain():
+            async for _ in ws:
+                pass
+
+        reader = asyncio.create_task(drain())
+        loop = asyncio.get_running_loop()
+        end = loop.time() + lifetime
+        i = 0
+        while loop.time() < end:
+            i += 1
+            await ws.send(json.dumps({"type": "publish", "topic": topic,
+                                      "data": {"from": member, "n": i}}))
+            await asyncio.sleep(interval * random.uniform(0.5, 1.5))
+        reader.cancel()
+
+
 async def main(port, seconds):
     rnd = random.Random(7)
     tasks = []
@@ -44,6 +69,11 @@ async def main(port, seconds):
         lifetime = seconds * 0.5 if n == 3 else seconds * 2
         tasks.append(asyncio.create_task(client(port, n, interval, chat, lifetime)))
         await asyncio.sleep(rnd.uniform(1, 3))
+    # The Topics tab's subjects: ann twice (one member, two presences), bob, a device.
+    for member, topic, interval in (("ann", "room:lobby", 2.0), ("ann", "room:lobby", 5.0),
+                                    ("bob", "room:lobby", 3.0), ("sensor-42", "device:42", 1.0)):
+        tasks.append(asyncio.create_task(
+            channel_client(port, member, topic, interval, seconds * 2)))
     await asyncio.sleep(seconds * 2)
 
 

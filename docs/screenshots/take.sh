@@ -1,6 +1,6 @@
 #!/bin/bash
 # Makes the README's console screenshots from the real binary: starts Xvfb, the
-# console, a few WebSocket clients, selects a session, takes the shots, and
+# console, a few WebSocket and channels clients, selects a session and a topic, takes the shots, and
 # stops what it started (by PID).
 #
 #   docs/screenshots/take.sh [build/bin/switchboard]
@@ -55,4 +55,12 @@ convert "$work/full.png" -strip -colors 256 -define png:compression-level=9 "$he
 # The chart and the detail pane at full size, for the README's close-up.
 convert "$work/full.png" -crop "$((WIDTH - 558))x437+558+225" +repage -strip -colors 256 \
     -define png:compression-level=9 "$here/detail-pane.png"
-echo "wrote $here/console.png and $here/detail-pane.png"
+# The Topics tab, room:lobby (the second row: device:42 sorts first) selected:
+# presence beside the table.
+xdotool mousemove --window "$window" 138 70 click 1
+sleep 1
+xdotool mousemove --window "$window" 100 130 click 1
+sleep 2
+import -window root -crop "${WIDTH}x240+${X}+${Y}" +repage "$work/topics.png"
+convert "$work/topics.png" -strip -colors 256 -define png:compression-level=9 "$here/topics.png"
+echo "wrote $here/console.png, $here/detail-pane.png and $here/topics.png"
