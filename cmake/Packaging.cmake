@@ -110,14 +110,17 @@ set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 # Not linked, so shlibdeps cannot see them:
 # - procps: /bin/kill, which the unit's ExecReload runs (not Essential in Debian).
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "procps")
-# - Qt's plugins. qt6-qpa-plugins holds the xcb platform plugin the console needs on
-#   X11; libqt6svg6 the SVG icon engine for SVG icon themes (the file dialog of
-#   Save log...). Recommends, not Depends: the server itself, --no-gui and the
-#   systemd service, needs neither (and neither the X libraries they pull in), so a
-#   headless host can leave them out with --no-install-recommends; apt installs
-#   Recommends by default, so a desktop gets them. Debian's own libqt6gui6 makes the
-#   same choice for qt6-qpa-plugins.
-set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "qt6-qpa-plugins, libqt6svg6")
+# - Qt's plugins. The console's X11 plugin (libqxcb.so) is in libqt6gui6 itself on
+#   Debian 12 and 13, which shlibdeps lists; qt6-qpa-plugins only holds vnc and tuio
+#   (and libqt6gui6 already Recommends it), so it is not named here. On a Wayland
+#   desktop Qt uses qt6-wayland's plugin when installed, else X11 through XWayland
+#   (app/platform/display_unix.cpp checks for it); libqt6svg6 is the SVG icon engine,
+#   for SVG icon themes (the Save log... file dialog). Recommends, not Depends: the
+#   console works without either, and the server itself (--no-gui, the systemd
+#   service) needs none of them or the graphics libraries they pull in, so a headless
+#   host can leave them out with --no-install-recommends; apt installs Recommends by
+#   default, so a desktop gets them.
+set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "qt6-wayland, libqt6svg6")
 # The .deb holds a stripped binary (the build is RelWithDebInfo): stripped in
 # packaging/deb-stage.cmake as Debian's dh_strip does, not with CPACK_STRIP_FILES,
 # which would leave the .comment and .note sections in.
