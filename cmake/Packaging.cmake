@@ -50,26 +50,34 @@ install(FILES "${SWITCHBOARD_MAN_PAGE}" DESTINATION "${CMAKE_INSTALL_MANDIR}/man
 # For the /usr prefix, the directory this system's systemd says (systemd.pc:
 # /lib/systemd/system on Debian 12, whose /lib is /usr/lib; Debian 13 moves it to
 # /usr/lib); otherwise PREFIX/lib/systemd/system, which systemd also reads for
-# /usr/local.
-set(_unitdir "${CMAKE_INSTALL_PREFIX}/lib/systemd/system")
-if(CMAKE_INSTALL_PREFIX STREQUAL "/usr")
-    find_package(PkgConfig QUIET)
-    if(PkgConfig_FOUND)
-        pkg_get_variable(_systemd_unitdir systemd systemdsystemunitdir)
-        if(_systemd_unitdir)
-            set(_unitdir "${_systemd_unitdir}")
+# /usr/local. Worked out at each configure, not cached, so that ./dev package's
+# -DCMAKE_INSTALL_PREFIX=/usr on a build directory made for /usr/local takes effect;
+# -DSWITCHBOARD_SYSTEMD_UNIT_DIR=DIR chooses another.
+if(NOT DEFINED SWITCHBOARD_SYSTEMD_UNIT_DIR)
+    set(SWITCHBOARD_SYSTEMD_UNIT_DIR "${CMAKE_INSTALL_PREFIX}/lib/systemd/system")
+    if(CMAKE_INSTALL_PREFIX STREQUAL "/usr")
+        find_package(PkgConfig QUIET)
+        if(PkgConfig_FOUND)
+            pkg_get_variable(_systemd_unitdir systemd systemdsystemunitdir)
+            if(_systemd_unitdir)
+                set(SWITCHBOARD_SYSTEMD_UNIT_DIR "${_systemd_unitdir}")
+            endif()
         endif()
     endif()
 endif()
-set(SWITCHBOARD_SYSTEMD_UNIT_DIR "${_unitdir}" CACHE PATH
-    "Where the systemd unit switchboard.service is installed")
-install(FILES "${_pkg}/switchboard.service" DESTINATION "${SWITCHBOARD_SYSTEMD_UNIT_DIR}")
 
 # Example configuration --------------------------------------------------------------
 # GNUInstallDirs gives /etc for the /usr prefix (PREFIX/etc otherwise). In the .deb it
 # is a conffile: dpkg keeps the administrator's changes on upgrades.
 set(SWITCHBOARD_CONFIG_DIR "${CMAKE_INSTALL_FULL_SYSCONFDIR}/switchboard")
 install(FILES "${_pkg}/switchboard.conf" DESTINATION "${SWITCHBOARD_CONFIG_DIR}")
+
+# The unit names the installed binary and configuration (/usr/bin, /etc for /usr).
+set(SWITCHBOARD_BINARY "${CMAKE_INSTALL_FULL_BINDIR}/switchboard")
+configure_file("${_pkg}/switchboard.service.in" "${PROJECT_BINARY_DIR}/packaging/switchboard.service"
+               @ONLY)
+install(FILES "${PROJECT_BINARY_DIR}/packaging/switchboard.service"
+        DESTINATION "${SWITCHBOARD_SYSTEMD_UNIT_DIR}")
 
 # Debian's copyright file (machine-readable format); a plain install gets it too.
 install(FILES "${_pkg}/copyright" DESTINATION "${CMAKE_INSTALL_DATAROOTDIR}/doc/switchboard")
