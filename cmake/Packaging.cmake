@@ -135,7 +135,10 @@ set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "qt6-wayland, libqt6svg6")
 # dpkg keeps an edited /etc/switchboard/switchboard.conf on upgrade and removal.
 file(WRITE "${PROJECT_BINARY_DIR}/packaging/conffiles"
      "${SWITCHBOARD_CONFIG_DIR}/switchboard.conf\n")
-set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA "${PROJECT_BINARY_DIR}/packaging/conffiles")
+# Maintainer scripts: systemd reloads units on install and removal, restarts a
+# running service on upgrade and stops it on removal; nothing is enabled.
+set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA "${PROJECT_BINARY_DIR}/packaging/conffiles"
+    "${_pkg}/postinst" "${_pkg}/prerm" "${_pkg}/postrm")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 # Debian's layout in the staged tree before it is packed: stripped binary,
 # compressed man page and changelog (packaging/deb-stage.cmake).

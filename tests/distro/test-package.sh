@@ -4,7 +4,8 @@
 # Debian's Qt comes from the mirror. There it must start, answer /api/health, stop
 # on SIGTERM with exit code 0 (headless, and with the console on Qt's offscreen
 # platform), and have put its files where desktops, man and systemd look; its unit
-# must pass `systemd-analyze verify` with Debian 12's systemd.
+# must pass `systemd-analyze verify` with Debian 12's systemd; removing it must keep
+# an edited configuration (a conffile), purging it must not.
 #
 #   tests/distro/test-package.sh       (./dev test-package; stage 2 of ./dev test)
 #
@@ -16,6 +17,8 @@
 #   BUILD_DIR       as ./dev (default build; must be inside the repository)
 #   DEBIAN_MIRROR   as in-debian.sh
 set -euo pipefail
+# With pipefail, a reader that stops early (grep -q, file -) can fail a pipeline
+# through its writer's SIGPIPE: the checks below read whole outputs.
 
 SUITE=bookworm
 export DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
@@ -65,11 +68,14 @@ start_and_stop() {
 
 # The installed package that satisfies dependency $1: itself, or one providing it.
 provider() {
-    if dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; then
+    if [[ $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) == "install ok installed" ]]; then
         echo "$1"
     else
+        # awk reads to the end (no early exit): with pipefail, dpkg-query killed by
+        # SIGPIPE would fail the pipeline now and then.
         dpkg-query -W -f='${Package} ${Provides}\n' \
-            | awk -v name="$1" '{ for (i = 2; i <= NF; i++) { p = $i; sub(/,$/, "", p); if (p == name) { print $1; exit } } }'
+            | awk -v name="$1" '{ for (i = 2; i <= NF; i++) { p = $i; sub(/,$/, "", p); if (p == name && !found) found = $1 } }
+                                END { if (found) print found }'
     fi
 }
 
@@ -96,11 +102,11 @@ inside() {
         if pkg=$(provider "$name") && [ -n "$pkg" ]; then
             version=$(dpkg-query -W -f='${Version}' "$pkg")
             apt-cache madison "$pkg" | awk -F'|' -v v="$version" '{ gsub(/ /, "", $2) } $2 == v' \
-                | grep -qF "$mirror" \
+                | grep -F "$mirror" >/dev/null \
                 || fail "$name: installed $pkg $version is not from $mirror"
         else
             # Not installed (a Recommends): it must exist in the Debian archive.
-            apt-cache madison "$name" | grep -qF "$mirror" || fail "$name is not a Debian package"
+            apt-cache madison "$name" | grep -F "$mirror" >/dev/null || fail "$name is not a Debian package"
         fi
     done
     echo "each comes from $mirror"
@@ -121,14 +127,14 @@ inside() {
     for file in "${files[@]}"; do
         [ -f "$file" ] || fail "$file is missing"
     done
-    dpkg-query -W -f='${Conffiles}\n' switchboard | grep -q '^ /etc/switchboard/switchboard.conf ' \
+    dpkg-query -W -f='${Conffiles}\n' switchboard | grep '^ /etc/switchboard/switchboard.conf ' >/dev/null \
         || fail "/etc/switchboard/switchboard.conf is not a conffile"
     echo "${#files[@]} files in place; /etc/switchboard/switchboard.conf is a conffile"
 
     step "start and stop"
     local config=()
     # The service runs with --config; older binaries do not have it yet.
-    if switchboard --help | grep -q -- '--config'; then
+    if [[ $(switchboard --help) == *--config* ]]; then
         config=(--config /etc/switchboard/switchboard.conf)
     else
         echo "(this switchboard has no --config yet: started without it)"
@@ -149,6 +155,16 @@ inside() {
         && [ -z "$verify" ] || fail "systemd-analyze verify switchboard.service: $verify"
     echo "systemd-analyze verify /lib/systemd/system/switchboard.service: clean"
     systemd-analyze security --offline=yes /lib/systemd/system/switchboard.service 2>&1 | tail -1
+
+    step "remove keeps the edited configuration, purge removes it"
+    echo "port = 4041" >>/etc/switchboard/switchboard.conf
+    dpkg --remove switchboard >/dev/null
+    [ ! -e /usr/bin/switchboard ] || fail "dpkg --remove left /usr/bin/switchboard"
+    grep -q '^port = 4041$' /etc/switchboard/switchboard.conf \
+        || fail "dpkg --remove did not keep the edited /etc/switchboard/switchboard.conf"
+    dpkg --purge switchboard >/dev/null
+    [ ! -e /etc/switchboard/switchboard.conf ] || fail "dpkg --purge left /etc/switchboard/switchboard.conf"
+    echo "removed (configuration kept), purged (configuration gone)"
 }
 
 if [ "${1:-}" = --inside ]; then
@@ -169,8 +185,10 @@ deb=$(realpath --relative-to=. "$deb")
 step "lintian $deb"
 # Errors and warnings fail; the info tags left are listed in the README.
 lintian --allow-root --fail-on error,warning --display-info "$deb" || fail "lintian found errors or warnings"
-dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/bin/switchboard | file - | grep -q ', stripped' \
-    || fail "the .deb's /usr/bin/switchboard is not stripped"
+binary=$(mktemp)
+trap 'rm -f "$binary"' EXIT
+dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/bin/switchboard >"$binary"
+[[ $(file "$binary") == *", stripped"* ]] || fail "the .deb's /usr/bin/switchboard is not stripped"
 
 BUILD_DIR=$build_dir tests/distro/in-debian.sh "$SUITE" --ephemeral -- \
     /bin/bash tests/distro/test-package.sh --inside "/src/$deb" "$DEBIAN_MIRROR"
