@@ -13,6 +13,9 @@ set(_pkg "${PROJECT_SOURCE_DIR}/packaging")
 # a Qt shipped beside them. Installed, switchboard uses the system's Qt in the linker's
 # default path, and Debian forbids such an RPATH (lintian custom-library-search-path).
 set_target_properties(switchboard PROPERTIES INSTALL_RPATH "")
+# Debian links its binaries with full RELRO (dpkg-buildflags' hardening): the
+# relocations are resolved at start and the GOT is made read-only.
+target_link_options(switchboard PRIVATE "LINKER:-z,relro,-z,now")
 
 # Desktop entry and icons ------------------------------------------------------------
 install(FILES "${_pkg}/switchboard.desktop" DESTINATION "${CMAKE_INSTALL_DATADIR}/applications")
