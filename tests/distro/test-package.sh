@@ -129,6 +129,11 @@ inside() {
     done
     dpkg-query -W -f='${Conffiles}\n' switchboard | grep '^ /etc/switchboard/switchboard.conf ' >/dev/null \
         || fail "/etc/switchboard/switchboard.conf is not a conffile"
+    # packaging/changelog must follow the project's version.
+    local changelog
+    changelog=$(zcat /usr/share/doc/switchboard/changelog.gz)
+    [[ ${changelog%%$'\n'*} == "switchboard (${expected#switchboard }) "* ]] \
+        || fail "packaging/changelog's first entry is not for $expected"
     echo "${#files[@]} files in place; /etc/switchboard/switchboard.conf is a conffile"
 
     step "start and stop"
@@ -183,7 +188,7 @@ deb=$(BUILD_DIR=$build_dir ./dev package | tail -1)
 deb=$(realpath --relative-to=. "$deb")
 
 step "lintian $deb"
-# Errors and warnings fail; the info tags left are listed in the README.
+# Errors and warnings fail; the info tags left are named in the README (Testing).
 lintian --allow-root --fail-on error,warning --display-info "$deb" || fail "lintian found errors or warnings"
 binary=$(mktemp)
 trap 'rm -f "$binary"' EXIT
