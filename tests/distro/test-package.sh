@@ -170,6 +170,8 @@ inside() {
     dpkg --purge switchboard >/dev/null
     [ ! -e /etc/switchboard/switchboard.conf ] || fail "dpkg --purge left /etc/switchboard/switchboard.conf"
     echo "removed (configuration kept), purged (configuration gone)"
+    # The kept downloads: drop those the mirror no longer has (older point releases).
+    apt-get autoclean -qq
 }
 
 if [ "${1:-}" = --inside ]; then
