@@ -42,13 +42,13 @@ health() {
     printf '%s' "$response"
 }
 
-# Starts switchboard with the given options (after $1, what it is called here), reads
-# the port from its listening line, checks /api/health, sends SIGTERM and expects
-# exit code 0.
+# Runs the command after $1 (what it is called here; the command starts switchboard
+# and takes its options last), reads the port from the listening line, checks
+# /api/health, sends SIGTERM and expects exit code 0.
 start_and_stop() {
     local what=$1 out=/tmp/switchboard.out pid port="" response status=0
     shift
-    switchboard "$@" --host 127.0.0.1 --port 0 >"$out" 2>&1 &
+    "$@" --host 127.0.0.1 --port 0 >"$out" 2>&1 &
     pid=$!
     for _ in $(seq 200); do # up to 20 s
         port=$(sed -nE 's|^Switchboard listening on http://127\.0\.0\.1:([0-9]+) .*|\1|p' "$out")
@@ -63,7 +63,7 @@ start_and_stop() {
     kill -TERM "$pid"
     wait "$pid" || status=$?
     [ "$status" -eq 0 ] || { cat "$out" >&2; fail "switchboard $* exited $status after SIGTERM, not 0"; }
-    echo "$what (switchboard $*): listened on port $port, /api/health 200, exit 0 after SIGTERM"
+    echo "$what ($*): listened on port $port, /api/health 200, exit 0 after SIGTERM"
 }
 
 # The installed package that satisfies dependency $1: itself, or one providing it.
@@ -144,9 +144,19 @@ inside() {
     else
         echo "(this switchboard has no --config yet: started without it)"
     fi
-    start_and_stop headless --no-gui "${config[@]}"
+    start_and_stop headless switchboard --no-gui "${config[@]}"
     # The console, on Qt's offscreen platform: Widgets and Gui load in a clean system.
-    QT_QPA_PLATFORM=offscreen start_and_stop "console (QT_QPA_PLATFORM=offscreen)" "${config[@]}"
+    QT_QPA_PLATFORM=offscreen start_and_stop "console on QT_QPA_PLATFORM=offscreen" \
+        switchboard "${config[@]}"
+    # The unit's MemoryDenyWriteExecute=yes, as the kernel's own PR_SET_MDWE (Linux 6.3;
+    # prctl is system call 157 on x86-64; perl is Essential): no memory may become
+    # writable and executable, and the server must still serve.
+    local mdwe='syscall(157, 65, 1, 0, 0, 0) == 0 or die "prctl(PR_SET_MDWE): $!\n"; exec @ARGV'
+    if [ "$(uname -m)" = x86_64 ] && perl -e "$mdwe" true 2>/dev/null; then
+        start_and_stop "headless under PR_SET_MDWE" perl -e "$mdwe" switchboard --no-gui "${config[@]}"
+    else
+        echo "(no PR_SET_MDWE here, kernel $(uname -r) on $(uname -m): MemoryDenyWriteExecute not checked)"
+    fi
 
     step "man and systemd, as a desktop or server has them"
     echo "man-db man-db/auto-update boolean false" | debconf-set-selections
