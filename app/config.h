@@ -7,6 +7,7 @@
 #include "websocket/hub.h"
 
 #include <QtCore/QByteArray>
+#include <QtCore/QMap>
 #include <QtCore/QProcessEnvironment>
 #include <QtCore/QString>
 #include <QtCore/QStringList>
@@ -32,28 +33,46 @@ struct ServerConfig
     LogFormat logFormat = LogFormat::Text;
     QString logFile; //!< empty: stderr
     bool noGui = false;
+    QString configFile; //!< --config or SWITCHBOARD_CONFIG; empty: none read
     ClusterSettings cluster; //!< --cluster and its companions; off unless given
     DeflateSettings deflate; //!< --deflate and --deflate-threshold; off unless given
 };
 
-/*! The outcome of parsing the command line. */
+/*! The outcome of parsing the command line, the environment and the configuration file. */
 struct CommandLine
 {
-    enum class Action { Run, Help, Version, Error };
+    enum class Action { Run, Help, Version, PrintConfig, Error };
     Action action = Action::Run;
     ServerConfig config;
-    QString text; //!< help text, version line, or the error with a hint how to fix it
+    //! help text, version line, the effective configuration (--print-config), or
+    //! the error with a hint how to fix it
+    QString text;
+    //! Every option set somewhere other than the defaults, with its values as
+    //! given; a reload compares two of these to see what changed.
+    QMap<QString, QStringList> given;
+
+    bool isGiven(const QString &option) const { return given.contains(option); }
 };
 
 /*!
-    Parses \a arguments (argv, program name first) with QCommandLineParser.
-    \a env supplies SWITCHBOARD_ADMIN_TOKEN, SWITCHBOARD_CLIENT_TOKEN and
-    SWITCHBOARD_CLUSTER_SECRET. Never exits the process; the caller
-    prints CommandLine::text and exits 0 (help, version) or 2 (error).
+    Parses \a arguments (argv, program name first) with QCommandLineParser,
+    then fills in what they leave unset from \a env (SWITCHBOARD_PORT for
+    --port, and so on for every option), then from the configuration file that
+    --config or SWITCHBOARD_CONFIG names, then from the defaults. Never exits
+    the process; the caller prints CommandLine::text and exits 0 (help,
+    version, --print-config) or 2 (error).
 */
 CommandLine parseCommandLine(const QStringList &arguments,
                              const QProcessEnvironment &env
                              = QProcessEnvironment::systemEnvironment());
+
+/*!
+    The options that differ between \a before and \a after (a reload), split
+    into those a running server takes over (\a reloadable) and those that need
+    a restart (\a fixed).
+*/
+void compareForReload(const CommandLine &before, const CommandLine &after, QStringList *reloadable,
+                      QStringList *fixed);
 
 /*! Parses "16M", "16MiB", "512k", "1048576" into bytes; -1 if malformed. */
 qint64 parseByteSize(const QString &text);

@@ -10,7 +10,9 @@
 #include "net/tls.h"
 #include "platform/allocator.h"
 #include "platform/limits.h"
+#include "platform/servicenotify.h"
 #include "platform/signals.h"
+#include "reload.h"
 
 #include <QtCore/QCoreApplication>
 #include <QtCore/QTimer>
@@ -25,7 +27,6 @@
 #endif
 
 #include <cstdio>
-#include <cstring>
 #include <memory>
 #include <optional>
 
@@ -33,34 +34,14 @@ using namespace Switchboard;
 
 namespace {
 
-bool wantsGui(int argc, char **argv)
+QStringList argumentsOf(int argc, char **argv)
 {
-    // Decided before any application object exists: QApplication needs a
-    // display, which a headless box does not have.
-    for (int i = 1; i < argc; ++i) {
-        if (std::strcmp(argv[i], "--no-gui") == 0 || std::strcmp(argv[i], "-no-gui") == 0)
-            return false;
-        if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0
-            || std::strcmp(argv[i], "--version") == 0 || std::strcmp(argv[i], "-v") == 0)
-            return false;
-    }
-    return true;
+    // As QCoreApplication::arguments() decodes them, before it exists.
+    QStringList arguments;
+    for (int i = 0; i < argc; ++i)
+        arguments.append(QString::fromLocal8Bit(argv[i]));
+    return arguments;
 }
-
-#ifdef SWITCHBOARD_HAVE_GUI
-bool givenOnCommandLine(const QStringList &arguments, QStringView option)
-{
-    // QCommandLineParser accepts --port, -port, --port=N and -port=N.
-    for (const QString &argument : arguments) {
-        QStringView name(argument);
-        while (name.startsWith(u'-'))
-            name = name.mid(1);
-        if (name == option || (name.startsWith(option) && name.mid(option.size()).startsWith(u'=')))
-            return true;
-    }
-    return false;
-}
-#endif
 
 void useQtEventDispatcher(bool gui)
 {
@@ -74,6 +55,17 @@ void useQtEventDispatcher(bool gui)
         qputenv("QT_NO_GLIB", "1");
 }
 
+/*! "Error: what is wrong." (and a hint on the next line) as "what is wrong", for a log line. */
+QString errorReason(const QString &text)
+{
+    QString reason = text.section(u'\n', 0, 0);
+    if (reason.startsWith(u"Error: "))
+        reason.remove(0, 7);
+    if (reason.endsWith(u'.'))
+        reason.chop(1);
+    return reason;
+}
+
 void printLine(FILE *stream, const QString &text)
 {
     std::fputs(qPrintable(text), stream);
@@ -85,7 +77,31 @@ void printLine(FILE *stream, const QString &text)
 
 int main(int argc, char **argv)
 {
-    bool gui = wantsGui(argc, argv);
+    QCoreApplication::setApplicationName(QStringLiteral("switchboard"));
+    QCoreApplication::setOrganizationName(QStringLiteral("Switchboard"));
+    QCoreApplication::setApplicationVersion(QStringLiteral(SWITCHBOARD_VERSION));
+
+    // Read before the application object exists: whether to open the console
+    // (QApplication needs a display) may come from the environment or the
+    // configuration file as well as from --no-gui.
+    const QStringList arguments = argumentsOf(argc, argv);
+    const CommandLine cli = parseCommandLine(arguments);
+    switch (cli.action) {
+    case CommandLine::Action::Help:
+    case CommandLine::Action::Version:
+    case CommandLine::Action::PrintConfig:
+        printLine(stdout, cli.text);
+        return 0;
+    case CommandLine::Action::Error:
+        printLine(stderr, cli.text);
+        return 2;
+    case CommandLine::Action::Run:
+        break;
+    }
+    CommandLine running = cli; // what a reload compares with
+    const ServerConfig &config = cli.config;
+
+    bool gui = !config.noGui;
 #ifdef SWITCHBOARD_HAVE_GUI
     // QApplication aborts (exit 134) when its platform plugin cannot open the
     // display, so find out first and run headless instead: a missing or dead
@@ -102,23 +118,7 @@ int main(int argc, char **argv)
     useQtEventDispatcher(gui);
     auto app = std::make_unique<QCoreApplication>(argc, argv);
 #endif
-    QCoreApplication::setApplicationName(QStringLiteral("switchboard"));
-    QCoreApplication::setOrganizationName(QStringLiteral("Switchboard"));
-    QCoreApplication::setApplicationVersion(QStringLiteral(SWITCHBOARD_VERSION));
 
-    const CommandLine cli = parseCommandLine(QCoreApplication::arguments());
-    switch (cli.action) {
-    case CommandLine::Action::Help:
-    case CommandLine::Action::Version:
-        printLine(stdout, cli.text);
-        return 0;
-    case CommandLine::Action::Error:
-        printLine(stderr, cli.text);
-        return 2;
-    case CommandLine::Action::Run:
-        break;
-    }
-    const ServerConfig &config = cli.config;
     applyLogLevel(config.logLevel);
     setLogFormat(config.logFormat);
     if (!config.logFile.isEmpty()) {
@@ -132,9 +132,8 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    gui = gui && !config.noGui;
 #ifdef SWITCHBOARD_HAVE_GUI
-    if (displayProblem && !config.noGui)
+    if (displayProblem)
         printLine(stderr,
                   QStringLiteral("switchboard: cannot open %1; running headless — pass --no-gui "
                                  "to say so, or set DISPLAY or WAYLAND_DISPLAY to a running "
@@ -162,7 +161,7 @@ int main(int argc, char **argv)
     std::unique_ptr<Cluster> cluster;
     if (config.cluster.enabled())
         cluster = std::make_unique<Cluster>(&hub, config.cluster);
-    installDefaults(server, config, cluster.get());
+    const std::shared_ptr<AdminTokens> tokens = installDefaults(server, config, cluster.get());
     if (!config.tlsCertificate.isEmpty()) {
         QString error;
         const auto tls = loadTlsConfiguration(config.tlsCertificate, config.tlsKey, &error);
@@ -177,6 +176,7 @@ int main(int argc, char **argv)
     // 1001, stop listening, exit 0 within 2 s. Watched before the listening line
     // is printed: whoever reads it may send SIGTERM at once.
     const auto shutDown = [&] {
+        notifyServiceManager("STOPPING=1");
         server.stopListening();
         hub.shutdown();
         QTimer::singleShot(1500, app.get(), [] { QCoreApplication::exit(0); });
@@ -187,6 +187,21 @@ int main(int argc, char **argv)
                 qCInfo(lcApp, "signal %d: closing %d session(s) and stopping", signal, hub.count());
                 shutDown();
             });
+    // SIGHUP (systemctl reload): reopen the log file (logrotate moved it), read
+    // the configuration again and apply what can change while serving.
+    QObject::connect(&signalWatcher, &UnixSignalWatcher::reloadRequested, &hub, [&] {
+        notifyServiceManager("RELOADING=1");
+        QString error;
+        if (!reopenLogFile(&error))
+            qCWarning(lcApp, "reload: cannot reopen the log file (%s)", qPrintable(error));
+        const CommandLine next = parseCommandLine(arguments);
+        if (next.action == CommandLine::Action::Run)
+            applyReload(server, *tokens, running, next);
+        else
+            qCWarning(lcApp, "reload: %s; keeping the running configuration",
+                      qPrintable(errorReason(next.text)));
+        notifyServiceManager("READY=1");
+    });
 
 #ifdef SWITCHBOARD_HAVE_GUI
     // Declared after hub, server and cluster so it is destroyed before them.
@@ -194,12 +209,11 @@ int main(int argc, char **argv)
     if (gui) {
         window = std::make_unique<MainWindow>(&hub, &server, cluster.get());
         ListenAddress address{config.host, config.port};
-        // The command line wins; otherwise reuse the address chosen in the console last time.
-        const QStringList arguments = QCoreApplication::arguments();
+        // A configured address wins; otherwise reuse the one chosen in the console last time.
         if (const auto saved = MainWindow::savedListenAddress()) {
-            if (!givenOnCommandLine(arguments, u"host"))
+            if (!cli.isGiven(QStringLiteral("host")))
                 address.host = saved->host;
-            if (!givenOnCommandLine(arguments, u"port"))
+            if (!cli.isGiven(QStringLiteral("port")))
                 address.port = saved->port;
         }
         window->show();
@@ -229,6 +243,9 @@ int main(int argc, char **argv)
         const quint16 port = server.isListening() ? server.serverPort() : config.port;
         cluster->start(QHostInfo::localHostName() + u':' + QString::number(port));
     }
+    // Listening (or, in the console, showing why not): systemd's Type=notify
+    // start is over.
+    notifyServiceManager("READY=1");
     if (config.adminTokenGenerated)
         printLine(stdout,
                   QStringLiteral("Admin token (generated for this run; set --admin-token "

@@ -104,7 +104,8 @@ std::optional<Frame> frameFromRequestBody(Conn &conn)
     return std::nullopt;
 }
 
-void installDefaults(Server &server, const ServerConfig &config, Cluster *cluster)
+std::shared_ptr<AdminTokens> installDefaults(Server &server, const ServerConfig &config,
+                                             Cluster *cluster)
 {
     Hub &hub = server.hub();
     server.setOriginPolicy(OriginPolicy(config.allowedOrigins));
@@ -122,8 +123,10 @@ void installDefaults(Server &server, const ServerConfig &config, Cluster *cluste
     server.addWebSocketEndpoint(QByteArrayLiteral("/ws/chat"),
                                 [] { return std::make_unique<ChatHandler>(); });
 
-    const QByteArray token = config.adminToken;
-    const QList<Plug> admin{Plugs::adminAuth([token] { return token; }, &server.adminThrottle())};
+    auto tokens
+            = std::make_shared<AdminTokens>(AdminTokens{config.adminToken, config.metricsToken});
+    const QList<Plug> admin{
+            Plugs::adminAuth([tokens] { return tokens->admin; }, &server.adminThrottle())};
     Router &router = server.router();
 
     router.get(QStringLiteral("/"), [](Conn &conn) {
@@ -260,6 +263,7 @@ void installDefaults(Server &server, const ServerConfig &config, Cluster *cluste
                 conn.sendJson(200, QJsonObject{{QStringLiteral("closed"), qint64(*id)}});
             },
             admin);
+    return tokens;
 }
 
 } // namespace Switchboard

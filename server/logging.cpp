@@ -148,6 +148,10 @@ public:
     {
         const QMutexLocker lock(&m_mutex);
         flushLocked(); // what was batched goes where it was meant to
+        if (path.isEmpty()) {
+            m_file.reset();
+            return true;
+        }
         auto file = std::make_unique<QFile>(path);
         const bool existed = file->exists();
         if (!file->open(QIODevice::WriteOnly | QIODevice::Append | QIODevice::Unbuffered)

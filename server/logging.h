@@ -35,7 +35,8 @@ void setLogFormat(LogFormat format);
 /*!
     `--log-file`: from now on, appends the log to \a path instead of stderr,
     creating it for its owner only (0600). False, with \a error set, if it
-    cannot be opened; the log then keeps going where it went before.
+    cannot be opened; the log then keeps going where it went before. An empty
+    \a path goes back to stderr.
 */
 bool openLogFile(const QString &path, QString *error = nullptr);
 

@@ -21,6 +21,9 @@ void Server::setTlsConfiguration(const QSslConfiguration &configuration)
 {
     m_tls = configuration;
     m_upgrader.setSecure(true);
+    // Listening already (a reload): connections from now on get the new certificate.
+    if (m_frontDoor)
+        m_frontDoor->setTlsConfiguration(configuration);
 }
 
 void Server::addWebSocketEndpoint(const QByteArray &path, HandlerFactory factory)

@@ -72,7 +72,10 @@ public:
     AuthThrottle &clientThrottle() { return m_upgrader.clientThrottle(); }
     /*! permessage-deflate for upgrades from now on (off unless \a settings enable it). */
     void setDeflate(const DeflateSettings &settings) { m_upgrader.setDeflate(settings); }
-    /*! Serves HTTPS and WSS on the same port, for connections accepted after listen(). */
+    /*!
+        Serves HTTPS and WSS on the same port. Called again while listening (a
+        reload with a renewed certificate), connections from then on get the new one.
+    */
     void setTlsConfiguration(const QSslConfiguration &configuration);
     bool isTls() const { return m_tls.has_value(); }
 

@@ -7,9 +7,9 @@ class QSocketNotifier;
 namespace Switchboard {
 
 /*!
-    Turns SIGINT and SIGTERM into a Qt signal on the event loop (self-pipe),
-    so shutdown runs as ordinary code instead of inside a signal handler.
-    Create at most one.
+    Turns SIGINT and SIGTERM, and SIGHUP, into Qt signals on the event loop
+    (self-pipe), so shutdown and reload run as ordinary code instead of inside a
+    signal handler. Create at most one.
 */
 class UnixSignalWatcher final : public QObject
 {
@@ -22,6 +22,8 @@ public:
 
 Q_SIGNALS:
     void terminationRequested(int signalNumber);
+    //! SIGHUP: reopen the log file and reread the configuration.
+    void reloadRequested();
 
 private:
     void onReadable();

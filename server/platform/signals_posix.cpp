@@ -40,6 +40,7 @@ UnixSignalWatcher::UnixSignalWatcher(QObject *parent) : QObject(parent)
     action.sa_flags = SA_RESTART;
     ::sigaction(SIGINT, &action, nullptr);
     ::sigaction(SIGTERM, &action, nullptr);
+    ::sigaction(SIGHUP, &action, nullptr);
 }
 
 UnixSignalWatcher::~UnixSignalWatcher()
@@ -48,6 +49,7 @@ UnixSignalWatcher::~UnixSignalWatcher()
         return;
     ::signal(SIGINT, SIG_DFL);
     ::signal(SIGTERM, SIG_DFL);
+    ::signal(SIGHUP, SIG_DFL);
     ::close(g_fds[0]);
     ::close(g_fds[1]);
     g_fds[0] = g_fds[1] = -1;
@@ -56,7 +58,11 @@ UnixSignalWatcher::~UnixSignalWatcher()
 void UnixSignalWatcher::onReadable()
 {
     unsigned char byte = 0;
-    if (::read(g_fds[1], &byte, 1) == 1)
+    if (::read(g_fds[1], &byte, 1) != 1)
+        return;
+    if (byte == SIGHUP)
+        Q_EMIT reloadRequested();
+    else
         Q_EMIT terminationRequested(int(byte));
 }
 

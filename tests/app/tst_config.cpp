@@ -2,6 +2,7 @@
 
 #include "cluster/redislink.h"
 
+#include <QtCore/QRegularExpression>
 #include <QtCore/QTemporaryDir>
 #include <QtTest/QTest>
 
@@ -272,7 +273,8 @@ private slots:
         for (const char *variable :
              {"SWITCHBOARD_ADMIN_TOKEN", "SWITCHBOARD_CLIENT_TOKEN", "SWITCHBOARD_CLUSTER_SECRET",
               "DISPLAY, WAYLAND_DISPLAY", "XDG_SESSION_TYPE, XDG_RUNTIME_DIR", "QT_QPA_PLATFORM",
-              "QT_NO_GLIB", "GLIBC_TUNABLES", "SWITCHBOARD_UI_PROBE"})
+              "QT_NO_GLIB", "GLIBC_TUNABLES", "SWITCHBOARD_UI_PROBE", "SWITCHBOARD_CONFIG",
+              "NOTIFY_SOCKET", "SWITCHBOARD_<OPTION>"})
             QTest::newRow(variable) << QStringLiteral("\n  ") + QLatin1String(variable);
     }
 
@@ -460,6 +462,244 @@ private slots:
         QFETCH(QString, text);
         QFETCH(qint64, bytes);
         QCOMPARE(parseByteSize(text), bytes);
+    }
+
+    // --- The configuration file and the environment ---------------------------
+
+    /*! Every option's name as --help lists it (without the command-line-only ones). */
+    static QStringList optionsInHelp()
+    {
+        static const QRegularExpression option(QStringLiteral("^  (?:-\\w, )?--([a-z-]+)"),
+                                               QRegularExpression::MultilineOption);
+        QStringList names;
+        auto it = option.globalMatch(parse({QStringLiteral("--help")}).text);
+        while (it.hasNext())
+            names << it.next().captured(1);
+        for (const char *commandOnly : {"help", "version", "config", "print-config"})
+            names.removeAll(QLatin1String(commandOnly));
+        return names;
+    }
+
+    void fileAndEnvironmentMirrorEveryOption()
+    {
+        const QStringList names = optionsInHelp();
+        QVERIFY(names.size() > 30);
+        const QString example = parse({QStringLiteral("--print-config")}).text;
+        QTemporaryDir dir;
+        for (const QString &name : names) {
+            // The example names every option, commented out...
+            QVERIFY2(example.contains(u'#' + name + u" ="), qPrintable(name));
+            // ...the file knows it (a bad value is reported for it, not an unknown key)...
+            const QString path
+                    = writeFile(dir, QStringLiteral("one.conf"), (name + u" = \x01bad").toUtf8());
+            const CommandLine fromFile = parse({QStringLiteral("--config"), path});
+            QVERIFY2(!fromFile.text.contains(u"unknown key"), qPrintable(fromFile.text));
+            // ...and so does the environment: setting it there changes what is given.
+            QProcessEnvironment env;
+            env.insert(u"SWITCHBOARD_" + name.toUpper().replace(u'-', u'_'),
+                       QStringLiteral("\x01bad"));
+            const CommandLine fromEnv = parse({}, env);
+            QVERIFY2(fromEnv.action == CommandLine::Action::Error || fromEnv.isGiven(name),
+                     qPrintable(name));
+        }
+    }
+
+    void theShippedExampleIsTheGeneratedOne()
+    {
+        // packaging/switchboard.conf is `switchboard --print-config` with nothing
+        // set; regenerate it with: env -i build/bin/switchboard --print-config
+        QFile shipped(qEnvironmentVariable("SWITCHBOARD_SOURCE_DIR")
+                      + u"/packaging/switchboard.conf");
+        QVERIFY2(shipped.open(QIODevice::ReadOnly), qPrintable(shipped.fileName()));
+        QCOMPARE(QString::fromUtf8(shipped.readAll()),
+                 parse({QStringLiteral("--print-config")}).text + u'\n');
+        // And it is a valid configuration that changes nothing.
+        const CommandLine fromExample = parse({QStringLiteral("--config"), shipped.fileName()});
+        QCOMPARE(fromExample.action, CommandLine::Action::Run);
+        QVERIFY(fromExample.given.isEmpty());
+    }
+
+    void precedence_data()
+    {
+        QTest::addColumn<QStringList>("args");
+        QTest::addColumn<QString>("envPort");
+        QTest::addColumn<int>("port");
+        QTest::newRow("file over default") << QStringList() << QString() << 5001;
+        QTest::newRow("environment over file") << QStringList() << QStringLiteral("5002") << 5002;
+        QTest::newRow("command line over both")
+                << QStringList{QStringLiteral("--port"), QStringLiteral("5003")}
+                << QStringLiteral("5002") << 5003;
+    }
+
+    void precedence()
+    {
+        QFETCH(QStringList, args);
+        QFETCH(QString, envPort);
+        QFETCH(int, port);
+        QTemporaryDir dir;
+        const QString path
+                = writeFile(dir, QStringLiteral("s.conf"), "port = 5001\nhost = 0.0.0.0\n");
+        QProcessEnvironment env;
+        if (!envPort.isEmpty())
+            env.insert(QStringLiteral("SWITCHBOARD_PORT"), envPort);
+        const CommandLine cli = parse(args << QStringLiteral("--config") << path, env);
+        QCOMPARE(cli.action, CommandLine::Action::Run);
+        QCOMPARE(cli.config.port, quint16(port));
+        QCOMPARE(cli.config.host, QHostAddress(QHostAddress::AnyIPv4)); // from the file
+        QCOMPARE(cli.config.configFile, path);
+        // SWITCHBOARD_CONFIG names the file when --config does not.
+        env.insert(QStringLiteral("SWITCHBOARD_CONFIG"), path);
+        args.removeLast();
+        args.removeLast();
+        QCOMPARE(parse(args, env).config.port, quint16(port));
+    }
+
+    void fileValues()
+    {
+        QTemporaryDir dir;
+        writeFile(dir, QStringLiteral("admin.token"), "from-a-file\n");
+        const QString path = writeFile(dir, QStringLiteral("s.conf"),
+                                       "# comment\n"
+                                       "no-gui = yes\n"
+                                       "deflate = on\n"
+                                       "cluster-insecure = false\n"
+                                       "allowed-origin = http://a.example\n"
+                                       "allowed-origin = http://b.example:8080\n"
+                                       "admin-token-file = admin.token\n"
+                                       "log-file = logs/switchboard.log\n"
+                                       "max-message-size = 1M\n");
+        const CommandLine cli = parse({QStringLiteral("--config"), path});
+        QVERIFY2(cli.action == CommandLine::Action::Run, qPrintable(cli.text));
+        const ServerConfig &c = cli.config;
+        QVERIFY(c.noGui);
+        QVERIFY(c.deflate.enabled);
+        QCOMPARE(c.allowedOrigins,
+                 QStringList({QStringLiteral("http://a.example"),
+                              QStringLiteral("http://b.example:8080")}));
+        // Relative file names are relative to the configuration file.
+        QCOMPARE(c.adminToken, QByteArray("from-a-file"));
+        QCOMPARE(c.logFile, dir.filePath(QStringLiteral("logs/switchboard.log")));
+        QCOMPARE(c.hub.maxMessageSize, 1024 * 1024);
+        // The environment's list form: separated by spaces or commas.
+        QProcessEnvironment env;
+        env.insert(QStringLiteral("SWITCHBOARD_ALLOWED_ORIGIN"),
+                   QStringLiteral("http://c.example, http://d.example"));
+        env.insert(QStringLiteral("SWITCHBOARD_NO_GUI"), QStringLiteral("false"));
+        const CommandLine overridden = parse({QStringLiteral("--config"), path}, env);
+        QCOMPARE(overridden.config.allowedOrigins,
+                 QStringList(
+                         {QStringLiteral("http://c.example"), QStringLiteral("http://d.example")}));
+        QVERIFY(!overridden.config.noGui);
+    }
+
+    void secretsFromFiles()
+    {
+        QTemporaryDir dir;
+        const QString admin = writeFile(dir, QStringLiteral("admin"), "admin-secret\n");
+        const QString client = writeFile(dir, QStringLiteral("client"), "client-secret");
+        const QString metrics = writeFile(dir, QStringLiteral("metrics"), "metrics-secret\n");
+        const CommandLine cli = parse({QStringLiteral("--admin-token-file"), admin,
+                                       QStringLiteral("--client-token-file"), client,
+                                       QStringLiteral("--metrics-token-file"), metrics});
+        QVERIFY2(cli.action == CommandLine::Action::Run, qPrintable(cli.text));
+        QCOMPARE(cli.config.adminToken, QByteArray("admin-secret"));
+        QVERIFY(!cli.config.adminTokenGenerated);
+        QCOMPARE(cli.config.clientToken, QByteArray("client-secret"));
+        QCOMPARE(cli.config.metricsToken, QByteArray("metrics-secret"));
+        // The stronger source wins: the environment's token over a file named in the file.
+        const QString conf = writeFile(dir, QStringLiteral("s.conf"),
+                                       (u"admin-token-file = " + admin).toUtf8());
+        QProcessEnvironment env;
+        env.insert(QStringLiteral("SWITCHBOARD_ADMIN_TOKEN"), QStringLiteral("env-secret"));
+        QCOMPARE(parse({QStringLiteral("--config"), conf}, env).config.adminToken,
+                 QByteArray("env-secret"));
+        QCOMPARE(parse({QStringLiteral("--config"), conf}).config.adminToken,
+                 QByteArray("admin-secret"));
+    }
+
+    void fileErrors_data()
+    {
+        QTest::addColumn<QByteArray>("text");
+        QTest::addColumn<QString>("error"); // after "Error: <file>:"
+        QTest::newRow("unknown key") << QByteArray("port = 1\nprot = 2\n")
+                                     << QStringLiteral("2: unknown key 'prot'; did you mean "
+                                                       "'port'?");
+        QTest::newRow("no suggestion") << QByteArray("frobnicate = 2\n")
+                                       << QStringLiteral("1: unknown key 'frobnicate'; "
+                                                         "'switchboard --help' lists the "
+                                                         "options.");
+        QTest::newRow("twice") << QByteArray("port = 1\n\nport = 2\n")
+                               << QStringLiteral("3: port is set again (first on line 1); keep "
+                                                 "one.");
+        QTest::newRow("bad value") << QByteArray("# x\nport = 70000\n")
+                                   << QStringLiteral("2: port '70000' is not a port number");
+        QTest::newRow("bad flag") << QByteArray("deflate = sometimes\n")
+                                  << QStringLiteral("1: deflate 'sometimes' is not true or "
+                                                    "false.");
+        QTest::newRow("empty") << QByteArray("host =\n")
+                               << QStringLiteral("1: host has no value; remove the line to use "
+                                                 "the default.");
+        QTest::newRow("command only") << QByteArray("print-config = true\n")
+                                      << QStringLiteral("1: 'print-config' is for the command "
+                                                        "line, not for a configuration file.");
+        QTest::newRow("needs another") << QByteArray("deflate-threshold = 2K\n")
+                                       << QStringLiteral("1: deflate-threshold needs --deflate.");
+        QTest::newRow("missing secret file") << QByteArray("admin-token-file = nowhere\n")
+                                             << QStringLiteral("1: admin-token-file '");
+    }
+
+    void fileErrors()
+    {
+        QFETCH(QByteArray, text);
+        QFETCH(QString, error);
+        QTemporaryDir dir;
+        const QString path = writeFile(dir, QStringLiteral("bad.conf"), text);
+        const CommandLine cli = parse({QStringLiteral("--config"), path});
+        QCOMPARE(cli.action, CommandLine::Action::Error);
+        QVERIFY2(cli.text.startsWith(u"Error: " + path + u':' + error), qPrintable(cli.text));
+    }
+
+    void environmentErrorsNameTheVariable()
+    {
+        QProcessEnvironment env;
+        env.insert(QStringLiteral("SWITCHBOARD_MAX_BODY_SIZE"), QStringLiteral("huge"));
+        const CommandLine cli = parse({}, env);
+        QCOMPARE(cli.action, CommandLine::Action::Error);
+        QVERIFY2(cli.text.startsWith(u"Error: SWITCHBOARD_MAX_BODY_SIZE 'huge' is not a size"),
+                 qPrintable(cli.text));
+        QCOMPARE(parse({QStringLiteral("--config"), QStringLiteral("/nonexistent/s.conf")})
+                         .text.section(u'\n', 0, 0),
+                 QStringLiteral("Error: /nonexistent/s.conf: cannot be read (No such file or "
+                                "directory)."));
+    }
+
+    void printConfigShowsSourcesAndHidesSecrets()
+    {
+        QTemporaryDir dir;
+        const QString path = writeFile(dir, QStringLiteral("s.conf"),
+                                       "port = 5001\n"
+                                       "client-token = file-secret-value\n"
+                                       "cluster = redis://user:redis-password@127.0.0.1:6379/2\n"
+                                       "cluster-insecure = true\n");
+        QProcessEnvironment env;
+        env.insert(QStringLiteral("SWITCHBOARD_ADMIN_TOKEN"), QStringLiteral("env-secret-value"));
+        const CommandLine cli
+                = parse({QStringLiteral("--config"), path, QStringLiteral("--print-config"),
+                         QStringLiteral("--metrics-token"), QStringLiteral("cli-secret-value"),
+                         QStringLiteral("--log-level"), QStringLiteral("debug")},
+                        env);
+        if (!RedisLink::isBuiltIn())
+            QSKIP("built without cluster support");
+        QCOMPARE(cli.action, CommandLine::Action::PrintConfig);
+        const QString &text = cli.text;
+        for (const char *secret :
+             {"file-secret-value", "env-secret-value", "cli-secret-value", "redis-password"})
+            QVERIFY2(!text.contains(QLatin1String(secret)), secret);
+        QVERIFY2(text.contains(u"# Set by " + path + u":1.\nport = 5001\n"), qPrintable(text));
+        QVERIFY(text.contains(u"# Set by the command line.\nlog-level = debug\n"));
+        QVERIFY(text.contains(u"#admin-token = (set by SWITCHBOARD_ADMIN_TOKEN, not shown)\n"));
+        QVERIFY(text.contains(u"#client-token = (set by " + path + u":2, not shown)\n"));
+        QVERIFY(text.contains(u"#host = 127.0.0.1\n")); // not set: the default, commented out
     }
 };
 

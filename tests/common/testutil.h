@@ -8,6 +8,7 @@
 #include <QtCore/QDeadlineTimer>
 #include <QtCore/QJsonDocument>
 #include <QtCore/QJsonObject>
+#include <QtCore/QProcess>
 #include <QtNetwork/QTcpSocket>
 #include <QtTest/QTest>
 #include <QtWebSockets/QWebSocket>
@@ -18,6 +19,18 @@
 #include <memory>
 
 namespace TestUtil {
+
+/*! A self-signed certificate for localhost and its key, made by openssl (Debian openssl). */
+inline bool makeCertificate(const QString &cert, const QString &key)
+{
+    QProcess openssl;
+    openssl.start(QStringLiteral("openssl"),
+                  {QStringLiteral("req"), QStringLiteral("-x509"), QStringLiteral("-newkey"),
+                   QStringLiteral("rsa:2048"), QStringLiteral("-nodes"), QStringLiteral("-keyout"),
+                   key, QStringLiteral("-out"), cert, QStringLiteral("-days"), QStringLiteral("1"),
+                   QStringLiteral("-subj"), QStringLiteral("/CN=localhost")});
+    return openssl.waitForFinished(30000) && openssl.exitCode() == 0;
+}
 
 /*! Spins the event loop until \a done or \a timeoutMs passes; returns done(). */
 inline bool waitFor(const std::function<bool()> &done, int timeoutMs = 5000)

@@ -73,14 +73,15 @@ def poll_until(predicate, deadline=IO_DEADLINE, interval=0.02, what="condition")
 class ServerProcess:
     """The real switchboard binary on 127.0.0.1, port 0."""
 
-    def __init__(self, *extra_args, token=ADMIN_TOKEN):
+    def __init__(self, *extra_args, token=ADMIN_TOKEN, env=None):
+        """token=None leaves the admin token to the configuration; env replaces os.environ."""
         self.token = token
         self.args = [binary_path(), "--no-gui", "--host", "127.0.0.1", "--port", "0",
-                     "--admin-token", token, *extra_args]
+                     *(["--admin-token", token] if token else []), *extra_args]
         self._stderr = tempfile.NamedTemporaryFile(prefix="switchboard-e2e-", suffix=".log")
         self.proc = subprocess.Popen(
             self.args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=self._stderr, preexec_fn=_die_with_parent)
+            stderr=self._stderr, preexec_fn=_die_with_parent, env=env)
         self.pid = self.proc.pid
         self.port = None
         try:

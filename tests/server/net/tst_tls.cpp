@@ -23,18 +23,6 @@ class tst_Tls : public QObject
     QString m_key;
     QString m_otherKey;
 
-    bool makeCertificate(const QString &cert, const QString &key)
-    {
-        QProcess openssl;
-        openssl.start(QStringLiteral("openssl"),
-                      {QStringLiteral("req"), QStringLiteral("-x509"), QStringLiteral("-newkey"),
-                       QStringLiteral("rsa:2048"), QStringLiteral("-nodes"),
-                       QStringLiteral("-keyout"), key, QStringLiteral("-out"), cert,
-                       QStringLiteral("-days"), QStringLiteral("1"), QStringLiteral("-subj"),
-                       QStringLiteral("/CN=localhost")});
-        return openssl.waitForFinished(30000) && openssl.exitCode() == 0;
-    }
-
 private slots:
     void initTestCase()
     {
