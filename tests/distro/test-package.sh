@@ -137,13 +137,8 @@ inside() {
     echo "${#files[@]} files in place; /etc/switchboard/switchboard.conf is a conffile"
 
     step "start and stop"
-    local config=()
-    # The service runs with --config; older binaries do not have it yet.
-    if [[ $(switchboard --help) == *--config* ]]; then
-        config=(--config /etc/switchboard/switchboard.conf)
-    else
-        echo "(this switchboard has no --config yet: started without it)"
-    fi
+    # As the service starts it: with the packaged configuration.
+    local config=(--config /etc/switchboard/switchboard.conf)
     start_and_stop headless switchboard --no-gui "${config[@]}"
     # The console, on Qt's offscreen platform: Widgets and Gui load in a clean system.
     QT_QPA_PLATFORM=offscreen start_and_stop "console on QT_QPA_PLATFORM=offscreen" \

@@ -104,6 +104,7 @@ class InstallTest(unittest.TestCase):
         for section in ("NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "CONFIGURATION FILE",
                         "SIGNALS", "ENVIRONMENT", "FILES", "SEE ALSO"):
             self.assertRegex(text, rf"(?m)^{section}$")
+        self.assertRegex(text, r"SYNOPSIS\n +switchboard \[options\]\n")
         self.assertIn(f"{CONFIG_DIR}/switchboard.conf", text)
 
     def test_man_page_mentions_every_option_help_lists(self):
