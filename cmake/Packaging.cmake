@@ -28,27 +28,6 @@ foreach(size IN LISTS SWITCHBOARD_ICON_SIZES)
             DESTINATION "${CMAKE_INSTALL_DATADIR}/icons/hicolor/${size}x${size}/apps")
 endforeach()
 
-# Man page ---------------------------------------------------------------------------
-# Made at build time from the binary's own --help and --version, so it cannot drift
-# from them; packaging/switchboard.h2m adds what --help does not say.
-find_program(SWITCHBOARD_HELP2MAN help2man)
-if(NOT SWITCHBOARD_HELP2MAN)
-    message(FATAL_ERROR "help2man not found (it makes the man page from switchboard --help): "
-                        "install Debian's help2man (./dev run and ./dev test install it).")
-endif()
-set(SWITCHBOARD_MAN_PAGE "${PROJECT_BINARY_DIR}/man/switchboard.1")
-add_custom_command(OUTPUT "${SWITCHBOARD_MAN_PAGE}"
-    COMMAND "${CMAKE_COMMAND}" -E make_directory "${PROJECT_BINARY_DIR}/man"
-    # --help needs no display; offscreen only in case a future Qt asks for one.
-    COMMAND "${CMAKE_COMMAND}" -E env QT_QPA_PLATFORM=offscreen
-            "${SWITCHBOARD_HELP2MAN}" --no-info --include "${_pkg}/switchboard.h2m"
-            --output "${SWITCHBOARD_MAN_PAGE}" "$<TARGET_FILE:switchboard>"
-    DEPENDS switchboard "${_pkg}/switchboard.h2m"
-    COMMENT "Generating the man page switchboard.1 with help2man"
-    VERBATIM)
-add_custom_target(switchboard_man ALL DEPENDS "${SWITCHBOARD_MAN_PAGE}")
-install(FILES "${SWITCHBOARD_MAN_PAGE}" DESTINATION "${CMAKE_INSTALL_MANDIR}/man1")
-
 # systemd unit -----------------------------------------------------------------------
 # For the /usr prefix, the directory this system's systemd says (systemd.pc:
 # /lib/systemd/system on Debian 12, whose /lib is /usr/lib; Debian 13 moves it to
@@ -81,6 +60,29 @@ configure_file("${_pkg}/switchboard.service.in" "${PROJECT_BINARY_DIR}/packaging
                @ONLY)
 install(FILES "${PROJECT_BINARY_DIR}/packaging/switchboard.service"
         DESTINATION "${SWITCHBOARD_SYSTEMD_UNIT_DIR}")
+
+# Man page ---------------------------------------------------------------------------
+# Made at build time from the binary's own --help and --version, so it cannot drift
+# from them; packaging/switchboard.h2m.in adds what --help does not say, with the
+# installed paths filled in.
+find_program(SWITCHBOARD_HELP2MAN help2man)
+if(NOT SWITCHBOARD_HELP2MAN)
+    message(FATAL_ERROR "help2man not found (it makes the man page from switchboard --help): "
+                        "install Debian's help2man (./dev run and ./dev test install it).")
+endif()
+set(SWITCHBOARD_MAN_PAGE "${PROJECT_BINARY_DIR}/man/switchboard.1")
+configure_file("${_pkg}/switchboard.h2m.in" "${PROJECT_BINARY_DIR}/packaging/switchboard.h2m" @ONLY)
+add_custom_command(OUTPUT "${SWITCHBOARD_MAN_PAGE}"
+    COMMAND "${CMAKE_COMMAND}" -E make_directory "${PROJECT_BINARY_DIR}/man"
+    # --help needs no display; offscreen only in case a future Qt asks for one.
+    COMMAND "${CMAKE_COMMAND}" -E env QT_QPA_PLATFORM=offscreen
+            "${SWITCHBOARD_HELP2MAN}" --no-info --include "${PROJECT_BINARY_DIR}/packaging/switchboard.h2m"
+            --output "${SWITCHBOARD_MAN_PAGE}" "$<TARGET_FILE:switchboard>"
+    DEPENDS switchboard "${PROJECT_BINARY_DIR}/packaging/switchboard.h2m"
+    COMMENT "Generating the man page switchboard.1 with help2man"
+    VERBATIM)
+add_custom_target(switchboard_man ALL DEPENDS "${SWITCHBOARD_MAN_PAGE}")
+install(FILES "${SWITCHBOARD_MAN_PAGE}" DESTINATION "${CMAKE_INSTALL_MANDIR}/man1")
 
 # Debian's copyright file (machine-readable format); a plain install gets it too.
 install(FILES "${_pkg}/copyright" DESTINATION "${CMAKE_INSTALL_DATAROOTDIR}/doc/switchboard")
