@@ -240,6 +240,16 @@ constexpr OptionSpec kOptions[] = {
      "Default: off.", Kind::Flag},
     {"deflate-threshold", "size", "1K",
      "With --deflate, messages shorter than this are sent uncompressed (bytes or with K/M)."},
+    {"channel-history", "count", "100",
+     "Messages each topic of /ws/channels keeps for clients that rejoin with \"since\"; 0 = "
+     "none."},
+    {"channel-history-age", "seconds", "300",
+     "Older messages are dropped from a topic's history; 0 = kept until --channel-history "
+     "pushes them out."},
+    {"channel-max-topics", "count", "100", "Topics one connection may join at a time."},
+    {"channel-publish-rate", "count", "50",
+     "Publishes per second one connection may make (in bursts of as many); more get an "
+     "error, and ten times more closes the connection with 1008."},
 };
 // clang-format on
 
@@ -658,8 +668,18 @@ CommandLine parseCommandLine(const QStringList &arguments, const QProcessEnviron
 
     if (!parser.parse(arguments))
         return failure(parserError(parser));
-    if (parser.isSet(help))
-        return {CommandLine::Action::Help, {}, parser.helpText() + helpEpilogue(), {}};
+    if (parser.isSet(help)) {
+        // The command line is read before QCoreApplication exists, so Qt's usage
+        // line would name "<executable_name>": write our own.
+        const QString help = parser.helpText();
+        const QString program = arguments.isEmpty() ? QStringLiteral("switchboard")
+                                                    : QFileInfo(arguments.first()).fileName();
+        return {CommandLine::Action::Help,
+                {},
+                QStringLiteral("Usage: %1 [options]").arg(program) + help.mid(help.indexOf(u'\n'))
+                        + helpEpilogue(),
+                {}};
+    }
     if (parser.isSet(version)) {
         return {CommandLine::Action::Version,
                 {},
@@ -923,6 +943,36 @@ CommandLine parseCommandLine(const QStringList &arguments, const QProcessEnviron
                      QStringLiteral("is not a size up to 2G-1; use e.g. "
                                     "1K, or 0 to compress every message."));
     c.deflate.threshold = qsizetype(threshold);
+
+    const struct
+    {
+        const char *name;
+        int ChannelSettings::*field;
+        uint minimum;
+        uint maximum;
+    } channelCounts[]
+            = {{"channel-history", &ChannelSettings::historySize, 0, 100'000},
+               {"channel-max-topics", &ChannelSettings::maxTopicsPerConnection, 1, 100'000}};
+    for (const auto &count : channelCounts) {
+        const uint value = s.value(count.name).toUInt(&ok);
+        if (!ok || value < count.minimum || value > count.maximum)
+            return s.bad(count.name,
+                         QStringLiteral("is not a count from %1 to %2.")
+                                 .arg(count.minimum)
+                                 .arg(count.maximum));
+        c.channels.*count.field = int(value);
+    }
+    const auto historyAge = parseSeconds(s.value("channel-history-age"));
+    if (!historyAge)
+        return s.bad("channel-history-age",
+                     QStringLiteral("is not a number of seconds; use e.g. "
+                                    "300 (0 = no age limit)."));
+    c.channels.historyAge = *historyAge;
+    const double publishRate = s.value("channel-publish-rate").toDouble(&ok);
+    if (!ok || !(publishRate >= 1) || publishRate > 1'000'000)
+        return s.bad("channel-publish-rate",
+                     QStringLiteral("is not a number of publishes per second from 1 to 1000000."));
+    c.channels.publishRate = publishRate;
 
     c.logLevel = s.value("log-level").trimmed().toLower();
     static const QStringList levels{QStringLiteral("debug"), QStringLiteral("info"),

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "channels/topicregistry.h"
 #include "cluster/cluster.h"
 #include "logging.h"
 #include "net/httpguard.h"
@@ -36,6 +37,7 @@ struct ServerConfig
     QString configFile; //!< --config or SWITCHBOARD_CONFIG; empty: none read
     ClusterSettings cluster; //!< --cluster and its companions; off unless given
     DeflateSettings deflate; //!< --deflate and --deflate-threshold; off unless given
+    ChannelSettings channels; //!< --channel-*: history and limits of /ws/channels
 };
 
 /*! The outcome of parsing the command line, the environment and the configuration file. */

@@ -161,7 +161,7 @@ int main(int argc, char **argv)
     std::unique_ptr<Cluster> cluster;
     if (config.cluster.enabled())
         cluster = std::make_unique<Cluster>(&hub, config.cluster);
-    const std::shared_ptr<AdminTokens> tokens = installDefaults(server, config, cluster.get());
+    const InstalledRoutes routes = installDefaults(server, config, cluster.get());
     if (!config.tlsCertificate.isEmpty()) {
         QString error;
         const auto tls = loadTlsConfiguration(config.tlsCertificate, config.tlsKey, &error);
@@ -196,7 +196,7 @@ int main(int argc, char **argv)
             qCWarning(lcApp, "reload: cannot reopen the log file (%s)", qPrintable(error));
         const CommandLine next = parseCommandLine(arguments);
         if (next.action == CommandLine::Action::Run)
-            applyReload(server, *tokens, running, next);
+            applyReload(server, *routes.tokens, running, next);
         else
             qCWarning(lcApp, "reload: %s; keeping the running configuration",
                       qPrintable(errorReason(next.text)));

@@ -1,5 +1,7 @@
 #include "routes.h"
 
+#include "channels/protocol.h"
+#include "channels/topicregistry.h"
 #include "cluster/cluster.h"
 #include "handlers.h"
 #include "websocket/hub.h"
@@ -75,6 +77,90 @@ bool isValidUtf8(const QByteArray &bytes)
 
 } // namespace
 
+namespace {
+
+/*!
+    What an admin publish to a topic carries: a JSON body as it is, text as a
+    string, binary as {"binary_base64": ...}. On failure \a conn has the error.
+*/
+std::optional<QJsonValue> topicDataFromRequestBody(Conn &conn)
+{
+    if (conn.hasJsonBody())
+        return conn.bodyJson;
+    const auto frame = frameFromRequestBody(conn);
+    if (!frame)
+        return std::nullopt;
+    if (frame->isText())
+        return QJsonValue(frame->toText());
+    return QJsonObject{
+            {QStringLiteral("binary_base64"), QString::fromLatin1(frame->payload().toBase64())}};
+}
+
+QJsonObject topicJson(const TopicRegistry::TopicInfo &info)
+{
+    return {{QStringLiteral("topic"), info.topic},
+            {QStringLiteral("subscribers"), info.subscribers},
+            {QStringLiteral("members"), info.members},
+            {QStringLiteral("offset"), info.offset},
+            {QStringLiteral("history"), info.history}};
+}
+
+/*! The admin API of the channels endpoint's topics. */
+void installTopicRoutes(Router &router, TopicRegistry *topics, const QList<Plug> &admin)
+{
+    router.get(
+            QStringLiteral("/api/topics"),
+            [topics](Conn &conn) {
+                QJsonArray list;
+                for (const TopicRegistry::TopicInfo &info : topics->topics())
+                    list.append(topicJson(info));
+                conn.sendJson(200, QJsonObject{{QStringLiteral("topics"), list}});
+            },
+            admin);
+    router.get(
+            QStringLiteral("/api/topics/:topic"),
+            [topics](Conn &conn) {
+                const QString name = conn.pathParams.value(QStringLiteral("topic"));
+                const auto info = topics->topic(name);
+                if (!info) {
+                    conn.sendError(404, QStringLiteral("no topic %1").arg(name));
+                    return;
+                }
+                QJsonObject json = topicJson(*info);
+                QJsonArray ids;
+                for (const quint64 id : topics->subscribers(name))
+                    ids.append(qint64(id));
+                json.insert(QStringLiteral("subscriber_ids"), ids);
+                json.insert(QStringLiteral("presence"), topics->presence(name));
+                conn.sendJson(200, json);
+            },
+            admin);
+    router.post(
+            QStringLiteral("/api/topics/:topic/publish"),
+            [topics](Conn &conn) {
+                const QString name = conn.pathParams.value(QStringLiteral("topic"));
+                if (!Channels::isValidTopic(name)) {
+                    conn.sendError(400,
+                                   QStringLiteral("a topic is 1 to %1 letters, digits, '_', '-', "
+                                                  "'.', ':' or '@'")
+                                           .arg(Channels::kMaxTopicLength));
+                    return;
+                }
+                const auto data = topicDataFromRequestBody(conn);
+                if (!data)
+                    return;
+                const int subscribers = int(topics->subscribers(name).size());
+                const qint64 offset = topics->publish(name, *data);
+                conn.sendJson(200,
+                              QJsonObject{{QStringLiteral("topic"), name},
+                                          {QStringLiteral("offset"), offset},
+                                          {QStringLiteral("delivered"), subscribers}});
+            },
+            admin);
+}
+
+} // namespace
+
 std::optional<Frame> frameFromRequestBody(Conn &conn)
 {
     if (conn.hasJsonBody()) {
@@ -104,8 +190,8 @@ std::optional<Frame> frameFromRequestBody(Conn &conn)
     return std::nullopt;
 }
 
-std::shared_ptr<AdminTokens> installDefaults(Server &server, const ServerConfig &config,
-                                             Cluster *cluster)
+InstalledRoutes installDefaults(Server &server, const ServerConfig &config, Cluster *cluster,
+                                std::shared_ptr<const ChannelPolicy> channelPolicy)
 {
     Hub &hub = server.hub();
     server.setOriginPolicy(OriginPolicy(config.allowedOrigins));
@@ -122,22 +208,42 @@ std::shared_ptr<AdminTokens> installDefaults(Server &server, const ServerConfig 
                                 [] { return std::make_unique<EchoHandler>(); });
     server.addWebSocketEndpoint(QByteArrayLiteral("/ws/chat"),
                                 [] { return std::make_unique<ChatHandler>(); });
-
     auto tokens
             = std::make_shared<AdminTokens>(AdminTokens{config.adminToken, config.metricsToken});
+    auto *topics = new TopicRegistry(&hub, config.channels, &server);
+    if (!channelPolicy)
+        channelPolicy = std::make_shared<AdminTopicsPolicy>([tokens] { return tokens->admin; });
+    server.addWebSocketEndpoint(QByteArrayLiteral("/ws/channels"), [topics, channelPolicy] {
+        return std::make_unique<ChannelHandler>(topics, channelPolicy);
+    });
+
     const QList<Plug> admin{
             Plugs::adminAuth([tokens] { return tokens->admin; }, &server.adminThrottle())};
     Router &router = server.router();
 
-    router.get(QStringLiteral("/"), [](Conn &conn) {
-        QFile page(QStringLiteral(":/web/index.html"));
-        if (!page.open(QIODevice::ReadOnly)) {
-            conn.sendError(500, QStringLiteral("bundled page missing"));
-            return;
-        }
-        conn.send(200, page.readAll(), QByteArrayLiteral("text/html; charset=utf-8"));
-        conn.putRespHeader(QByteArrayLiteral("cache-control"), QByteArrayLiteral("no-cache"));
-    });
+    // The bundled pages: the test client, the channels page and its client library.
+    const struct
+    {
+        const char *path;
+        const char *resource;
+        const char *type;
+    } pages[] = {{"/", ":/web/index.html", "text/html; charset=utf-8"},
+                 {"/channels", ":/web/channels.html", "text/html; charset=utf-8"},
+                 {"/switchboard-channels.js", ":/web/switchboard-channels.js",
+                  "text/javascript; charset=utf-8"}};
+    for (const auto &page : pages) {
+        const QString resource = QString::fromLatin1(page.resource);
+        const QByteArray type(page.type);
+        router.get(QString::fromLatin1(page.path), [resource, type](Conn &conn) {
+            QFile file(resource);
+            if (!file.open(QIODevice::ReadOnly)) {
+                conn.sendError(500, QStringLiteral("bundled page missing"));
+                return;
+            }
+            conn.send(200, file.readAll(), type);
+            conn.putRespHeader(QByteArrayLiteral("cache-control"), QByteArrayLiteral("no-cache"));
+        });
+    }
 
     auto uptime = std::make_shared<QElapsedTimer>();
     uptime->start();
@@ -263,7 +369,8 @@ std::shared_ptr<AdminTokens> installDefaults(Server &server, const ServerConfig 
                 conn.sendJson(200, QJsonObject{{QStringLiteral("closed"), qint64(*id)}});
             },
             admin);
-    return tokens;
+    installTopicRoutes(router, topics, admin);
+    return {tokens, topics};
 }
 
 } // namespace Switchboard

@@ -18,7 +18,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 FUZZ_SECONDS=${FUZZ_SECONDS:-30}
 FUZZ_BUILD_DIR=${FUZZ_BUILD_DIR:-build-fuzz}
-ALL_TARGETS=(fuzz_httpguard fuzz_frames fuzz_inflate fuzz_router fuzz_jsonbody fuzz_envelope)
+ALL_TARGETS=(fuzz_httpguard fuzz_frames fuzz_inflate fuzz_router fuzz_jsonbody fuzz_envelope
+             fuzz_channels)
 TARGETS=("$@")
 ((${#TARGETS[@]})) || TARGETS=("${ALL_TARGETS[@]}")
 

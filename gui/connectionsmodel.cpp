@@ -277,6 +277,9 @@ void ConnectionsModel::resetSessions(QList<SessionInfo> sessions)
     m_sessions = std::move(sessions);
     std::sort(m_sessions.begin(), m_sessions.end(),
               [](const SessionInfo &a, const SessionInfo &b) { return a.id < b.id; });
+    m_rttHistory.clear();
+    for (const SessionInfo &info : std::as_const(m_sessions))
+        recordRtt(info, 0);
     endResetModel();
     updateTicker();
 }
@@ -289,6 +292,7 @@ void ConnectionsModel::addSession(const SessionInfo &info)
     const int row = int(it - m_sessions.cbegin());
     beginInsertRows({}, row, row);
     m_sessions.insert(row, info);
+    recordRtt(info, 0);
     endInsertRows();
     updateTicker();
 }
@@ -303,6 +307,7 @@ void ConnectionsModel::updateSessions(const QList<SessionInfo> &changed)
         const int row = rowOf(info.id);
         if (row < 0)
             continue;
+        recordRtt(info, m_sessions.at(row).pongs);
         m_sessions[row] = info;
         first = first < 0 ? row : std::min(first, row);
         last = std::max(last, row);
@@ -318,8 +323,23 @@ void ConnectionsModel::removeSession(quint64 id)
         return;
     beginRemoveRows({}, row, row);
     m_sessions.removeAt(row);
+    m_rttHistory.remove(id);
     endRemoveRows();
     updateTicker();
+}
+
+void ConnectionsModel::recordRtt(const SessionInfo &info, quint64 previousPongs)
+{
+    // A snapshot carries only the last round trip; the pong count says whether it
+    // is a new one (equal round trips are common on a LAN). Pongs that came and
+    // went between two snapshots (statsInterval apart, pings seconds apart) are
+    // not seen: one sample per snapshot is close enough for a history.
+    if (info.pongs <= previousPongs || info.lastPingRttMs < 0)
+        return;
+    QList<qint64> &history = m_rttHistory[info.id];
+    history.append(info.lastPingRttMs);
+    if (history.size() > RttHistorySize)
+        history.removeFirst();
 }
 
 int ConnectionsModel::rowOf(quint64 id) const

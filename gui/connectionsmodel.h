@@ -4,6 +4,7 @@
 #include "websocket/sessioninfo.h"
 
 #include <QtCore/QAbstractTableModel>
+#include <QtCore/QHash>
 #include <QtCore/QList>
 #include <QtCore/QTimer>
 
@@ -103,6 +104,14 @@ public:
     /*! The remote session shown in \a row, if it is one. */
     std::optional<RemoteSessionInfo> remoteSessionAt(int row) const;
 
+    static constexpr int RttHistorySize = 20;
+    /*!
+        The round trips of local session \a id's last pings (at most
+        RttHistorySize, oldest first), as its pong count grew in the hub's
+        snapshots; empty before the first pong and for unknown ids.
+    */
+    QList<qint64> rttHistory(quint64 id) const { return m_rttHistory.value(id); }
+
 private:
     void refreshConnectedFor();
     void updateTicker();
@@ -111,9 +120,11 @@ private:
     QString idText(int row) const;
     QVariant displayData(const SessionInfo &info, int column) const;
     QVariant sortData(int row, int column) const;
+    void recordRtt(const SessionInfo &info, quint64 previousPongs);
 
     QList<SessionInfo> m_sessions; // rows 0..n-1, sorted by id: ids only grow, so rows append
     QList<RemoteSessionInfo> m_remote; // the rows after them, sorted by node, then id
+    QHash<quint64, QList<qint64>> m_rttHistory; // local sessions only: by id
     QString m_nodeName;
     QTimer m_ticker;
 };

@@ -22,11 +22,20 @@ public:
     QSet<quint64> sessions() const { return m_sessions; }
     void setSessions(const QSet<quint64> &sessions);
 
+    /*!
+        Whether the lines of no one session (broadcasts, server events) stay
+        when filtering by session; true by default. The session detail pane
+        turns it off to list one session's own lines.
+    */
+    bool includesShared() const { return m_includeShared; }
+    void setIncludeShared(bool include);
+
 protected:
     bool filterAcceptsRow(int sourceRow, const QModelIndex &sourceParent) const override;
 
 private:
     QSet<quint64> m_sessions;
+    bool m_includeShared = true;
 };
 
 } // namespace Switchboard

@@ -7,8 +7,12 @@
 #include "messagelogmodel.h"
 #include "http/server.h"
 #include "platform/ownerfile.h"
+#include "sessiondetailpane.h"
+#include "trafficchart.h"
+#include "traffichistory.h"
 #include "trafficmeter.h"
 
+#include <QtCore/QDateTime>
 #include <QtCore/QSaveFile>
 #include <QtCore/QSettings>
 #include <QtCore/QSortFilterProxyModel>
@@ -46,6 +50,7 @@ namespace {
 const QString kGeometryKey = QStringLiteral("window/geometry");
 const QString kWindowStateKey = QStringLiteral("window/state");
 const QString kSplitterKey = QStringLiteral("window/splitter");
+const QString kBottomSplitterKey = QStringLiteral("window/bottomSplitter");
 // V2: the Node column came second; a state saved without it would give each
 // column its left neighbour's width.
 const QString kConnectionsHeaderKey = QStringLiteral("connections/headerV2");
@@ -142,6 +147,7 @@ MainWindow::MainWindow(Hub *hub, Server *server, Cluster *cluster, QWidget *pare
     , m_log(new MessageLogModel(this))
     , m_logProxy(new LogFilterModel(this))
     , m_traffic(new TrafficMeter(this))
+    , m_history(new TrafficHistory(this))
     , m_urlOpener(&QDesktopServices::openUrl)
 {
     setWindowTitle(tr("Switchboard"));
@@ -326,10 +332,35 @@ void MainWindow::buildWidgets()
             m_logView->scrollToBottom();
     });
 
+    // Beside the log: the traffic chart over the selected connection's details.
+    auto *sidePane = new QWidget(central);
+    auto *sideLayout = new QVBoxLayout(sidePane);
+    sideLayout->setContentsMargins(0, 0, 0, 0);
+    // No titles: the chart's legend and time axis and the pane's own header say
+    // what they are, and each line saved keeps the window's minimum height.
+    m_chart = new TrafficChart(m_history, sidePane);
+    m_chart->setObjectName(QStringLiteral("trafficChart"));
+    m_detail = new SessionDetailPane(m_connections, m_log, sidePane);
+    m_detail->setObjectName(QStringLiteral("sessionDetailPane"));
+    connect(m_detail, &SessionDetailPane::sendRequested, this, &MainWindow::sendToSession);
+    connect(m_detail, &SessionDetailPane::closeRequested, this, &MainWindow::closeSession);
+    sideLayout->setSpacing(3); // tight: the column must not raise the window's minimum height
+    sideLayout->addWidget(m_chart);
+    m_chart->setSizePolicy(QSizePolicy::Preferred, QSizePolicy::Minimum);
+    sideLayout->addWidget(m_detail, 1);
+
+    m_bottomSplitter = new QSplitter(Qt::Horizontal, central);
+    m_bottomSplitter->setObjectName(QStringLiteral("bottomSplitter"));
+    m_bottomSplitter->addWidget(logPane);
+    m_bottomSplitter->addWidget(sidePane);
+    m_bottomSplitter->setStretchFactor(0, 1);
+    m_bottomSplitter->setStretchFactor(1, 1);
+    m_bottomSplitter->setChildrenCollapsible(false);
+
     m_splitter = new QSplitter(Qt::Vertical, central);
     m_splitter->setObjectName(QStringLiteral("splitter"));
     m_splitter->addWidget(connectionsPane);
-    m_splitter->addWidget(logPane);
+    m_splitter->addWidget(m_bottomSplitter);
     m_splitter->setStretchFactor(0, 2);
     m_splitter->setStretchFactor(1, 3);
     m_splitter->setChildrenCollapsible(false);
@@ -375,6 +406,7 @@ void MainWindow::buildWidgets()
     const auto selectionMayHaveChanged = [this] {
         updateActions();
         updateLogFilter();
+        updateDetailPane();
     };
     connect(m_connectionsView->selectionModel(), &QItemSelectionModel::selectionChanged, this,
             selectionMayHaveChanged);
@@ -489,6 +521,16 @@ void MainWindow::connectCore()
     connect(m_hub, &Hub::frameReceived, m_traffic, &TrafficMeter::countIncoming);
     connect(m_hub, &Hub::frameSent, m_traffic, &TrafficMeter::countOutgoing);
     connect(m_traffic, &TrafficMeter::ratesChanged, this, &MainWindow::onRatesChanged);
+    connect(m_traffic, &TrafficMeter::sampled, m_history,
+            [this](quint64 in, quint64 out, qint64 elapsedMs) {
+                m_history->addSample(QDateTime::currentMSecsSinceEpoch(), m_hub->count(), in + out,
+                                     elapsedMs);
+            });
+    // After the table dropped the row: the pane keeps the session's last figures.
+    connect(m_hub, &Hub::sessionClosed, m_detail,
+            [this](quint64 id, const TerminateReason &reason) {
+                m_detail->markClosed(id, reason.toString());
+            });
 
     connect(m_hub, &Hub::countChanged, this, &MainWindow::onCountChanged);
     connect(m_server, &Server::listeningChanged, this, &MainWindow::onListeningChanged);
@@ -589,7 +631,12 @@ void MainWindow::restoreSettings()
     if (!restoreGeometry(settings.value(kGeometryKey).toByteArray()))
         resize(1100, 720);
     restoreState(settings.value(kWindowStateKey).toByteArray());
-    m_splitter->restoreState(settings.value(kSplitterKey).toByteArray());
+    // First run: six rows of connections, and the rest for the log, the chart and the
+    // selected connection's details, which then fit without scrolling.
+    if (!m_splitter->restoreState(settings.value(kSplitterKey).toByteArray()))
+        m_splitter->setSizes({175, 445});
+    if (!m_bottomSplitter->restoreState(settings.value(kBottomSplitterKey).toByteArray()))
+        m_bottomSplitter->setSizes({560, 540}); // about half each at the default width
     m_connectionsView->horizontalHeader()->restoreState(
             settings.value(kConnectionsHeaderKey).toByteArray());
     m_logView->horizontalHeader()->restoreState(settings.value(kLogHeaderKey).toByteArray());
@@ -605,6 +652,7 @@ void MainWindow::saveSettings() const
     settings.setValue(kGeometryKey, saveGeometry());
     settings.setValue(kWindowStateKey, saveState());
     settings.setValue(kSplitterKey, m_splitter->saveState());
+    settings.setValue(kBottomSplitterKey, m_bottomSplitter->saveState());
     settings.setValue(kConnectionsHeaderKey, m_connectionsView->horizontalHeader()->saveState());
     settings.setValue(kLogHeaderKey, m_logView->horizontalHeader()->saveState());
     settings.setValue(kFollowSelectionKey, m_followSelection->isChecked());
@@ -754,6 +802,32 @@ void MainWindow::updateLogFilter()
     }
     const QList<quint64> ids = selectedSessionIds();
     m_logProxy->setSessions(QSet<quint64>(ids.cbegin(), ids.cend()));
+}
+
+void MainWindow::updateDetailPane()
+{
+    const QList<quint64> ids = selectedSessionIds();
+    // The row of a session that just closed leaves the selection (while the row
+    // is still in the table: the selection changes before the row goes); its pane
+    // stays, saying "closed", until the operator selects something else.
+    if (ids.isEmpty() && m_detail->sessionId() != 0 && !m_hub->session(m_detail->sessionId()))
+        return;
+    const bool one = ids.size() == 1 && selectedRemoteSessions().isEmpty();
+    m_detail->setSession(one ? ids.constFirst() : 0);
+}
+
+void MainWindow::sendToSession(quint64 id, const QString &text)
+{
+    const bool sent = m_hub->send(id, Frame::text(text));
+    statusBar()->showMessage(sent ? tr("Sent to connection %1").arg(id)
+                                  : tr("Connection %1 is gone; nothing sent").arg(id),
+                             3000);
+}
+
+void MainWindow::closeSession(quint64 id)
+{
+    m_hub->close(id, 4000, QStringLiteral("closed by operator"));
+    statusBar()->showMessage(tr("Closing connection %1").arg(id), 3000);
 }
 
 void MainWindow::showError(const QString &message)

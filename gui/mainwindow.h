@@ -29,6 +29,9 @@ class Hub;
 class LogFilterModel;
 class MessageLogModel;
 class Server;
+class SessionDetailPane;
+class TrafficChart;
+class TrafficHistory;
 class TrafficMeter;
 
 /*!
@@ -97,6 +100,9 @@ private:
     void updateClusterStatus();
     void updateActions();
     void updateLogFilter();
+    void updateDetailPane();
+    void sendToSession(quint64 id, const QString &text);
+    void closeSession(quint64 id);
     void showError(const QString &message);
     void hideError();
     QString listenErrorMessage(const ListenAddress &address) const;
@@ -123,6 +129,7 @@ private:
     MessageLogModel *m_log;
     LogFilterModel *m_logProxy;
     TrafficMeter *m_traffic;
+    TrafficHistory *m_history;
 
     QAction *m_listenAction = nullptr;
     QAction *m_changeAddressAction = nullptr;
@@ -135,6 +142,9 @@ private:
     QFrame *m_errorBanner = nullptr;
     QLabel *m_errorLabel = nullptr;
     QSplitter *m_splitter = nullptr;
+    QSplitter *m_bottomSplitter = nullptr; // the log | the chart over the session's details
+    TrafficChart *m_chart = nullptr;
+    SessionDetailPane *m_detail = nullptr;
     QLineEdit *m_filterEdit = nullptr;
     QTableView *m_connectionsView = nullptr;
     QTableView *m_logView = nullptr;

@@ -16,6 +16,7 @@ void TrafficMeter::sample()
 {
     // Measure the time that really passed: a busy event loop fires late.
     m_samples[m_next] = {std::exchange(m_in, 0), std::exchange(m_out, 0), m_clock.restart()};
+    Q_EMIT sampled(m_samples[m_next].in, m_samples[m_next].out, m_samples[m_next].ms);
     m_next = (m_next + 1) % kWindow;
     Sample total;
     for (const Sample &s : m_samples) {

@@ -30,6 +30,12 @@ public:
 
 Q_SIGNALS:
     void ratesChanged(double incomingPerSecond, double outgoingPerSecond);
+    /*!
+        Every tick, changed or not: the messages counted since the last one and
+        the milliseconds that really passed. The traffic chart takes one point
+        from each.
+    */
+    void sampled(quint64 incoming, quint64 outgoing, qint64 elapsedMs);
 
 private:
     struct Sample

@@ -106,6 +106,7 @@ void Session::onPong(quint64 elapsedMs, const QByteArray &payload)
     m_lastReceivedMs = m_hub->nowMs();
     m_outstandingPings = 0;
     m_info.lastPingRttMs = qint64(elapsedMs);
+    ++m_info.pongs;
     m_hub->markDirty(id());
     if (!isOpen())
         return;

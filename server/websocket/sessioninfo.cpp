@@ -87,7 +87,7 @@ bool SessionInfo::countersDiffer(const SessionInfo &other) const
     return messagesIn != other.messagesIn || messagesOut != other.messagesOut
             || bytesIn != other.bytesIn || bytesOut != other.bytesOut
             || wireBytesIn != other.wireBytesIn || wireBytesOut != other.wireBytesOut
-            || lastPingRttMs != other.lastPingRttMs || state != other.state;
+            || lastPingRttMs != other.lastPingRttMs || pongs != other.pongs || state != other.state;
 }
 
 } // namespace Switchboard

@@ -27,6 +27,11 @@ struct SessionInfo
     quint64 wireBytesIn = 0; //!< the same payloads as they crossed the wire (compressed or not)
     quint64 wireBytesOut = 0;
     qint64 lastPingRttMs = -1; //!< -1 until the first pong
+    /*!
+        Pongs received so far: each one is a new lastPingRttMs, also when it
+        equals the last, so the console can keep a history of round trips.
+    */
+    quint64 pongs = 0;
     QByteArray protocol; //!< the negotiated subprotocol, or empty
     bool compressed = false; //!< permessage-deflate was negotiated
     State state = State::Open;

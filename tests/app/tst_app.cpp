@@ -119,6 +119,8 @@ private slots:
         QCOMPARE(out.trimmed(), QStringLiteral("switchboard " SWITCHBOARD_VERSION));
         QCOMPARE(runToEnd({QStringLiteral("--help")}, nullptr, &out), 0);
         QVERIFY(out.contains(u"--idle-timeout"));
+        // Read before QCoreApplication exists, yet the usage line names the program.
+        QVERIFY2(out.startsWith(u"Usage: switchboard [options]\n"), qPrintable(out.left(80)));
     }
 
     void portInUseExits1()

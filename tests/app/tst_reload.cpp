@@ -28,6 +28,18 @@ CommandLine fromFile(const QTemporaryDir &dir, const QByteArray &text)
                             QProcessEnvironment());
 }
 
+/*! The server as main() builds it from \a config, not yet listening. */
+struct Running
+{
+    explicit Running(const ServerConfig &config)
+        : hub(quietSettings()), server(&hub), tokens(installDefaults(server, config).tokens)
+    {
+    }
+    Hub hub;
+    Server server;
+    std::shared_ptr<AdminTokens> tokens;
+};
+
 int adminStatus(quint16 port, const QByteArray &token)
 {
     return request(port, "GET", "/api/connections", {{"Authorization", "Bearer " + token}}).status;
@@ -47,9 +59,9 @@ private slots:
         QTemporaryDir dir;
         CommandLine running = fromFile(dir, "port = 0\nadmin-token = first-token\n");
         QCOMPARE(running.action, CommandLine::Action::Run);
-        Hub hub(quietSettings());
-        Server server(&hub);
-        const auto tokens = installDefaults(server, running.config);
+        Running app(running.config);
+        Server &server = app.server;
+        AdminTokens &tokens = *app.tokens;
         QVERIFY(server.listen(QHostAddress::LocalHost, 0));
         QCOMPARE(adminStatus(server.serverPort(), "first-token"), 200);
 
@@ -57,7 +69,7 @@ private slots:
                                           "port = 4999\n"
                                           "admin-token = second-token\n"
                                           "log-level = warning\n");
-        const ReloadResult result = applyReload(server, *tokens, running, next);
+        const ReloadResult result = applyReload(server, tokens, running, next);
         QCOMPARE(result.applied,
                  QStringList({QStringLiteral("admin-token"), QStringLiteral("log-level")}));
         QCOMPARE(result.needRestart, QStringList{QStringLiteral("port")});
@@ -65,7 +77,7 @@ private slots:
         QCOMPARE(adminStatus(server.serverPort(), "second-token"), 200);
 
         // The port still waits for a restart, so the next reload says so again.
-        const ReloadResult again = applyReload(server, *tokens, running, next);
+        const ReloadResult again = applyReload(server, tokens, running, next);
         QVERIFY(again.applied.isEmpty());
         QCOMPARE(again.needRestart, QStringList{QStringLiteral("port")});
         applyLogLevel(QStringLiteral("warning"));
@@ -77,13 +89,13 @@ private slots:
         CommandLine running = fromFile(dir, "port = 0\n");
         QVERIFY(running.config.adminTokenGenerated);
         const QByteArray generated = running.config.adminToken;
-        Hub hub(quietSettings());
-        Server server(&hub);
-        const auto tokens = installDefaults(server, running.config);
+        Running app(running.config);
+        Server &server = app.server;
+        AdminTokens &tokens = *app.tokens;
         QVERIFY(server.listen(QHostAddress::LocalHost, 0));
         const CommandLine next = fromFile(dir, "port = 0\nallowed-origin = http://a.example\n");
         QVERIFY(next.config.adminToken != generated); // a new one was made for "next"...
-        const ReloadResult result = applyReload(server, *tokens, running, next);
+        const ReloadResult result = applyReload(server, tokens, running, next);
         QCOMPARE(result.applied, QStringList{QStringLiteral("allowed-origin")});
         // ...but the operator was given the first, which keeps working.
         QCOMPARE(adminStatus(server.serverPort(), generated), 200);
@@ -94,16 +106,16 @@ private slots:
     {
         QTemporaryDir dir;
         CommandLine running = fromFile(dir, "port = 0\nadmin-token = t\n");
-        Hub hub(quietSettings());
-        Server server(&hub);
-        const auto tokens = installDefaults(server, running.config);
+        Running app(running.config);
+        Server &server = app.server;
+        AdminTokens &tokens = *app.tokens;
         QVERIFY(server.listen(QHostAddress::LocalHost, 0));
         const quint16 port = server.serverPort();
         const auto upgrade = [port](const QByteArray &extra) {
             return rawRequest(port, upgradeRequest("/ws", port, extra)).status;
         };
         QCOMPARE(upgrade("Origin: http://a.example\r\n"), 403); // same-origin only by default
-        applyReload(server, *tokens, running,
+        applyReload(server, tokens, running,
                     fromFile(dir,
                              "port = 0\nadmin-token = t\nallowed-origin = http://a.example\n"
                              "client-token = client-secret\n"));
@@ -121,9 +133,9 @@ private slots:
         const QByteArray tls = "tls-cert = cert.pem\ntls-key = key.pem\n";
         CommandLine running = fromFile(dir, "port = 0\nadmin-token = t\n" + tls);
         QVERIFY2(running.action == CommandLine::Action::Run, qPrintable(running.text));
-        Hub hub(quietSettings());
-        Server server(&hub);
-        const auto tokens = installDefaults(server, running.config);
+        Running app(running.config);
+        Server &server = app.server;
+        AdminTokens &tokens = *app.tokens;
         QString error;
         server.setTlsConfiguration(*loadTlsConfiguration(cert, key, &error));
         QVERIFY(server.listen(QHostAddress::LocalHost, 0));
@@ -141,7 +153,7 @@ private slots:
 
         // certbot renews in place: same names, new files, then a reload.
         QVERIFY(makeCertificate(cert, key));
-        const ReloadResult result = applyReload(server, *tokens, running,
+        const ReloadResult result = applyReload(server, tokens, running,
                                                 fromFile(dir, "port = 0\nadmin-token = t\n" + tls));
         QVERIFY(result.needRestart.isEmpty());
         const QSslCertificate second = servedCertificate();
@@ -154,14 +166,14 @@ private slots:
     {
         QTemporaryDir dir;
         CommandLine running = fromFile(dir, "port = 0\nadmin-token = t\n");
-        Hub hub(quietSettings());
-        Server server(&hub);
-        const auto tokens = installDefaults(server, running.config);
+        Running app(running.config);
+        Server &server = app.server;
+        AdminTokens &tokens = *app.tokens;
         // The files need not exist: turning TLS on is refused before they are read.
         const CommandLine next = fromFile(dir,
                                           "port = 0\nadmin-token = t\ntls-cert = c.pem\n"
                                           "tls-key = k.pem\n");
-        const ReloadResult result = applyReload(server, *tokens, running, next);
+        const ReloadResult result = applyReload(server, tokens, running, next);
         QCOMPARE(result.needRestart,
                  QStringList({QStringLiteral("tls-cert"), QStringLiteral("tls-key")}));
         QVERIFY(!server.isTls());

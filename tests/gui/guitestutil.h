@@ -44,7 +44,7 @@ inline void isolateSettings(const QTemporaryDir &dir, const QString &application
 /*! A Server + Hub with the standard routes, not yet listening. */
 struct TestServer
 {
-    TestServer() : server(&hub)
+    explicit TestServer(Switchboard::HubSettings settings = {}) : hub(settings), server(&hub)
     {
         Switchboard::ServerConfig config;
         config.adminToken = QByteArrayLiteral("test-token");

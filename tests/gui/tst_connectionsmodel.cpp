@@ -34,6 +34,7 @@ private Q_SLOTS:
     void nodeColumnNamesTheInstance();
     void sortsLocalRowsFirstThenByNode();
     void subprotocolAndCompressionColumns();
+    void keepsARoundTripHistoryPerSession();
 
 private:
     // The connections MainWindow::connectCore() makes for this model.
@@ -528,6 +529,56 @@ void tst_ConnectionsModel::subprotocolAndCompressionColumns()
     QCOMPARE(text(model, row, ConnectionsModel::ProtocolColumn), QStringLiteral("chat.v1"));
     // (2048 + 5) payload bytes over (512 + 5) wire bytes.
     QCOMPARE(text(model, row, ConnectionsModel::CompressionColumn), QStringLiteral("deflate 4.0×"));
+}
+
+void tst_ConnectionsModel::keepsARoundTripHistoryPerSession()
+{
+    ConnectionsModel model;
+    QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+    SessionInfo a;
+    a.id = 1;
+    a.connectedAt = QDateTime::currentDateTimeUtc();
+    SessionInfo b = a;
+    b.id = 2;
+    b.lastPingRttMs = 9; // a snapshot taken after a pong already
+    b.pongs = 1;
+    model.addSession(a);
+    model.addSession(b);
+    QCOMPARE(model.rttHistory(1), QList<qint64>{});
+    QCOMPARE(model.rttHistory(2), QList<qint64>{9});
+
+    // A new pong with the same round trip is a new sample; a batch without one
+    // (a message counted) is not.
+    a.lastPingRttMs = 5;
+    a.pongs = 1;
+    model.updateSessions({a});
+    a.pongs = 2;
+    model.updateSessions({a});
+    a.messagesIn = 3;
+    model.updateSessions({a});
+    a.lastPingRttMs = 7;
+    a.pongs = 3;
+    model.updateSessions({a});
+    QCOMPARE(model.rttHistory(1), (QList<qint64>{5, 5, 7}));
+    QCOMPARE(model.rttHistory(2), QList<qint64>{9});
+
+    // Only the last RttHistorySize are kept, oldest first.
+    for (int i = 0; i < ConnectionsModel::RttHistorySize + 5; ++i) {
+        a.lastPingRttMs = 100 + i;
+        ++a.pongs;
+        model.updateSessions({a});
+    }
+    const QList<qint64> history = model.rttHistory(1);
+    QCOMPARE(history.size(), ConnectionsModel::RttHistorySize);
+    QCOMPARE(history.constFirst(), 105);
+    QCOMPARE(history.constLast(), 100 + ConnectionsModel::RttHistorySize + 4);
+
+    // The history leaves with its session, and a reset rebuilds it from the snapshots.
+    model.removeSession(1);
+    QCOMPARE(model.rttHistory(1), QList<qint64>{});
+    model.resetSessions({a, b});
+    QCOMPARE(model.rttHistory(1), QList<qint64>{a.lastPingRttMs});
+    QCOMPARE(model.rttHistory(2), QList<qint64>{9});
 }
 
 QTEST_GUILESS_MAIN(tst_ConnectionsModel)

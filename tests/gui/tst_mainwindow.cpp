@@ -5,6 +5,9 @@
 #include "guitestutil.h"
 #include "mainwindow.h"
 #include "messagelogmodel.h"
+#include "sessiondetailpane.h"
+#include "trafficchart.h"
+#include "traffichistory.h"
 
 #include <QtCore/QFile>
 #include <QtCore/QSettings>
@@ -28,6 +31,7 @@
 #include <QtWidgets/QToolButton>
 #include <QtWidgets/QSpinBox>
 #include <QtWidgets/QTableView>
+#include <QtWebSockets/QWebSocketHandshakeOptions>
 
 #include <memory>
 
@@ -80,6 +84,11 @@ private Q_SLOTS:
     void logKeepsFollowingWhenTheBannerAppears();
     void bannerCanBeDismissed();
     void failingBrowserIsExplainedInTheWindow();
+    void detailPaneShowsTheSelectedSession();
+    void detailPaneFollowsTheSessionsLog();
+    void detailPaneActsOnItsSession();
+    void detailPaneKeepsTheRoundTrips();
+    void chartTakesASamplePerSecond();
 
 private:
     void createWindow();
@@ -665,6 +674,201 @@ void tst_MainWindow::failingBrowserIsExplainedInTheWindow()
     child<QAction>("openClientAction")->trigger();
     QCOMPARE(opened.size(), 2);
     QVERIFY(m_window->statusBar()->currentMessage().isEmpty());
+}
+
+namespace {
+
+// Paint events of one widget: the chart must repaint once per sample, not per message.
+class PaintCounter final : public QObject
+{
+public:
+    int paints = 0;
+
+protected:
+    bool eventFilter(QObject *watched, QEvent *event) override
+    {
+        if (event->type() == QEvent::Paint)
+            ++paints;
+        return QObject::eventFilter(watched, event);
+    }
+};
+
+QString labelText(const QObject *root, const char *name)
+{
+    return GuiTest::child<QLabel>(root, name)->text();
+}
+
+} // namespace
+
+void tst_MainWindow::detailPaneShowsTheSelectedSession()
+{
+    auto *pane = child<SessionDetailPane>("sessionDetailPane");
+    QCOMPARE(pane->sessionId(), 0u);
+    QVERIFY(child<QLabel>("detailPlaceholder")->isVisible());
+
+    // A chat client that speaks the subprotocol, beside a plain one.
+    const auto plain = connectClients(1);
+    QWebSocket chat;
+    QWebSocketHandshakeOptions options;
+    options.setSubprotocols({QStringLiteral("chat.v1")});
+    chat.open(QUrl(m_server->url(QStringLiteral("/ws/chat"))), options);
+    QTRY_COMPARE(chat.state(), QAbstractSocket::ConnectedState);
+    QTRY_COMPARE(connectionsView()->model()->rowCount(), 2);
+    quint64 chatId = 0;
+    for (const SessionInfo &info : m_server->hub.sessions()) {
+        if (info.peerPort == chat.localPort())
+            chatId = info.id;
+    }
+    QVERIFY(chatId != 0);
+
+    QTableView *view = connectionsView();
+    for (int row = 0; row < view->model()->rowCount(); ++row) {
+        if (view->model()->index(row, 0).data(ConnectionsModel::SessionIdRole).value<quint64>()
+            == chatId)
+            view->selectRow(row);
+    }
+    QCOMPARE(pane->sessionId(), chatId);
+    QVERIFY(child<QLabel>("detailPeer")->isVisible());
+    QCOMPARE(labelText(pane, "detailPeer"), QStringLiteral("127.0.0.1:%1").arg(chat.localPort()));
+    QCOMPARE(labelText(pane, "detailPath"), QStringLiteral("/ws/chat"));
+    QCOMPARE(labelText(pane, "detailProtocol"), QStringLiteral("chat.v1"));
+    QCOMPARE(labelText(pane, "detailCompression"), QStringLiteral("none"));
+    QCOMPARE(labelText(pane, "detailState"), QStringLiteral("open"));
+    QVERIFY(labelText(pane, "detailTitle").contains(QString::number(chatId)));
+
+    // Live: the counters follow the hub's batches.
+    chat.sendTextMessage(QStringLiteral("hello"));
+    chat.sendTextMessage(QStringLiteral("again"));
+    QTRY_VERIFY(labelText(pane, "detailMessages").startsWith(u"2 in"));
+
+    // Two rows selected: no one session to show.
+    view->selectAll();
+    QCOMPARE(pane->sessionId(), 0u);
+    QVERIFY(child<QLabel>("detailPlaceholder")->isVisible());
+
+    // The session ends while shown: its figures stay, marked closed.
+    select(plain);
+    const quint64 plainId = plain.at(0)->sessionId(m_server->hub);
+    QCOMPARE(pane->sessionId(), plainId);
+    const QString peer = labelText(pane, "detailPeer");
+    plain.at(0)->socket.close();
+    QTRY_VERIFY(labelText(pane, "detailState").startsWith(u"closed"));
+    QVERIFY(pane->isClosed());
+    QCOMPARE(pane->sessionId(), plainId);
+    QCOMPARE(labelText(pane, "detailPeer"), peer);
+    QVERIFY(!child<QPushButton>("detailCloseButton")->isEnabled());
+    QVERIFY(!child<QLineEdit>("detailMessageEdit")->isEnabled());
+    chat.close();
+}
+
+void tst_MainWindow::detailPaneFollowsTheSessionsLog()
+{
+    const auto clients = connectClients(2);
+    select({clients.at(1)});
+    clients.at(0)->socket.sendTextMessage(QStringLiteral("not this one"));
+    clients.at(1)->socket.sendTextMessage(QStringLiteral("this one"));
+    QTRY_COMPARE(clients.at(1)->texts.size(), 2); // echoed: the hub logged in and out
+    QTRY_COMPARE(clients.at(0)->texts.size(), 2);
+    // A broadcast reaches it too, but is a line of every session: the main log has it.
+    m_server->hub.broadcast(Frame::text(QStringLiteral("to everyone")));
+    QTRY_COMPARE(clients.at(1)->texts.size(), 3);
+    QTRY_VERIFY(logHasLine(QStringLiteral("broadcast"), 0, QStringLiteral("to everyone")));
+
+    auto *log = child<QTableView>("detailLogView");
+    QStringList lines;
+    QTRY_VERIFY([&] {
+        lines.clear();
+        for (int row = 0; row < log->model()->rowCount(); ++row)
+            lines << log->model()->index(row, MessageLogModel::MessageColumn).data().toString();
+        return lines.contains(QStringLiteral("this one"));
+    }());
+    QVERIFY(!lines.contains(QStringLiteral("not this one")));
+    // Only this session's lines: no server events, no other session.
+    const quint64 id = clients.at(1)->sessionId(m_server->hub);
+    for (int row = 0; row < log->model()->rowCount(); ++row)
+        QCOMPARE(log->model()->index(row, 0).data(MessageLogModel::SessionIdRole).value<quint64>(),
+                 id);
+    QVERIFY(log->isColumnHidden(MessageLogModel::SessionColumn));
+}
+
+void tst_MainWindow::detailPaneActsOnItsSession()
+{
+    const auto clients = connectClients(2);
+    select({clients.at(0)});
+    auto *edit = child<QLineEdit>("detailMessageEdit");
+    auto *send = child<QPushButton>("detailSendButton");
+    QVERIFY(!send->isEnabled()); // nothing to send yet
+    QTest::keyClicks(edit, QStringLiteral("just you"));
+    QVERIFY(send->isEnabled());
+    QTest::mouseClick(send, Qt::LeftButton);
+    QTRY_COMPARE(clients.at(0)->texts,
+                 (QStringList{QStringLiteral("start"), QStringLiteral("just you")}));
+    QVERIFY(edit->text().isEmpty());
+    m_server->hub.send(clients.at(1)->sessionId(m_server->hub),
+                       Frame::text(QStringLiteral("marker")));
+    QTRY_COMPARE(clients.at(1)->texts.size(), 2);
+    QCOMPARE(clients.at(1)->texts.at(1), QStringLiteral("marker")); // the other got nothing else
+
+    QTest::mouseClick(child<QPushButton>("detailCloseButton"), Qt::LeftButton);
+    QTRY_VERIFY(clients.at(0)->closed);
+    QCOMPARE(clients.at(0)->closeCode, 4000);
+    QVERIFY(!clients.at(1)->closed);
+}
+
+void tst_MainWindow::detailPaneKeepsTheRoundTrips()
+{
+    // A server that pings every 50 ms, so round trips come quickly.
+    m_window.reset();
+    Switchboard::HubSettings settings;
+    settings.pingInterval = std::chrono::milliseconds(50);
+    settings.statsInterval = std::chrono::milliseconds(20);
+    m_server = std::make_unique<GuiTest::TestServer>(settings);
+    QVERIFY(m_server->listen());
+    createWindow();
+
+    const auto clients = connectClients(1);
+    select(clients);
+    auto *pane = child<SessionDetailPane>("sessionDetailPane");
+    QCOMPARE(labelText(pane, "detailRtt"), QStringLiteral("no pong yet"));
+    QTRY_VERIFY(labelText(pane, "detailRtt").contains(u"over the last 3 pings"));
+    const QList<qint64> history = m_window->findChild<ConnectionsModel *>()->rttHistory(
+            clients.at(0)->sessionId(m_server->hub));
+    QVERIFY(history.size() >= 3);
+}
+
+void tst_MainWindow::chartTakesASamplePerSecond()
+{
+    auto *chart = child<TrafficChart>("trafficChart");
+    QVERIFY(chart->isVisible());
+    TrafficHistory *history = chart->history();
+    const auto clients = connectClients(2);
+    QTRY_COMPARE(history->latest().connections, 2);
+    QVERIFY(chart->currentText().startsWith(u"2 connections"));
+
+    // A burst of messages is one sample, and one repaint, per second.
+    PaintCounter counter;
+    chart->installEventFilter(&counter);
+    QSignalSpy samples(history, &TrafficHistory::sampleAdded);
+    QVERIFY(samples.wait(3000));
+    QTRY_VERIFY(counter.paints > 0); // a sample is painted
+    counter.paints = 0;
+    samples.clear();
+    for (int i = 0; i < 200; ++i)
+        clients.at(i % 2)->socket.sendTextMessage(QStringLiteral("burst"));
+    QTRY_COMPARE(clients.at(1)->texts.size(), 101);
+    QTRY_VERIFY(history->latest().messagesPerSecond > 0);
+    QVERIFY(samples.size() >= 1);
+    QVERIFY2(counter.paints <= samples.size(),
+             qPrintable(QStringLiteral("%1 paints for %2 samples")
+                                .arg(counter.paints)
+                                .arg(samples.size())));
+
+    // Hidden, it takes samples without painting.
+    m_window->hide();
+    counter.paints = 0;
+    const int before = history->size();
+    QTRY_VERIFY(history->size() > before || history->size() == history->capacity());
+    QCOMPARE(counter.paints, 0);
 }
 
 QTEST_MAIN(tst_MainWindow)

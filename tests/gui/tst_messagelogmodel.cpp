@@ -281,6 +281,16 @@ void tst_MessageLogModel::filtersBySession()
 
     filter.setSessions({});
     QCOMPARE(filter.rowCount(), 7);
+
+    // The session detail pane lists one session's own lines only.
+    filter.setIncludeShared(false);
+    filter.setSessions({2});
+    shown.clear();
+    for (int row = 0; row < filter.rowCount(); ++row)
+        shown << text(filter, row, MessageLogModel::MessageColumn);
+    QCOMPARE(shown,
+             (QStringList{QStringLiteral("from 2"), QStringLiteral("session 2 event"),
+                          QStringLiteral("more from 2")}));
 }
 
 QTEST_GUILESS_MAIN(tst_MessageLogModel)

@@ -13,6 +13,7 @@ class tst_TrafficMeter : public QObject
 
 private Q_SLOTS:
     void reportsRatesOnItsOwnPace();
+    void reportsEveryTicksCounts();
 };
 
 void tst_TrafficMeter::reportsRatesOnItsOwnPace()
@@ -29,6 +30,23 @@ void tst_TrafficMeter::reportsRatesOnItsOwnPace()
     QVERIFY2(in > 0 && out > 0 && in > out, qPrintable(QStringLiteral("%1 %2").arg(in).arg(out)));
     QCOMPARE(meter.incomingRate(), in);
     QCOMPARE(meter.outgoingRate(), out);
+}
+
+void tst_TrafficMeter::reportsEveryTicksCounts()
+{
+    TrafficMeter meter;
+    QSignalSpy sampled(&meter, &TrafficMeter::sampled);
+    for (int i = 0; i < 7; ++i)
+        meter.countIncoming();
+    meter.countOutgoing();
+    QVERIFY(sampled.wait(3000));
+    QCOMPARE(sampled.constLast().at(0).value<quint64>(), 7u);
+    QCOMPARE(sampled.constLast().at(1).value<quint64>(), 1u);
+    QVERIFY(sampled.constLast().at(2).value<qint64>() > 0);
+    // A quiet second is a sample too: the chart draws the gap.
+    QVERIFY(sampled.wait(3000));
+    QCOMPARE(sampled.constLast().at(0).value<quint64>(), 0u);
+    QCOMPARE(sampled.constLast().at(1).value<quint64>(), 0u);
 }
 
 QTEST_GUILESS_MAIN(tst_TrafficMeter)

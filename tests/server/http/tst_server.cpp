@@ -598,6 +598,8 @@ private slots:
         QVERIFY(client.waitGreeted());
         QSignalSpy stats(&f.hub, &Hub::statsChanged);
         QTRY_VERIFY(f.hub.sessions().first().lastPingRttMs >= 0);
+        // Every pong counts, so equal round trips still read as new ones.
+        QTRY_VERIFY(f.hub.sessions().first().pongs >= 2);
         QVERIFY(stats.size() > 0 || stats.wait());
         const HttpResponse r = request(f.port(), "GET", "/api/connections", kAdmin);
         const QJsonObject session

@@ -1,0 +1,193 @@
+#include "channels/topicregistry.h"
+
+#include <QtCore/QJsonArray>
+#include <QtCore/QJsonDocument>
+#include <QtTest/QTest>
+
+using namespace Switchboard;
+using namespace std::chrono_literals;
+
+namespace {
+
+/*! What the registry handed to whom, decoded. */
+struct Deliveries
+{
+    QList<std::pair<QList<quint64>, QJsonObject>> sent;
+    int frames = 0;
+
+    TopicRegistry::Deliver deliver()
+    {
+        return [this](const QList<quint64> &ids, const Frame &frame) {
+            QList<quint64> sorted = ids;
+            std::sort(sorted.begin(), sorted.end());
+            sent.append({sorted, QJsonDocument::fromJson(frame.payload()).object()});
+            ++frames;
+        };
+    }
+    QJsonObject last() const { return sent.isEmpty() ? QJsonObject() : sent.constLast().second; }
+    QList<quint64> lastIds() const
+    {
+        return sent.isEmpty() ? QList<quint64>() : sent.constLast().first;
+    }
+};
+
+qint64 offsetOf(const Frame &frame)
+{
+    return QJsonDocument::fromJson(frame.payload()).object().value(u"offset").toInteger();
+}
+
+QStringList members(const QJsonObject &presence)
+{
+    QStringList keys = presence.keys();
+    keys.sort();
+    return keys;
+}
+
+} // namespace
+
+class tst_TopicRegistry : public QObject
+{
+    Q_OBJECT
+
+private slots:
+    void publishReachesEverySubscriberWithOneFrame()
+    {
+        Deliveries d;
+        TopicRegistry registry(d.deliver());
+        registry.join(1, QStringLiteral("t"), {}, {});
+        registry.join(2, QStringLiteral("t"), {}, {});
+        registry.join(3, QStringLiteral("other"), {}, {});
+        d.sent.clear();
+        QCOMPARE(registry.publish(QStringLiteral("t"), QJsonValue(QStringLiteral("hi"))), 1);
+        QCOMPARE(registry.publish(QStringLiteral("t"), QJsonValue(2)), 2);
+        // One delivery per publish, to exactly the topic's subscribers.
+        QCOMPARE(d.sent.size(), 2);
+        QCOMPARE(d.sent[0].first, QList<quint64>({1, 2}));
+        QCOMPARE(d.sent[0].second.value(u"data").toString(), QStringLiteral("hi"));
+        QCOMPARE(d.sent[1].second.value(u"offset").toInt(), 2);
+        QCOMPARE(d.sent[1].second.value(u"topic").toString(), QStringLiteral("t"));
+    }
+
+    void presenceStateAndDiffs()
+    {
+        Deliveries d;
+        TopicRegistry registry(d.deliver());
+        auto joined = registry.join(1, QStringLiteral("t"), QStringLiteral("ann"),
+                                    {{QStringLiteral("name"), QStringLiteral("Ann")}});
+        QCOMPARE(members(joined.presence), QStringList{QStringLiteral("ann")});
+        QCOMPARE(d.frames, 0); // alone: nobody to tell
+
+        // The same member from a second connection: one member, two presences.
+        joined = registry.join(2, QStringLiteral("t"), QStringLiteral("ann"), {});
+        QCOMPARE(members(joined.presence), QStringList{QStringLiteral("ann")});
+        QCOMPARE(joined.presence.value(u"ann").toObject().value(u"metas").toArray().size(), 2);
+        QCOMPARE(d.lastIds(), QList<quint64>{1}); // the others get the diff
+        QCOMPARE(d.last().value(u"type").toString(), QStringLiteral("presence_diff"));
+        QCOMPARE(d.last().value(u"joins")
+                         .toObject()
+                         .value(u"ann")
+                         .toObject()
+                         .value(u"metas")
+                         .toArray()
+                         .at(0)
+                         .toObject()
+                         .value(u"session")
+                         .toInt(),
+                 2);
+
+        // Without a member name, a session is its own member.
+        joined = registry.join(3, QStringLiteral("t"), {}, {});
+        QCOMPARE(members(joined.presence),
+                 QStringList({QStringLiteral("ann"), QStringLiteral("local:3")}));
+        QCOMPARE(registry.topic(QStringLiteral("t"))->members, 2);
+        QCOMPARE(registry.topic(QStringLiteral("t"))->subscribers, 3);
+
+        // A leave is a diff to those who stay.
+        QVERIFY(registry.leave(2, QStringLiteral("t")));
+        QCOMPARE(d.lastIds(), QList<quint64>({1, 3}));
+        QVERIFY(d.last().value(u"leaves").toObject().contains(u"ann"));
+        QVERIFY(d.last().value(u"joins").toObject().isEmpty());
+        QVERIFY(!registry.leave(2, QStringLiteral("t")));
+
+        // A closed connection leaves everything.
+        registry.join(1, QStringLiteral("u"), {}, {});
+        registry.leaveAll(1);
+        QCOMPARE(registry.topicCountOf(1), 0);
+        QCOMPARE(registry.subscribers(QStringLiteral("t")), QList<quint64>{3});
+        QVERIFY(!registry.topic(QStringLiteral("u"))); // empty and without history: gone
+    }
+
+    void recoversWhatWasMissed()
+    {
+        Deliveries d;
+        TopicRegistry registry(d.deliver());
+        for (int i = 1; i <= 5; ++i)
+            registry.publish(QStringLiteral("t"), QJsonValue(i));
+        const auto joined = registry.join(1, QStringLiteral("t"), {}, {}, 2, registry.epoch());
+        QCOMPARE(joined.offset, 5);
+        QVERIFY(joined.recovered.value_or(false));
+        QCOMPARE(joined.missed.size(), 3);
+        QCOMPARE(offsetOf(joined.missed.at(0)), 3);
+        QCOMPARE(offsetOf(joined.missed.at(2)), 5);
+        // Up to date: recovered, nothing missed.
+        registry.leave(1, QStringLiteral("t"));
+        const auto current = registry.join(1, QStringLiteral("t"), {}, {}, 5, registry.epoch());
+        QVERIFY(current.recovered.value_or(false));
+        QVERIFY(current.missed.isEmpty());
+        // Without "since", no recovery is attempted.
+        QVERIFY(!registry.join(2, QStringLiteral("t"), {}, {}).recovered);
+    }
+
+    void tellsWhenTheGapIsTooOld_data()
+    {
+        QTest::addColumn<qint64>("since");
+        QTest::addColumn<bool>("sameEpoch");
+        QTest::addColumn<bool>("recovered");
+        // History of 3 after 10 publishes: offsets 8, 9, 10 are kept.
+        QTest::newRow("all kept") << qint64(7) << true << true;
+        QTest::newRow("one lost") << qint64(6) << true << false;
+        QTest::newRow("from the start") << qint64(0) << true << false;
+        QTest::newRow("ahead of the topic") << qint64(11) << true << false;
+        QTest::newRow("another epoch") << qint64(9) << false << false;
+    }
+
+    void tellsWhenTheGapIsTooOld()
+    {
+        QFETCH(qint64, since);
+        QFETCH(bool, sameEpoch);
+        QFETCH(bool, recovered);
+        Deliveries d;
+        ChannelSettings settings;
+        settings.historySize = 3;
+        TopicRegistry registry(d.deliver(), settings);
+        for (int i = 1; i <= 10; ++i)
+            registry.publish(QStringLiteral("t"), QJsonValue(i));
+        QCOMPARE(registry.topic(QStringLiteral("t"))->history, 3);
+        const auto joined = registry.join(1, QStringLiteral("t"), {}, {}, since,
+                                          sameEpoch ? registry.epoch() : QStringLiteral("old"));
+        QCOMPARE(joined.recovered, std::optional<bool>(recovered));
+        QCOMPARE(joined.missed.isEmpty(), !recovered || since == 10);
+    }
+
+    void historyAgeDropsOldMessages()
+    {
+        Deliveries d;
+        ChannelSettings settings;
+        settings.historyAge = 1ms;
+        TopicRegistry registry(d.deliver(), settings);
+        registry.publish(QStringLiteral("t"), QJsonValue(1));
+        QTest::qWait(20); // the age is the point of this test
+        const auto joined = registry.join(1, QStringLiteral("t"), {}, {}, 0, registry.epoch());
+        QCOMPARE(joined.recovered, std::optional<bool>(false));
+        QCOMPARE(registry.topic(QStringLiteral("t"))->history, 0);
+    }
+
+    void epochsDifferBetweenRegistries()
+    {
+        Deliveries d;
+        QVERIFY(TopicRegistry(d.deliver()).epoch() != TopicRegistry(d.deliver()).epoch());
+    }
+};
+
+QTEST_GUILESS_MAIN(tst_TopicRegistry)
+#include "tst_topicregistry.moc"
