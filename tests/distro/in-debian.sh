@@ -3,10 +3,15 @@
 # so the project can be built and tested against that release's compiler and
 # libraries (e.g. Debian 13 "trixie" with Qt 6.8) on a Debian 12 machine.
 #
-#   tests/distro/in-debian.sh SUITE [--packages "pkg1 pkg2 ..."] -- COMMAND...
+#   tests/distro/in-debian.sh SUITE [--packages "pkg1 pkg2 ..."] [--ephemeral] -- COMMAND...
 #
 #   SUITE       a Debian suite name such as trixie
 #   --packages  Debian packages to install in it (apt, without Recommends)
+#   --ephemeral the command's changes to the tree are thrown away when it ends, so
+#               the cached tree stays as mmdebstrap made it (e.g. to install a .deb
+#               into a clean system every time); apt's package lists and
+#               downloaded packages are kept apart, in $BUILD_DIR/distro/SUITE/apt,
+#               so a later run need not fetch them again
 #   COMMAND     runs as root in the repository, which appears at /src
 #
 #   BUILD_DIR        the root file system is kept in $BUILD_DIR/distro/SUITE/rootfs
@@ -38,7 +43,7 @@
 set -euo pipefail
 
 usage() {
-    echo "usage: tests/distro/in-debian.sh SUITE [--packages \"pkg1 pkg2 ...\"] -- COMMAND..." >&2
+    echo "usage: tests/distro/in-debian.sh SUITE [--packages \"pkg1 pkg2 ...\"] [--ephemeral] -- COMMAND..." >&2
     exit 2
 }
 
@@ -48,10 +53,12 @@ suite=$1
 shift
 [[ $suite =~ ^[a-z][a-z0-9-]*$ ]] || { echo "in-debian: bad suite name: $suite" >&2; exit 2; }
 packages=""
+ephemeral=0
 while (($#)); do
     case "$1" in
     --packages) (($# >= 2)) || usage; packages=$2; shift 2 ;;
     --packages=*) packages=${1#--packages=}; shift ;;
+    --ephemeral) ephemeral=1; shift ;;
     --) shift; break ;;
     *) usage ;;
     esac
@@ -159,8 +166,24 @@ done < <(compgen -e | grep '^CTEST_' || true)
 # shellcheck disable=SC2016 # expanded by the inner bash, not here
 setup='
 set -eu
-root=$1 repo=$2
-shift 2
+root=$1 repo=$2 scratch=$3
+shift 3
+if [ -n "$scratch" ]; then
+    # --ephemeral: the tree seen by the command is an overlay, the cached tree
+    # below (never written) and a scratch directory above that takes every
+    # change and is deleted afterwards. apt keeps its lists and downloads in
+    # directories that outlive the run.
+    mkdir -p "$scratch/upper" "$scratch/work" "$scratch/merged"
+    mount -t overlay overlay \
+        -o "lowerdir=$root,upperdir=$scratch/upper,workdir=$scratch/work" "$scratch/merged"
+    apt_dir=$(dirname "$scratch")/apt
+    mkdir -p "$apt_dir/lists/partial" "$apt_dir/archives/partial"
+    mount --bind "$apt_dir/lists" "$scratch/merged/var/lib/apt/lists"
+    mount --bind "$apt_dir/archives" "$scratch/merged/var/cache/apt/archives"
+    root=$scratch/merged
+    # This PID namespace'"'"'s /proc (unshare mounted one in the tree below).
+    mount -t proc proc "$root/proc"
+fi
 # The host devices (/dev/null, /dev/urandom, /dev/pts...), recursively.
 mount --rbind /dev "$root/dev"
 # Fresh, empty shared memory (Chromium needs it) and /tmp, for this run only.
@@ -181,7 +204,13 @@ exit "$status"
 # --mount-proc: a /proc for that namespace, at the tree's /proc.
 # --kill-child: should unshare itself be killed, its PID 1 (and so everything
 #   in the namespace) is killed too, instead of running on unseen.
+scratch=""
+if ((ephemeral)); then
+    scratch=$(mktemp -d "$distro_dir/scratch.XXXXXX")
+    trap '"${sudo[@]}" rm -rf --one-file-system "$scratch"' EXIT
+fi
 status=0
 "${sudo[@]}" unshare --mount --pid --fork --kill-child --mount-proc="$rootfs/proc" \
-    /bin/bash -c "$setup" in-debian "$rootfs" "$repo" "${environment[@]}" "$@" 9>&- || status=$?
+    /bin/bash -c "$setup" in-debian "$rootfs" "$repo" "$scratch" "${environment[@]}" "$@" 9>&- \
+    || status=$?
 exit "$status"
