@@ -882,8 +882,8 @@ struct Conn
     uint64_t sendSeq = 0;
     uint64_t recvSeq = 0;
     std::vector<int64_t> sentAt; // ring of --inflight send times
-    // Broadcast: the last broadcast this client received
-    int64_t lastBroadcast = -1;
+    // Broadcast: the last round (one POSTed message) this client received
+    int64_t lastRound = -1;
     // HTTP
     int64_t requestAt = 0;
 
@@ -926,6 +926,7 @@ private:
     void beginMessage(Conn &c);
     bool matches(const Conn &c, const uint8_t *data, size_t size) const;
     void onMessage(Conn &c, bool ok);
+    void countArrival(Conn &c, int64_t now);
     void onReady(Conn &c);
     void feedHttp(Conn &c);
     void onHttpResponse(Conn &c, int status, std::string_view body);
@@ -947,6 +948,9 @@ private:
     int runIdle();
     int runEcho();
     int runBroadcast();
+    bool openClientsAndPoster(int n);
+    int runRounds(const std::string &route, int receivers, long delivered, JsonLine &json);
+    int finishNotReady();
     int runHttp();
     // The measured part of echo and http: --duration seconds with m_measuring set.
     double measure(CpuMeter &cpu);
@@ -1021,17 +1025,22 @@ private:
     uint64_t m_completedBytes = 0;
     Histogram m_latency;
 
-    // Broadcast
-    std::string m_broadcastBody;
-    int64_t m_broadcastId = -1;
-    int m_broadcastReceived = 0;
-    int64_t m_broadcastFirstAt = 0;
-    int64_t m_broadcastLastAt = 0;
-    int64_t m_broadcastLastAtPrimary = 0; // --port2: the last client of each server
-    int64_t m_broadcastLastAtSecond = 0;
-    bool m_broadcastAnswered = false;
-    int64_t m_broadcastAnsweredAt = 0;
-    long m_broadcastDelivered = -1;
+    // Broadcast: the round in flight (one POSTed message) and who has it so far.
+    struct Round
+    {
+        int64_t id = -1;
+        std::string body; // 64 B, different in every round
+        int received = 0;
+        int64_t firstAt = 0;
+        int64_t lastAt = 0;
+        int64_t lastAtPrimary = 0; // --port2: the last client of each server
+        int64_t lastAtSecond = 0;
+        bool answered = false;
+        int64_t answeredAt = 0;
+        long delivered = -1;
+    };
+    Round m_round;
+    double m_connectSeconds = 0;
 };
 
 void LoadGen::error(const std::string &what)
@@ -1594,8 +1603,8 @@ void LoadGen::beginMessage(Conn &c)
         writeTag(tag, c, c.recvSeq);
         std::memcpy(c.prefix, tag, PrefixSize);
     } else if (m_opt.mode == "broadcast") {
-        c.expected = m_broadcastBody.data();
-        c.expectedSize = m_broadcastBody.size();
+        c.expected = m_round.body.data();
+        c.expectedSize = m_round.body.size();
         c.expectedOpcode = OpText;
     } else {
         c.expected = nullptr; // idle: nothing but the greeting may arrive
@@ -1652,19 +1661,11 @@ void LoadGen::onMessage(Conn &c, bool ok)
     }
     if (m_opt.mode == "broadcast") {
         if (!ok) {
-            error("broadcast " + std::to_string(m_broadcastId) + " arrived altered on client "
+            error("broadcast " + std::to_string(m_round.id) + " arrived altered on client "
                   + std::to_string(c.index));
             return;
         }
-        if (c.lastBroadcast == m_broadcastId) {
-            error("broadcast delivered twice to client " + std::to_string(c.index));
-            return;
-        }
-        c.lastBroadcast = m_broadcastId;
-        if (m_broadcastReceived++ == 0)
-            m_broadcastFirstAt = now;
-        m_broadcastLastAt = now;
-        (onSecondServer(c) ? m_broadcastLastAtSecond : m_broadcastLastAtPrimary) = now;
+        countArrival(c, now);
         return;
     }
     if (m_opt.echoOnce && c.recvSeq < c.sendSeq) {
@@ -1677,6 +1678,21 @@ void LoadGen::onMessage(Conn &c, bool ok)
         return;
     }
     error("unexpected data message on an idle connection");
+}
+
+// This round's message reached client c: once only; the first and the last arrival noted.
+void LoadGen::countArrival(Conn &c, int64_t now)
+{
+    if (c.lastRound == m_round.id) {
+        error(m_opt.mode + " " + std::to_string(m_round.id) + " delivered twice to client "
+              + std::to_string(c.index));
+        return;
+    }
+    c.lastRound = m_round.id;
+    if (m_round.received++ == 0)
+        m_round.firstAt = now;
+    m_round.lastAt = now;
+    (onSecondServer(c) ? m_round.lastAtSecond : m_round.lastAtPrimary) = now;
 }
 
 void LoadGen::onReady(Conn &c)
@@ -1748,14 +1764,14 @@ void LoadGen::onHttpResponse(Conn &c, int status, std::string_view body)
         return;
     }
     if (m_opt.mode == "broadcast") {
-        m_broadcastAnswered = true;
-        m_broadcastAnsweredAt = now;
+        m_round.answered = true;
+        m_round.answeredAt = now;
         const size_t at = body.find("\"delivered\":");
         if (status != 200 || at == std::string_view::npos) {
             error("bad /api/broadcast answer: " + std::to_string(status) + " " + std::string(body));
             return;
         }
-        m_broadcastDelivered = std::strtol(std::string(body.substr(at + 12)).c_str(), nullptr, 10);
+        m_round.delivered = std::strtol(std::string(body.substr(at + 12)).c_str(), nullptr, 10);
         return;
     }
     error("unexpected HTTP response");
@@ -2244,15 +2260,25 @@ int LoadGen::runBroadcast()
     const int n = m_opt.connections;
     if (!setUp(n))
         return 2;
+    if (!openClientsAndPoster(n))
+        return finishNotReady();
+    // Let the server finish its own bookkeeping for the last sessions.
+    runUntil(nowNs() + secondsToNs(0.5), [] { return false; });
+    // Clients 0, 2, 4, ... are on --port, whose answer counts only its own sessions.
+    const long primaryClients = m_opt.port2 != 0 ? long(n + 1) / 2 : long(n);
+    JsonLine json = baseJson();
+    return runRounds("/api/broadcast", n, primaryClients, json);
+}
+
+// Broadcast: n WebSocket clients, then the keep-alive HTTP connection that POSTs (index
+// n). False if any of them did not open.
+bool LoadGen::openClientsAndPoster(int n)
+{
     m_target = n;
     const bool opened = openAll(nowNs() + secondsToNs(m_opt.connectTimeout));
-    const double connectSeconds = double(m_lastReadyAt - m_firstConnectAt) / 1e9;
-    if (!opened || m_ready != n) {
-        JsonLine json = baseJson();
-        json.add("ready", m_ready);
-        return finish(json, false);
-    }
-    // The HTTP connection that POSTs, kept alive across broadcasts.
+    m_connectSeconds = double(m_lastReadyAt - m_firstConnectAt) / 1e9;
+    if (!opened || m_ready != n)
+        return false;
     Conn &http = m_conns[size_t(n)];
     m_kind = Kind::Http;
     m_target = n + 1;
@@ -2261,71 +2287,79 @@ int LoadGen::runBroadcast()
     if (!runUntil(nowNs() + secondsToNs(10),
                   [&http] { return http.ready || http.state == State::Closed; })
         || !http.ready) {
-        JsonLine json = baseJson();
-        json.add("ready", m_ready);
-        error("cannot open the HTTP connection for POST /api/broadcast");
-        return finish(json, false);
+        error("cannot open the HTTP connection for the POSTs");
+        return false;
     }
-    const int wsClients = n;
-    // Let the server finish its own bookkeeping for the last sessions.
-    runUntil(nowNs() + secondsToNs(0.5), [] { return false; });
+    return true;
+}
 
+int LoadGen::finishNotReady()
+{
+    JsonLine json = baseJson();
+    json.add("ready", m_ready);
+    return finish(json, false);
+}
+
+// --warmup-count + --count rounds, one at a time: POST a 64 B text body, different in
+// every round, to `route` on the HTTP connection (the last one), then wait until the
+// answer has come and `receivers` clients have had the message. The answer must say
+// `delivered`. The time from the POST until the last client had it is the figure; it
+// and the others are added to json, and the run finishes.
+int LoadGen::runRounds(const std::string &route, int receivers, long delivered, JsonLine &json)
+{
+    Conn &http = m_conns.back();
     Histogram toLast;
     Histogram toFirst;
     Histogram toAnswer;
     Histogram toLastPrimary; // --port2 only
     Histogram toLastSecond;
-    // Clients 0, 2, 4, ... are on --port, whose answer counts only its own sessions.
-    const long primaryClients = m_opt.port2 != 0 ? long(wsClients + 1) / 2 : long(wsClients);
     CpuMeter cpu(m_opt.pid, m_opt.pid2);
     const int64_t t0 = nowNs();
     bool ok = true;
     long deliveredMin = -1;
     const int total = m_opt.warmupCount + m_opt.count;
     for (int i = 0; i < total && ok; ++i) {
-        // A server that takes seconds per broadcast must not stretch the suite without end.
+        // A server that takes seconds per round must not stretch the suite without end.
         if (m_opt.timeLimit > 0 && toLast.count() >= 3
             && nowNs() - t0 > secondsToNs(m_opt.timeLimit))
             break;
-        m_broadcastId = i;
+        m_round = Round{};
+        m_round.id = i;
         char text[65];
-        std::snprintf(text, sizeof text, "broadcast %08d ", i);
-        m_broadcastBody = text;
-        while (m_broadcastBody.size() < 64)
-            m_broadcastBody.push_back(char('A' + (m_broadcastBody.size() + size_t(i)) % 26));
-        m_broadcastReceived = 0;
-        m_broadcastAnswered = false;
-        m_broadcastDelivered = -1;
-        http.out += "POST /api/broadcast HTTP/1.1\r\nHost: " + m_hostHeader
+        std::snprintf(text, sizeof text, "%s %08d ", m_opt.mode.c_str(), i);
+        m_round.body = text;
+        while (m_round.body.size() < 64)
+            m_round.body.push_back(char('A' + (m_round.body.size() + size_t(i)) % 26));
+        http.out += "POST " + route + " HTTP/1.1\r\nHost: " + m_hostHeader
                 + "\r\nAuthorization: Bearer " + m_opt.token
                 + "\r\nContent-Type: text/plain\r\nContent-Length: "
-                + std::to_string(m_broadcastBody.size()) + "\r\n\r\n" + m_broadcastBody;
+                + std::to_string(m_round.body.size()) + "\r\n\r\n" + m_round.body;
         const int64_t sentAt = nowNs();
         flush(http);
-        const bool done = runUntil(sentAt + secondsToNs(30), [this, wsClients] {
-            return m_broadcastAnswered && m_broadcastReceived >= wsClients - m_dropped;
+        const bool done = runUntil(sentAt + secondsToNs(30), [this, receivers] {
+            return m_round.answered && m_round.received >= receivers - m_dropped;
         });
         if (!done) {
-            error("broadcast " + std::to_string(i) + " reached "
-                  + std::to_string(m_broadcastReceived) + " of " + std::to_string(wsClients)
+            error(m_opt.mode + " " + std::to_string(i) + " reached "
+                  + std::to_string(m_round.received) + " of " + std::to_string(receivers)
                   + " clients within 30 s");
             ok = false;
             break;
         }
-        if (m_broadcastDelivered != primaryClients - m_dropped) {
-            error("broadcast " + std::to_string(i)
-                  + " answered delivered=" + std::to_string(m_broadcastDelivered) + ", expected "
-                  + std::to_string(primaryClients - m_dropped));
+        if (m_round.delivered != delivered - m_dropped) {
+            error(m_opt.mode + " " + std::to_string(i)
+                  + " answered delivered=" + std::to_string(m_round.delivered) + ", expected "
+                  + std::to_string(delivered - m_dropped));
         }
-        deliveredMin = deliveredMin < 0 ? m_broadcastDelivered
-                                        : std::min(deliveredMin, m_broadcastDelivered);
+        deliveredMin
+                = deliveredMin < 0 ? m_round.delivered : std::min(deliveredMin, m_round.delivered);
         if (i >= m_opt.warmupCount) {
-            toLast.add(m_broadcastLastAt - sentAt);
-            toFirst.add(m_broadcastFirstAt - sentAt);
-            toAnswer.add(m_broadcastAnsweredAt - sentAt);
+            toLast.add(m_round.lastAt - sentAt);
+            toFirst.add(m_round.firstAt - sentAt);
+            toAnswer.add(m_round.answeredAt - sentAt);
             if (m_opt.port2 != 0) {
-                toLastPrimary.add(m_broadcastLastAtPrimary - sentAt);
-                toLastSecond.add(m_broadcastLastAtSecond - sentAt);
+                toLastPrimary.add(m_round.lastAtPrimary - sentAt);
+                toLastSecond.add(m_round.lastAtSecond - sentAt);
             }
         }
         if (m_opt.gapMs > 0)
@@ -2334,17 +2368,16 @@ int LoadGen::runBroadcast()
     const double seconds = double(nowNs() - t0) / 1e9;
     cpu.stop();
 
-    JsonLine json = baseJson();
     json.add("broadcasts", toLast.count())
             .add("size", 64)
-            .add("connect_s", connectSeconds)
+            .add("connect_s", m_connectSeconds)
             .add("p50_ms", toLast.percentileUs(50) / 1e3)
             .add("p99_ms", toLast.percentileUs(99) / 1e3)
             .add("max_ms", toLast.maxUs() / 1e3)
             .add("mean_ms", toLast.meanUs() / 1e3)
             .add("first_p50_ms", toFirst.percentileUs(50) / 1e3)
             .add("answer_p50_ms", toAnswer.percentileUs(50) / 1e3)
-            .add("us_per_client_p50", toLast.percentileUs(50) / double(wsClients), 2)
+            .add("us_per_client_p50", toLast.percentileUs(50) / double(receivers), 2)
             .add("delivered_min", deliveredMin)
             .add("dropped", m_dropped);
     cpu.addTo(json, seconds);
