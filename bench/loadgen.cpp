@@ -997,7 +997,8 @@ private:
     int runIdle();
     int runEcho();
     int runBroadcast();
-    bool openClientsAndPoster(int n);
+    bool openClients(int n);
+    bool openPoster(int n);
     int runRounds(const std::string &route, int receivers, long delivered, JsonLine &json);
     int finishNotReady();
     int runPublish();
@@ -2429,7 +2430,7 @@ int LoadGen::runBroadcast()
     const int n = m_opt.connections;
     if (!setUp(n))
         return 2;
-    if (!openClientsAndPoster(n))
+    if (!openClients(n) || !openPoster(n))
         return finishNotReady();
     // Let the server finish its own bookkeeping for the last sessions.
     runUntil(nowNs() + secondsToNs(0.5), [] { return false; });
@@ -2439,15 +2440,19 @@ int LoadGen::runBroadcast()
     return runRounds("/api/broadcast", n, primaryClients, json);
 }
 
-// Broadcast: n WebSocket clients, then the keep-alive HTTP connection that POSTs (index
-// n). False if any of them did not open.
-bool LoadGen::openClientsAndPoster(int n)
+// Broadcast: the n WebSocket clients. False if any did not open.
+bool LoadGen::openClients(int n)
 {
     m_target = n;
     const bool opened = openAll(nowNs() + secondsToNs(m_opt.connectTimeout));
     m_connectSeconds = double(m_lastReadyAt - m_firstConnectAt) / 1e9;
-    if (!opened || m_ready != n)
-        return false;
+    return opened && m_ready == n;
+}
+
+// Broadcast: once the n clients are open, the keep-alive HTTP connection that POSTs
+// (index n). Opened just before the rounds: a server closes one that stays idle.
+bool LoadGen::openPoster(int n)
+{
     Conn &http = m_conns[size_t(n)];
     m_kind = Kind::Http;
     m_target = n + 1;
@@ -2575,7 +2580,7 @@ int LoadGen::runPublish()
         m_conns[size_t(i)].subscriber = int64_t(i + 1) * k / n != int64_t(i) * k / n;
     m_joinRequest = R"({"type":"join","ref":1,"topic":")" + m_opt.topic + R"("})";
     m_topicField = R"("topic":")" + m_opt.topic + '"';
-    if (!openClientsAndPoster(n))
+    if (!openClients(n))
         return finishNotReady();
     runUntil(nowNs() + secondsToNs(m_opt.settle), [] { return false; });
     const long rssConnected = readRssKib(m_opt.pid);
@@ -2605,6 +2610,10 @@ int LoadGen::runPublish()
         error(std::to_string(m_joined) + " of " + std::to_string(k) + " clients joined and "
               + std::to_string(m_presenceDiffs) + " presence_diffs came (expected "
               + std::to_string(diffs) + ") within --connect-timeout");
+        json.add("dropped", m_dropped);
+        return finish(json, false);
+    }
+    if (!openPoster(n)) {
         json.add("dropped", m_dropped);
         return finish(json, false);
     }
