@@ -4,9 +4,10 @@
 // client framing and an HTTP/1.1 keep-alive client, so that it costs far less per
 // message than the servers it measures. Every byte that comes back is checked: echoes
 // against what this connection sent (in order), broadcasts against the body that was
-// POSTed, the greeting against "start". One JSON line per run goes to stdout.
+// POSTed, the greeting against "start"; on /ws/channels (publish) each JSON message is
+// recognised by a substring search, not parsed. One JSON line per run goes to stdout.
 //
-// Modes (see --help): idle, echo, broadcast, http. --deflate adds the client side of
+// Modes (see --help): idle, echo, broadcast, publish, http. --deflate adds the client side of
 // permessage-deflate (RFC 7692, zlib); without it no compression code runs.
 
 #include <arpa/inet.h>
@@ -63,7 +64,7 @@ struct Options
     int port = 0;
     int port2 = 0; // broadcast: every second client on this server instead (cluster runs)
     int pid2 = 0;
-    std::string path = "/ws";
+    std::string path; // empty: /ws, or /ws/channels for publish
     int connections = -1; // -1: the mode's default
     int inflight = 1;
     size_t size = 32;
@@ -88,6 +89,8 @@ struct Options
     int deflateLevel = 1;
     bool echoOnce = false; // idle: every connection echoes one message before the hold
     bool stopServer = false; // idle: SIGTERM --pid after the hold, connections still open
+    int subscribers = 1000; // publish: clients that join --topic
+    std::string topic = "bench";
 };
 
 void printUsage(FILE *out)
@@ -102,21 +105,29 @@ void printUsage(FILE *out)
             "             (--binary for binary frames) for --duration s; msg/s, MiB/s, p50/p99\n"
             "  broadcast  --connections N clients (default 1000); --count M POST /api/broadcast\n"
             "             of 64 B (--token); time from the POST until the last client has it\n"
+            "  publish    --connections N clients (default 10000) on /ws/channels (subprotocol\n"
+            "             switchboard.v1), --subscribers K of them (default 1000) join --topic;\n"
+            "             --count M POST /api/topics/TOPIC/publish of 64 B (--token); time from\n"
+            "             the POST until the last subscriber has it; server RSS per subscription\n"
             "  http       --connections C (default 50) keep-alive GET /api/health for --duration "
             "s\n"
             "\n"
             "Options:\n"
             "  --host A             server address (default 127.0.0.1)\n"
             "  --port P             server port (required)\n"
-            "  --path P             WebSocket path (default /ws)\n"
+            "  --path P             WebSocket path (default /ws; publish: /ws/channels)\n"
+            "  --subscribers K      publish: clients that join the topic, spread evenly over\n"
+            "                       the connections (default 1000)\n"
+            "  --topic NAME         publish: the topic (default bench)\n"
             "  --warmup S           seconds before measuring, echo/http (default 1)\n"
-            "  --warmup-count N     broadcasts before measuring (default 3)\n"
-            "  --gap-ms MS          pause between broadcasts (default 10)\n"
-            "  --time-limit S       broadcast: start no new broadcast after S seconds, once 3 "
-            "were\n"
+            "  --warmup-count N     broadcasts (publishes) before measuring (default 3)\n"
+            "  --gap-ms MS          pause between broadcasts (publishes) (default 10)\n"
+            "  --time-limit S       broadcast, publish: start no new one after S seconds, once "
+            "3 were\n"
             "                       measured (default: no limit)\n"
             "  --settle S           idle: seconds between the last connect and the RSS sample "
-            "(default 1)\n"
+            "(default 1);\n"
+            "                       publish: before each of the two RSS samples\n"
             "  --pid PID            server process, for RSS and CPU figures from /proc\n"
             "  --port2 P            broadcast: every second client connects to this port (a\n"
             "                       second cluster instance); the POST still goes to --port\n"
@@ -208,6 +219,8 @@ std::optional<Options> parseOptions(int argc, char **argv)
             o.token = value;
         } else if (key == "--label") {
             o.label = value;
+        } else if (key == "--topic") {
+            o.topic = value;
         } else if (!needNumber()) {
             return std::nullopt;
         } else if (key == "--port") {
@@ -218,6 +231,8 @@ std::optional<Options> parseOptions(int argc, char **argv)
             o.pid2 = int(number);
         } else if (key == "--connections") {
             o.connections = int(number);
+        } else if (key == "--subscribers") {
+            o.subscribers = int(number);
         } else if (key == "--inflight") {
             o.inflight = std::max(1, int(number));
         } else if (key == "--size") {
@@ -254,8 +269,9 @@ std::optional<Options> parseOptions(int argc, char **argv)
             return fail("unknown option " + key);
         }
     }
-    if (o.mode != "idle" && o.mode != "echo" && o.mode != "broadcast" && o.mode != "http")
-        return fail("MODE must be idle, echo, broadcast or http");
+    if (o.mode != "idle" && o.mode != "echo" && o.mode != "broadcast" && o.mode != "publish"
+        && o.mode != "http")
+        return fail("MODE must be idle, echo, broadcast, publish or http");
     if (o.port <= 0 || o.port > 65535)
         return fail("--port is required");
     if (o.port2 < 0 || o.port2 > 65535 || (o.port2 != 0 && o.mode != "broadcast"))
@@ -263,12 +279,29 @@ std::optional<Options> parseOptions(int argc, char **argv)
     if (o.connections < 0)
         o.connections = o.mode == "idle" ? 5000
                 : o.mode == "broadcast"  ? 1000
+                : o.mode == "publish"    ? 10000
                 : o.mode == "http"       ? 50
                                          : 1;
     if (o.connections < 1)
         return fail("--connections must be at least 1");
-    if (o.mode == "broadcast" && o.token.empty())
-        return fail("broadcast needs --token");
+    if (o.path.empty())
+        o.path = o.mode == "publish" ? "/ws/channels" : "/ws";
+    if ((o.mode == "broadcast" || o.mode == "publish") && o.token.empty())
+        return fail(o.mode + " needs --token");
+    if (o.mode == "publish") {
+        if (o.subscribers < 1 || o.subscribers > o.connections)
+            return fail("--subscribers must be 1 to --connections");
+        // The server's rule for topic names; it also keeps the name safe to put unescaped
+        // in the URL and the JSON.
+        const bool valid = !o.topic.empty() && o.topic.size() <= 128
+                && std::all_of(o.topic.begin(), o.topic.end(), [](char ch) {
+                       return std::isalnum(uint8_t(ch)) || std::strchr("_-.:@", ch);
+                   });
+        if (!valid)
+            return fail("--topic takes 1 to 128 letters, digits, '_', '-', '.', ':' or '@'");
+        if (o.deflate)
+            return fail("--deflate is not for publish mode");
+    }
     if (o.json && o.binary)
         return fail("--json payloads are text; drop --binary");
     if (o.json && o.size < 256)
@@ -840,6 +873,11 @@ constexpr uint8_t OpPong = 0xA;
 constexpr uint8_t Inflate = 0x10;
 constexpr uint8_t Rsv1 = 0x40;
 constexpr size_t PrefixSize = 8;
+// Publish: the largest message gathered (a join reply holds the topic's whole presence).
+constexpr size_t MaxGathered = 16 << 20;
+// Publish: joins sent at once. The server answers each with the whole presence so far;
+// a few at a time keep those replies from piling up in its memory before the RSS sample.
+constexpr int MaxJoinsInFlight = 16;
 
 enum class Kind : uint8_t { WebSocket, Http };
 enum class State : uint8_t { Unused, Connecting, Handshake, Open, Closed };
@@ -882,8 +920,12 @@ struct Conn
     uint64_t sendSeq = 0;
     uint64_t recvSeq = 0;
     std::vector<int64_t> sentAt; // ring of --inflight send times
-    // Broadcast: the last broadcast this client received
-    int64_t lastBroadcast = -1;
+    // Broadcast and publish: the last round (one POSTed message) this client received
+    int64_t lastRound = -1;
+    // Publish: this client joins the topic; it has had the reply; the message so far
+    bool subscriber = false;
+    bool joined = false;
+    std::string gathered;
     // HTTP
     int64_t requestAt = 0;
 
@@ -898,7 +940,12 @@ struct Conn
 class LoadGen
 {
 public:
-    explicit LoadGen(Options options) : m_opt(std::move(options)), m_random(uint64_t(nowNs())) { }
+    explicit LoadGen(Options options)
+        : m_opt(std::move(options))
+        , m_channels(m_opt.mode == "publish")
+        , m_random(uint64_t(nowNs()))
+    {
+    }
     int run();
 
 private:
@@ -926,6 +973,9 @@ private:
     void beginMessage(Conn &c);
     bool matches(const Conn &c, const uint8_t *data, size_t size) const;
     void onMessage(Conn &c, bool ok);
+    void countArrival(Conn &c, int64_t now);
+    void onChannelMessage(Conn &c, bool ok, int64_t now);
+    void sendJoins();
     void onReady(Conn &c);
     void feedHttp(Conn &c);
     void onHttpResponse(Conn &c, int status, std::string_view body);
@@ -947,6 +997,11 @@ private:
     int runIdle();
     int runEcho();
     int runBroadcast();
+    bool openClients(int n);
+    bool openPoster(int n);
+    int runRounds(const std::string &route, int receivers, long delivered, JsonLine &json);
+    int finishNotReady();
+    int runPublish();
     int runHttp();
     // The measured part of echo and http: --duration seconds with m_measuring set.
     double measure(CpuMeter &cpu);
@@ -954,6 +1009,7 @@ private:
     int finish(JsonLine &json, bool ok);
 
     Options m_opt;
+    const bool m_channels; // publish: clients speak switchboard.v1 on /ws/channels
     Random m_random;
     int m_epoll = -1;
     sockaddr_in m_server{};
@@ -1021,17 +1077,32 @@ private:
     uint64_t m_completedBytes = 0;
     Histogram m_latency;
 
-    // Broadcast
-    std::string m_broadcastBody;
-    int64_t m_broadcastId = -1;
-    int m_broadcastReceived = 0;
-    int64_t m_broadcastFirstAt = 0;
-    int64_t m_broadcastLastAt = 0;
-    int64_t m_broadcastLastAtPrimary = 0; // --port2: the last client of each server
-    int64_t m_broadcastLastAtSecond = 0;
-    bool m_broadcastAnswered = false;
-    int64_t m_broadcastAnsweredAt = 0;
-    long m_broadcastDelivered = -1;
+    // Broadcast: the round in flight (one POSTed message) and who has it so far.
+    struct Round
+    {
+        int64_t id = -1;
+        std::string body; // 64 B, different in every round
+        std::string marker; // publish: "data":"BODY", as the body appears in the message
+        int received = 0;
+        int64_t firstAt = 0;
+        int64_t lastAt = 0;
+        int64_t lastAtPrimary = 0; // --port2: the last client of each server
+        int64_t lastAtSecond = 0;
+        bool answered = false;
+        int64_t answeredAt = 0;
+        long delivered = -1;
+    };
+    Round m_round;
+    double m_connectSeconds = 0;
+
+    // Publish: the join phase, what the topic's messages must say.
+    std::string m_joinRequest;
+    std::string m_topicField; // "topic":"NAME"
+    int m_nextJoin = 0;
+    int m_joinsInFlight = 0;
+    int m_joined = 0;
+    int64_t m_topicOffset = -1; // from the join replies: the last offset before the rounds
+    uint64_t m_presenceDiffs = 0;
 };
 
 void LoadGen::error(const std::string &what)
@@ -1200,6 +1271,7 @@ void LoadGen::onConnected(Conn &c)
     c.out += "GET " + m_opt.path + " HTTP/1.1\r\nHost: " + m_hostHeader
             + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key
             + "\r\nSec-WebSocket-Version: 13\r\n"
+            + (m_channels ? "Sec-WebSocket-Protocol: switchboard.v1\r\n" : "")
             + (m_opt.deflate ? "Sec-WebSocket-Extensions: permessage-deflate; "
                                "client_max_window_bits\r\n\r\n"
                              : "\r\n");
@@ -1295,6 +1367,11 @@ void LoadGen::onHandshake(Conn &c)
     }
     if (!acceptExtensions(c, head))
         return;
+    if (m_channels && headerValue(head, "sec-websocket-protocol") != "switchboard.v1") {
+        error("the 101 did not choose the subprotocol switchboard.v1");
+        closeConn(c, "no subprotocol", true);
+        return;
+    }
     const std::string rest = c.in.substr(end + 4);
     c.in.clear();
     c.in.shrink_to_fit();
@@ -1456,8 +1533,14 @@ void LoadGen::feedFrames(Conn &c, const uint8_t *data, size_t size)
                 c.control.append(reinterpret_cast<const char *>(data), take);
             }
         } else {
-            if (c.messageOk && !matches(c, data, take))
+            if (m_channels) [[unlikely]] {
+                if (c.gathered.size() + take <= MaxGathered)
+                    c.gathered.append(reinterpret_cast<const char *>(data), take);
+                else
+                    c.messageOk = false;
+            } else if (c.messageOk && !matches(c, data, take)) {
                 c.messageOk = false;
+            }
             c.messageOffset += take;
         }
         data += take;
@@ -1515,7 +1598,7 @@ void LoadGen::finishFrame(Conn &c)
     }
     if (!c.frameFin)
         return;
-    const bool ok = c.messageOk && c.messageOffset == c.expectedSize
+    const bool ok = c.messageOk && (m_channels || c.messageOffset == c.expectedSize)
             && c.messageOpcode == c.expectedOpcode;
     c.messageOpcode = 0;
     onMessage(c, ok);
@@ -1577,6 +1660,14 @@ void LoadGen::inflatePayload(Conn &c, const uint8_t *data, size_t size, bool las
 void LoadGen::beginMessage(Conn &c)
 {
     c.expectedHasPrefix = false;
+    if (m_channels) {
+        // switchboard.v1: JSON in which offsets, times and presences vary; gathered whole
+        // and searched in onChannelMessage().
+        c.gathered.clear();
+        c.expected = nullptr;
+        c.expectedOpcode = OpText;
+        return;
+    }
     if (!c.ready) {
         static const char greeting[] = "start";
         c.expected = greeting;
@@ -1594,8 +1685,8 @@ void LoadGen::beginMessage(Conn &c)
         writeTag(tag, c, c.recvSeq);
         std::memcpy(c.prefix, tag, PrefixSize);
     } else if (m_opt.mode == "broadcast") {
-        c.expected = m_broadcastBody.data();
-        c.expectedSize = m_broadcastBody.size();
+        c.expected = m_round.body.data();
+        c.expectedSize = m_round.body.size();
         c.expectedOpcode = OpText;
     } else {
         c.expected = nullptr; // idle: nothing but the greeting may arrive
@@ -1624,6 +1715,10 @@ bool LoadGen::matches(const Conn &c, const uint8_t *data, size_t size) const
 void LoadGen::onMessage(Conn &c, bool ok)
 {
     const int64_t now = nowNs();
+    if (m_channels) {
+        onChannelMessage(c, ok, now);
+        return;
+    }
     if (!c.ready) {
         if (!ok) {
             error("the first message was not the text greeting \"start\"");
@@ -1652,19 +1747,11 @@ void LoadGen::onMessage(Conn &c, bool ok)
     }
     if (m_opt.mode == "broadcast") {
         if (!ok) {
-            error("broadcast " + std::to_string(m_broadcastId) + " arrived altered on client "
+            error("broadcast " + std::to_string(m_round.id) + " arrived altered on client "
                   + std::to_string(c.index));
             return;
         }
-        if (c.lastBroadcast == m_broadcastId) {
-            error("broadcast delivered twice to client " + std::to_string(c.index));
-            return;
-        }
-        c.lastBroadcast = m_broadcastId;
-        if (m_broadcastReceived++ == 0)
-            m_broadcastFirstAt = now;
-        m_broadcastLastAt = now;
-        (onSecondServer(c) ? m_broadcastLastAtSecond : m_broadcastLastAtPrimary) = now;
+        countArrival(c, now);
         return;
     }
     if (m_opt.echoOnce && c.recvSeq < c.sendSeq) {
@@ -1677,6 +1764,96 @@ void LoadGen::onMessage(Conn &c, bool ok)
         return;
     }
     error("unexpected data message on an idle connection");
+}
+
+// This round's message reached client c: once only; the first and the last arrival noted.
+void LoadGen::countArrival(Conn &c, int64_t now)
+{
+    if (c.lastRound == m_round.id) {
+        error(m_opt.mode + " " + std::to_string(m_round.id) + " delivered twice to client "
+              + std::to_string(c.index));
+        return;
+    }
+    c.lastRound = m_round.id;
+    if (m_round.received++ == 0)
+        m_round.firstAt = now;
+    m_round.lastAt = now;
+    (onSecondServer(c) ? m_round.lastAtSecond : m_round.lastAtPrimary) = now;
+}
+
+// Publish: one whole switchboard.v1 message, told apart by what it contains: the
+// greeting, a join reply, a presence_diff (each subscriber hears of every later join),
+// or the round's message, which only subscribers may get.
+void LoadGen::onChannelMessage(Conn &c, bool ok, int64_t now)
+{
+    const std::string_view m = c.gathered;
+    const auto has = [m](std::string_view part) {
+        return m.find(part) != std::string_view::npos;
+    };
+    // The number after "key":, or -1.
+    const auto number = [m](std::string_view key) -> int64_t {
+        const size_t at = m.find(key);
+        return at == std::string_view::npos
+                ? -1
+                : std::strtoll(m.data() + at + key.size(), nullptr, 10); // ends at , or }
+    };
+    const auto client = " on client " + std::to_string(c.index);
+    if (!ok) {
+        error("a binary or oversized message" + client);
+        closeConn(c, "bad message", true);
+    } else if (!c.ready) {
+        if (has(R"("type":"hello")") && has(R"("protocol":"switchboard.v1")")) {
+            onReady(c);
+        } else {
+            error("the first message was not the switchboard.v1 hello" + client);
+            closeConn(c, "bad greeting", true);
+        }
+    } else if (m_round.id >= 0 && has(m_round.marker)) {
+        if (!c.subscriber)
+            error("publish " + std::to_string(m_round.id) + " reached a client that did not join"
+                  + client);
+        else if (!has(R"("type":"message")") || !has(m_topicField))
+            error("publish " + std::to_string(m_round.id) + " arrived without its type or topic"
+                  + client + ": " + std::string(m.substr(0, 300)));
+        else if (number(R"("offset":)") != m_topicOffset + 1 + m_round.id)
+            error("publish " + std::to_string(m_round.id) + " arrived with offset "
+                  + std::to_string(number(R"("offset":)")) + ", expected "
+                  + std::to_string(m_topicOffset + 1 + m_round.id) + client);
+        else
+            countArrival(c, now);
+    } else if (has(R"("type":"presence_diff")")) {
+        // Every one should have come before the first publish.
+        if (!c.joined || m_round.id >= 0)
+            error(std::string(c.joined ? "a presence_diff during the publishes"
+                                       : "a presence_diff before this client joined")
+                  + client);
+        ++m_presenceDiffs;
+    } else if (c.subscriber && !c.joined && has(R"("type":"reply")")) {
+        if (!has(R"("status":"ok")") || !has(m_topicField) || number(R"("ref":)") != 1)
+            error("bad join reply" + client + ": " + std::string(m.substr(0, 300)));
+        c.joined = true;
+        ++m_joined;
+        --m_joinsInFlight;
+        m_topicOffset = number(R"("offset":)");
+        sendJoins();
+    } else {
+        error("unexpected message" + client + ": " + std::string(m.substr(0, 300)));
+    }
+    // A join reply can be large; most clients never see another one.
+    if (c.gathered.capacity() > 64 * 1024)
+        std::string().swap(c.gathered);
+}
+
+void LoadGen::sendJoins()
+{
+    while (m_joinsInFlight < MaxJoinsInFlight && m_nextJoin < m_opt.connections) {
+        Conn &c = m_conns[size_t(m_nextJoin++)];
+        if (!c.subscriber || c.state != State::Open)
+            continue;
+        sendFrame(c, OpText, m_joinRequest.data(), m_joinRequest.size());
+        flush(c);
+        ++m_joinsInFlight;
+    }
 }
 
 void LoadGen::onReady(Conn &c)
@@ -1747,15 +1924,24 @@ void LoadGen::onHttpResponse(Conn &c, int status, std::string_view body)
             sendHealthRequest(c, now);
         return;
     }
-    if (m_opt.mode == "broadcast") {
-        m_broadcastAnswered = true;
-        m_broadcastAnsweredAt = now;
+    if (m_opt.mode == "broadcast" || m_channels) {
+        m_round.answered = true;
+        m_round.answeredAt = now;
         const size_t at = body.find("\"delivered\":");
         if (status != 200 || at == std::string_view::npos) {
-            error("bad /api/broadcast answer: " + std::to_string(status) + " " + std::string(body));
+            error("bad answer to " + m_opt.mode + " " + std::to_string(m_round.id) + ": "
+                  + std::to_string(status) + " " + std::string(body));
             return;
         }
-        m_broadcastDelivered = std::strtol(std::string(body.substr(at + 12)).c_str(), nullptr, 10);
+        m_round.delivered = std::strtol(std::string(body.substr(at + 12)).c_str(), nullptr, 10);
+        // A publish answers with the offset it got: the one its message carries.
+        const size_t offset = body.find("\"offset\":");
+        if (m_channels
+            && (offset == std::string_view::npos
+                || std::strtoll(std::string(body.substr(offset + 9)).c_str(), nullptr, 10)
+                        != m_topicOffset + 1 + m_round.id))
+            error("publish " + std::to_string(m_round.id)
+                  + " answered without the expected offset: " + std::string(body));
         return;
     }
     error("unexpected HTTP response");
@@ -2244,15 +2430,29 @@ int LoadGen::runBroadcast()
     const int n = m_opt.connections;
     if (!setUp(n))
         return 2;
+    if (!openClients(n) || !openPoster(n))
+        return finishNotReady();
+    // Let the server finish its own bookkeeping for the last sessions.
+    runUntil(nowNs() + secondsToNs(0.5), [] { return false; });
+    // Clients 0, 2, 4, ... are on --port, whose answer counts only its own sessions.
+    const long primaryClients = m_opt.port2 != 0 ? long(n + 1) / 2 : long(n);
+    JsonLine json = baseJson();
+    return runRounds("/api/broadcast", n, primaryClients, json);
+}
+
+// Broadcast: the n WebSocket clients. False if any did not open.
+bool LoadGen::openClients(int n)
+{
     m_target = n;
     const bool opened = openAll(nowNs() + secondsToNs(m_opt.connectTimeout));
-    const double connectSeconds = double(m_lastReadyAt - m_firstConnectAt) / 1e9;
-    if (!opened || m_ready != n) {
-        JsonLine json = baseJson();
-        json.add("ready", m_ready);
-        return finish(json, false);
-    }
-    // The HTTP connection that POSTs, kept alive across broadcasts.
+    m_connectSeconds = double(m_lastReadyAt - m_firstConnectAt) / 1e9;
+    return opened && m_ready == n;
+}
+
+// Broadcast: once the n clients are open, the keep-alive HTTP connection that POSTs
+// (index n). Opened just before the rounds: a server closes one that stays idle.
+bool LoadGen::openPoster(int n)
+{
     Conn &http = m_conns[size_t(n)];
     m_kind = Kind::Http;
     m_target = n + 1;
@@ -2261,71 +2461,80 @@ int LoadGen::runBroadcast()
     if (!runUntil(nowNs() + secondsToNs(10),
                   [&http] { return http.ready || http.state == State::Closed; })
         || !http.ready) {
-        JsonLine json = baseJson();
-        json.add("ready", m_ready);
-        error("cannot open the HTTP connection for POST /api/broadcast");
-        return finish(json, false);
+        error("cannot open the HTTP connection for the POSTs");
+        return false;
     }
-    const int wsClients = n;
-    // Let the server finish its own bookkeeping for the last sessions.
-    runUntil(nowNs() + secondsToNs(0.5), [] { return false; });
+    return true;
+}
 
+int LoadGen::finishNotReady()
+{
+    JsonLine json = baseJson();
+    json.add("ready", m_ready);
+    return finish(json, false);
+}
+
+// --warmup-count + --count rounds, one at a time: POST a 64 B text body, different in
+// every round, to `route` on the HTTP connection (the last one), then wait until the
+// answer has come and `receivers` clients have had the message. The answer must say
+// `delivered`. The time from the POST until the last client had it is the figure; it
+// and the others are added to json, and the run finishes.
+int LoadGen::runRounds(const std::string &route, int receivers, long delivered, JsonLine &json)
+{
+    Conn &http = m_conns.back();
     Histogram toLast;
     Histogram toFirst;
     Histogram toAnswer;
     Histogram toLastPrimary; // --port2 only
     Histogram toLastSecond;
-    // Clients 0, 2, 4, ... are on --port, whose answer counts only its own sessions.
-    const long primaryClients = m_opt.port2 != 0 ? long(wsClients + 1) / 2 : long(wsClients);
     CpuMeter cpu(m_opt.pid, m_opt.pid2);
     const int64_t t0 = nowNs();
     bool ok = true;
     long deliveredMin = -1;
     const int total = m_opt.warmupCount + m_opt.count;
     for (int i = 0; i < total && ok; ++i) {
-        // A server that takes seconds per broadcast must not stretch the suite without end.
+        // A server that takes seconds per round must not stretch the suite without end.
         if (m_opt.timeLimit > 0 && toLast.count() >= 3
             && nowNs() - t0 > secondsToNs(m_opt.timeLimit))
             break;
-        m_broadcastId = i;
+        m_round = Round{};
+        m_round.id = i;
         char text[65];
-        std::snprintf(text, sizeof text, "broadcast %08d ", i);
-        m_broadcastBody = text;
-        while (m_broadcastBody.size() < 64)
-            m_broadcastBody.push_back(char('A' + (m_broadcastBody.size() + size_t(i)) % 26));
-        m_broadcastReceived = 0;
-        m_broadcastAnswered = false;
-        m_broadcastDelivered = -1;
-        http.out += "POST /api/broadcast HTTP/1.1\r\nHost: " + m_hostHeader
+        std::snprintf(text, sizeof text, "%s %08d ", m_opt.mode.c_str(), i);
+        m_round.body = text;
+        while (m_round.body.size() < 64)
+            m_round.body.push_back(char('A' + (m_round.body.size() + size_t(i)) % 26));
+        m_round.marker = "\"data\":\"" + m_round.body + '"';
+        http.out += "POST " + route + " HTTP/1.1\r\nHost: " + m_hostHeader
                 + "\r\nAuthorization: Bearer " + m_opt.token
                 + "\r\nContent-Type: text/plain\r\nContent-Length: "
-                + std::to_string(m_broadcastBody.size()) + "\r\n\r\n" + m_broadcastBody;
+                + std::to_string(m_round.body.size()) + "\r\n\r\n" + m_round.body;
         const int64_t sentAt = nowNs();
         flush(http);
-        const bool done = runUntil(sentAt + secondsToNs(30), [this, wsClients] {
-            return m_broadcastAnswered && m_broadcastReceived >= wsClients - m_dropped;
+        const bool done = runUntil(sentAt + secondsToNs(30), [this, receivers] {
+            return m_round.answered && m_round.received >= receivers - m_dropped;
         });
         if (!done) {
-            error("broadcast " + std::to_string(i) + " reached "
-                  + std::to_string(m_broadcastReceived) + " of " + std::to_string(wsClients)
+            error(m_opt.mode + " " + std::to_string(i) + " reached "
+                  + std::to_string(m_round.received) + " of " + std::to_string(receivers)
                   + " clients within 30 s");
             ok = false;
             break;
         }
-        if (m_broadcastDelivered != primaryClients - m_dropped) {
-            error("broadcast " + std::to_string(i)
-                  + " answered delivered=" + std::to_string(m_broadcastDelivered) + ", expected "
-                  + std::to_string(primaryClients - m_dropped));
+        if (m_round.delivered != delivered - m_dropped) {
+            error(m_opt.mode + " " + std::to_string(i)
+                  + " answered delivered=" + std::to_string(m_round.delivered) + ", expected "
+                  + std::to_string(delivered - m_dropped));
         }
-        deliveredMin = deliveredMin < 0 ? m_broadcastDelivered
-                                        : std::min(deliveredMin, m_broadcastDelivered);
+        deliveredMin
+                = deliveredMin < 0 ? m_round.delivered : std::min(deliveredMin, m_round.delivered);
         if (i >= m_opt.warmupCount) {
-            toLast.add(m_broadcastLastAt - sentAt);
-            toFirst.add(m_broadcastFirstAt - sentAt);
-            toAnswer.add(m_broadcastAnsweredAt - sentAt);
+            toLast.add(m_round.lastAt - sentAt);
+            toFirst.add(m_round.firstAt - sentAt);
+            toAnswer.add(m_round.answeredAt - sentAt);
             if (m_opt.port2 != 0) {
-                toLastPrimary.add(m_broadcastLastAtPrimary - sentAt);
-                toLastSecond.add(m_broadcastLastAtSecond - sentAt);
+                toLastPrimary.add(m_round.lastAtPrimary - sentAt);
+                toLastSecond.add(m_round.lastAtSecond - sentAt);
             }
         }
         if (m_opt.gapMs > 0)
@@ -2334,17 +2543,16 @@ int LoadGen::runBroadcast()
     const double seconds = double(nowNs() - t0) / 1e9;
     cpu.stop();
 
-    JsonLine json = baseJson();
-    json.add("broadcasts", toLast.count())
+    json.add(m_channels ? "publishes" : "broadcasts", toLast.count())
             .add("size", 64)
-            .add("connect_s", connectSeconds)
+            .add("connect_s", m_connectSeconds)
             .add("p50_ms", toLast.percentileUs(50) / 1e3)
             .add("p99_ms", toLast.percentileUs(99) / 1e3)
             .add("max_ms", toLast.maxUs() / 1e3)
             .add("mean_ms", toLast.meanUs() / 1e3)
             .add("first_p50_ms", toFirst.percentileUs(50) / 1e3)
             .add("answer_p50_ms", toAnswer.percentileUs(50) / 1e3)
-            .add("us_per_client_p50", toLast.percentileUs(50) / double(wsClients), 2)
+            .add("us_per_client_p50", toLast.percentileUs(50) / double(receivers), 2)
             .add("delivered_min", deliveredMin)
             .add("dropped", m_dropped);
     cpu.addTo(json, seconds);
@@ -2356,6 +2564,60 @@ int LoadGen::runBroadcast()
                 .add("second_last_p99_ms", toLastSecond.percentileUs(99) / 1e3);
     }
     return finish(json, ok && m_dropped == 0 && toLast.count() > 0);
+}
+
+// The clients join one by one (a few in flight) after the RSS sample with all of them
+// connected; the second sample, once every reply and presence_diff has come, gives the
+// server's memory per subscription. Then the rounds, as broadcast's.
+int LoadGen::runPublish()
+{
+    const int n = m_opt.connections;
+    const int k = m_opt.subscribers;
+    if (!setUp(n))
+        return 2;
+    // k of the n, spread evenly: i joins when (i + 1) * k / n steps up.
+    for (int i = 0; i < n; ++i)
+        m_conns[size_t(i)].subscriber = int64_t(i + 1) * k / n != int64_t(i) * k / n;
+    m_joinRequest = R"({"type":"join","ref":1,"topic":")" + m_opt.topic + R"("})";
+    m_topicField = R"("topic":")" + m_opt.topic + '"';
+    if (!openClients(n))
+        return finishNotReady();
+    runUntil(nowNs() + secondsToNs(m_opt.settle), [] { return false; });
+    const long rssConnected = readRssKib(m_opt.pid);
+
+    // The i-th join is announced to the i - 1 subscribers before it.
+    const uint64_t diffs = uint64_t(k) * uint64_t(k - 1) / 2;
+    const int64_t joinStart = nowNs();
+    sendJoins();
+    const bool joined = runUntil(joinStart + secondsToNs(m_opt.connectTimeout), [&] {
+        return (m_joined == k && m_presenceDiffs >= diffs) || m_dropped > 0;
+    });
+    const double joinSeconds = double(nowNs() - joinStart) / 1e9;
+    runUntil(nowNs() + secondsToNs(m_opt.settle), [] { return false; });
+    const long rssJoined = readRssKib(m_opt.pid);
+
+    JsonLine json = baseJson();
+    json.add("subscribers", k)
+            .add("topic", m_opt.topic)
+            .add("joined", m_joined)
+            .add("join_s", joinSeconds)
+            .add("presence_diffs", m_presenceDiffs)
+            .add("rss_connected_kib", rssConnected)
+            .add("rss_joined_kib", rssJoined);
+    if (rssConnected > 0 && rssJoined > 0)
+        json.add("rss_per_sub_bytes", double(rssJoined - rssConnected) * 1024 / k, 0);
+    if (!joined || m_joined != k || m_presenceDiffs != diffs) {
+        error(std::to_string(m_joined) + " of " + std::to_string(k) + " clients joined and "
+              + std::to_string(m_presenceDiffs) + " presence_diffs came (expected "
+              + std::to_string(diffs) + ") within --connect-timeout");
+        json.add("dropped", m_dropped);
+        return finish(json, false);
+    }
+    if (!openPoster(n)) {
+        json.add("dropped", m_dropped);
+        return finish(json, false);
+    }
+    return runRounds("/api/topics/" + m_opt.topic + "/publish", k, k, json);
 }
 
 int LoadGen::runHttp()
@@ -2413,6 +2675,8 @@ int LoadGen::run()
         return runEcho();
     if (m_opt.mode == "broadcast")
         return runBroadcast();
+    if (m_opt.mode == "publish")
+        return runPublish();
     return runHttp();
 }
 

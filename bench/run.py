@@ -22,9 +22,9 @@ server's log go to bench/results/<timestamp>/ (git-ignored).
 Switchboard runs full-featured and with its defaults (stats, heartbeat every 10 s, hub,
 admin routes, info-level access log on stderr, which goes to a file), plus --idle-timeout 0
 for the idle tests and --deflate for the permessage-deflate tests (skipped for a binary
-whose --help has no --deflate). Two tests are Switchboard's own: the cluster broadcast (a
-redis-server and two instances) and the console's responsiveness. Extra server flags:
---switchboard-args "...".
+whose --help has no --deflate). Three tests are Switchboard's own: the topic publish
+(/ws/channels; ws has no topics), the cluster broadcast (a redis-server and two instances)
+and the console's responsiveness. Extra server flags: --switchboard-args "...".
 """
 
 import argparse
@@ -56,6 +56,7 @@ SWITCHBOARDS = ("switchboard", "switchboard-before")
 # ---------------------------------------------------------------------------------------
 # The suite. Each test: loadgen arguments, extra server arguments, and the figure that the
 # table compares (with which direction is better and the target ratio from issue 6).
+# "switchboard_only" tests (and those with a "hook") are not run against ws.
 
 
 def suite(args, max_idle):
@@ -152,6 +153,20 @@ def suite(args, max_idle):
                         "--count", "20" if quick else "50"],
             "metric": "p50_ms", "unit": "ms", "better": "lower",
             "target": ("<=", 0.5), "extra": ["p99_ms", "first_p50_ms"],
+        },
+        {
+            "name": "topic_publish_1k_of_10k",
+            "title": "publish 64 B to a topic with 1,000 subscribers among 10,000 clients: "
+                     "until the last has it",
+            # 10,000 on /ws/channels, every tenth joins "bench"; server RSS before and after
+            # the joins gives the memory per subscription
+            "loadgen": ["publish", "--connections", "10000", "--subscribers", "1000",
+                        "--topic", "bench", "--token", TOKEN, "--settle", "2",
+                        "--count", "20" if quick else "50"],
+            "switchboard_only": True,
+            "requires": "--channel-max-topics",  # a --baseline from before channels has none
+            "metric": "p50_ms", "unit": "ms", "better": "lower", "needs": 10001,
+            "extra": ["p99_ms", "first_p50_ms", "rss_per_sub_bytes", "join_s"],
         },
         {
             "name": "broadcast_10k",
@@ -430,6 +445,8 @@ def loadgen_timeout(argv):
         seconds += 30.0
     if "--count" in values:  # broadcasts: one may take up to 30 s before the loadgen gives up
         seconds += float(values["--count"]) * 2.0 + 30.0
+    if argv[1:2] == ["publish"]:  # the joins may take up to --connect-timeout, then settle
+        seconds += float(values.get("--connect-timeout", 0)) + float(values.get("--settle", 0))
     return seconds
 
 
@@ -464,6 +481,8 @@ def wait_quiet(args):
 def run_one(name, test, repeat, paths, args, out_dir):
     log_path = out_dir / "logs" / f"{test['name']}-{name}-{repeat}.log"
     result = {"test": test["name"], "server": name, "repeat": repeat}
+    if (test.get("switchboard_only") or "hook" in test) and name not in SWITCHBOARDS:
+        return None
     if (name in SWITCHBOARDS and test.get("requires")
             and test["requires"] not in paths["help"][name]):
         return {**result, "ok": None, "status": "skipped",
@@ -472,8 +491,6 @@ def run_one(name, test, repeat, paths, args, out_dir):
         result["busy_before_pct"] = round(100 * wait_quiet(args), 1)
     started = time.monotonic()
     if "hook" in test:
-        if name not in SWITCHBOARDS:
-            return None
         hooked = test["hook"](name, args, paths, test, log_path)
         return {**result, **hooked, "wall_s": round(time.monotonic() - started, 1)}
     try:
@@ -550,6 +567,8 @@ LABELS = {
     "server_cpu_pct": "server CPU (% of a core)",
     "server_cpu_us_per_msg": "server CPU per message (µs)",
     "loadgen_cpu_pct": "load generator CPU (% of a core)",
+    "rss_per_sub_bytes": "server RSS per subscription (bytes)",
+    "join_s": "joining the topic, 16 joins in flight (s)",
     "primary_last_p50_ms": "last client on the POSTed instance, p50 (ms)",
     "second_last_p50_ms": "last client on the other instance, p50 (ms)",
     "second_last_p99_ms": "last client on the other instance, p99 (ms)",
