@@ -61,6 +61,6 @@ xdotool mousemove --window "$window" 138 70 click 1
 sleep 1
 xdotool mousemove --window "$window" 100 130 click 1
 sleep 2
-import -window root -crop "${WIDTH}x240+${X}+${Y}" +repage "$work/topics.png"
+import -window root -crop "${WIDTH}x226+${X}+${Y}" +repage "$work/topics.png"
 convert "$work/topics.png" -strip -colors 256 -define png:compression-level=9 "$here/topics.png"
 echo "wrote $here/console.png, $here/detail-pane.png and $here/topics.png"
