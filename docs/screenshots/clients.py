@@ -12,25 +12,32 @@ import sys
 import websockets
 
 
+async def talk(ws, interval, lifetime, message):
+    """Sends message(i) every interval (give or take half) for lifetime seconds,
+    reading (and dropping) whatever comes back meanwhile."""
+    async def drain():
+        async for _ in ws:
+            pass
+
+    reader = asyncio.create_task(drain())
+    loop = asyncio.get_running_loop()
+    end = loop.time() + lifetime
+    i = 0
+    while loop.time() < end:
+        i += 1
+        await ws.send(message(i))
+        await asyncio.sleep(interval * random.uniform(0.5, 1.5))
+    reader.cancel()
+
+
 async def client(port, n, interval, chat, lifetime):
     path = "/ws/chat" if chat else "/ws"
     kwargs = {"subprotocols": ["chat.v1"]} if chat else {}
     if n == 5:
         kwargs["compression"] = None  # one plain session beside the deflate ones
     async with websockets.connect(f"ws://127.0.0.1:{port}{path}", **kwargs) as ws:
-        async def drain():
-            async for _ in ws:
-                pass
-
-        reader = asyncio.create_task(drain())
-        loop = asyncio.get_running_loop()
-        end = loop.time() + lifetime
-        i = 0
-        while loop.time() < end:
-            i += 1
-            await ws.send(f"client {n}: update {i} " + "x" * random.randint(20, 400))
-            await asyncio.sleep(interval * random.uniform(0.5, 1.5))
-        reader.cancel()
+        await talk(ws, interval, lifetime,
+                   lambda i: f"client {n}: update {i} " + "x" * random.randint(20, 400))
 
 
 async def channel_client(port, member, topic, interval, lifetime):
@@ -40,21 +47,9 @@ async def channel_client(port, member, topic, interval, lifetime):
         await ws.recv()  # hello
         await ws.send(json.dumps({"type": "join", "ref": 1, "topic": topic, "member": member,
                                   "meta": {"name": member}}))
-
-        async def drain():
-            async for _ in ws:
-                pass
-
-        reader = asyncio.create_task(drain())
-        loop = asyncio.get_running_loop()
-        end = loop.time() + lifetime
-        i = 0
-        while loop.time() < end:
-            i += 1
-            await ws.send(json.dumps({"type": "publish", "topic": topic,
-                                      "data": {"from": member, "n": i}}))
-            await asyncio.sleep(interval * random.uniform(0.5, 1.5))
-        reader.cancel()
+        await talk(ws, interval, lifetime,
+                   lambda i: json.dumps({"type": "publish", "topic": topic,
+                                         "data": {"from": member, "n": i}}))
 
 
 async def main(port, seconds):
