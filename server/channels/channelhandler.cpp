@@ -49,8 +49,9 @@ Reply ChannelHandler::handle(SessionContext &session, const Frame &frame)
 {
     if (!frame.isData() || !m_registry)
         return Reply::none();
-    const auto error = [](const QJsonValue &ref, QLatin1StringView code, const QString &message,
-                          const QString &topic = {}) {
+    const auto error = [this](const QJsonValue &ref, QLatin1StringView code, const QString &message,
+                              const QString &topic = {}) {
+        m_registry->countError(code);
         return Reply::frame(Frame::text(encodeError(ref, code, message, topic)));
     };
     if (!frame.isText())

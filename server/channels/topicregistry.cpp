@@ -1,6 +1,7 @@
 #include "channels/topicregistry.h"
 
 #include "channels/protocol.h"
+#include "metrics/metrics.h"
 #include "websocket/hub.h"
 
 #include <QtCore/QDateTime>
@@ -31,6 +32,28 @@ TopicRegistry::TopicRegistry(Hub *hub, ChannelSettings settings, QObject *parent
             },
             settings, parent)
 {
+    Metrics &metrics = hub->metrics();
+    m_publishes = &metrics.counter("switchboard_channel_publishes_total",
+                                   "Messages published to topics of /ws/channels")
+                           .get();
+    m_deliveries = &metrics.counter("switchboard_channel_deliveries_total",
+                                    "Messages delivered to topic subscribers (a publish to n "
+                                    "subscribers adds n)")
+                            .get();
+    m_errors = &metrics.counter("switchboard_channel_errors_total",
+                                "Channel requests answered with an error, by protocol code",
+                                {"code"});
+    auto &topics = metrics.gauge("switchboard_channel_topics",
+                                 "Topics with a subscriber or kept messages")
+                           .get();
+    auto &subscriptions = metrics.gauge("switchboard_channel_subscriptions",
+                                        "Subscriptions (a connection joined to a topic)")
+                                  .get();
+    // Read at scrape time, on this thread: cheaper than keeping gauges up to date.
+    metrics.addScrapeHook(this, [this, &topics, &subscriptions] {
+        topics.set(double(m_topics.size()));
+        subscriptions.set(double(m_subscriptions));
+    });
 }
 
 TopicRegistry::TopicRegistry(Deliver deliver, ChannelSettings settings, QObject *parent)
@@ -83,6 +106,8 @@ TopicRegistry::Joined TopicRegistry::join(quint64 id, const QString &topic, cons
     const Presence mine{id, member.isEmpty() ? m_node + u':' + QString::number(id) : member, meta,
                         QDateTime::currentMSecsSinceEpoch()};
     const bool rejoin = t.presences.contains(id);
+    if (!rejoin)
+        ++m_subscriptions;
     // The others learn of the new presence (a rejoin replaces the old one).
     QList<quint64> others;
     for (auto it = t.presences.cbegin(); it != t.presences.cend(); ++it) {
@@ -129,6 +154,7 @@ bool TopicRegistry::leave(quint64 id, const QString &topic)
     if (it == m_topics.end() || !it->presences.contains(id))
         return false;
     const Presence old = it->presences.take(id);
+    --m_subscriptions;
     auto topics = m_topicsOf.find(id);
     if (topics != m_topicsOf.end()) {
         topics->remove(topic);
@@ -168,9 +194,19 @@ qint64 TopicRegistry::publish(const QString &topic, const QJsonValue &data)
     const int delivered = int(t.presences.size());
     if (delivered > 0)
         m_deliver(t.presences.keys(), frame);
+    if (m_publishes) {
+        m_publishes->add();
+        m_deliveries->add(quint64(delivered));
+    }
     Q_EMIT published(topic, offset, frame, delivered);
     Q_EMIT topicChanged(topic);
     return offset;
+}
+
+void TopicRegistry::countError(QLatin1StringView code)
+{
+    if (m_errors)
+        m_errors->labels({QByteArray(code.data(), code.size())}).add();
 }
 
 bool TopicRegistry::isSubscribed(quint64 id, const QString &topic) const

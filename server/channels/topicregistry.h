@@ -16,7 +16,9 @@
 
 namespace Switchboard {
 
+class Counter;
 class Hub;
+template<typename T> class Family;
 
 /*! Channel limits and history, from the command line. */
 struct ChannelSettings
@@ -85,6 +87,9 @@ public:
     */
     qint64 publish(const QString &topic, const QJsonValue &data);
 
+    /*! Counts an error answered to a client (by its protocol code), for /metrics. */
+    void countError(QLatin1StringView code);
+
     bool isSubscribed(quint64 id, const QString &topic) const;
     int topicCountOf(quint64 id) const { return int(m_topicsOf.value(id).size()); }
 
@@ -139,6 +144,11 @@ private:
 
     ChannelSettings m_settings;
     Deliver m_deliver;
+    // The hub's /metrics counters; null for a registry made for tests.
+    Counter *m_publishes = nullptr;
+    Counter *m_deliveries = nullptr;
+    Family<Counter> *m_errors = nullptr;
+    int m_subscriptions = 0;
     QString m_node = QStringLiteral("local");
     QString m_epoch;
     QHash<QString, Topic> m_topics;

@@ -16,7 +16,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import websockets  # noqa: E402
 
-from e2e_support import IO_DEADLINE, ServerProcess, curl, run  # noqa: E402
+from e2e_support import IO_DEADLINE, ServerProcess, curl, poll_until, run  # noqa: E402
+from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 from test_browser import ChromiumTestCase, DevTools  # noqa: E402
 
 
@@ -173,6 +174,24 @@ class ChannelsTest(unittest.TestCase):
                              "ok")
             bad = await guest.request(type="join", topic="no spaces")
             self.assertEqual(bad["code"], "invalid_topic")
+
+            # /metrics counts them, by code, and knows the subscriptions (4 now).
+            def scrape():
+                text = self.admin("/metrics").body.decode()
+                samples = {}
+                for family in text_string_to_metric_families(text):
+                    for s in family.samples:
+                        samples[(s.name, tuple(sorted(s.labels.items())))] = s.value
+                return samples
+            self.assertEqual(poll_until(
+                lambda: scrape()[("switchboard_channel_subscriptions", ())] == 4 or None,
+                what="4 subscriptions in /metrics"), True)
+            samples = scrape()
+            errors = "switchboard_channel_errors_total"
+            self.assertEqual(samples[(errors, (("code", "too_many_topics"),))], 1)
+            self.assertEqual(samples[(errors, (("code", "forbidden"),))], 1)
+            self.assertGreaterEqual(samples[(errors, (("code", "invalid_topic"),))], 1)
+            self.assertGreaterEqual(samples[("switchboard_channel_publishes_total", ())], 1)
             await guest.close()
             await operator.close()
         run(scenario())
