@@ -9,6 +9,7 @@
 #include "http/server.h"
 #include "platform/ownerfile.h"
 #include "sessiondetailpane.h"
+#include "tableview.h"
 #include "topicsmodel.h"
 #include "trafficchart.h"
 #include "traffichistory.h"
@@ -122,22 +123,6 @@ QList<QKeySequence> standardKeys(QKeySequence::StandardKey key, QKeyCombination 
     if (keys.isEmpty())
         keys.append(QKeySequence(fallback));
     return keys;
-}
-
-QTableView *makeTableView(QWidget *parent)
-{
-    auto *view = new QTableView(parent);
-    view->setSelectionBehavior(QAbstractItemView::SelectRows);
-    view->setSelectionMode(QAbstractItemView::ExtendedSelection);
-    view->setWordWrap(false);
-    view->setAlternatingRowColors(true);
-    view->verticalHeader()->hide();
-    // Fixed row heights: the view never measures rows, which matters at 10,000 lines.
-    view->verticalHeader()->setSectionResizeMode(QHeaderView::Fixed);
-    view->verticalHeader()->setDefaultSectionSize(view->fontMetrics().height() + 6);
-    view->horizontalHeader()->setStretchLastSection(true);
-    view->horizontalHeader()->setHighlightSections(false);
-    return view;
 }
 
 } // namespace

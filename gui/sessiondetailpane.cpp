@@ -1,5 +1,7 @@
 #include "sessiondetailpane.h"
 
+#include "tableview.h"
+
 #include "connectionsmodel.h"
 #include "logfiltermodel.h"
 #include "messagelogmodel.h"
@@ -114,17 +116,9 @@ SessionDetailPane::SessionDetailPane(ConnectionsModel *connections, MessageLogMo
     grid->setColumnStretch(3, 1);
     layout->addLayout(grid);
 
-    m_logView = new QTableView(details);
+    m_logView = makeTableView(details);
     m_logView->setObjectName(QStringLiteral("detailLogView"));
     m_logView->setModel(m_log);
-    m_logView->setSelectionBehavior(QAbstractItemView::SelectRows);
-    m_logView->setWordWrap(false);
-    m_logView->setAlternatingRowColors(true);
-    m_logView->verticalHeader()->hide();
-    m_logView->verticalHeader()->setSectionResizeMode(QHeaderView::Fixed);
-    m_logView->verticalHeader()->setDefaultSectionSize(m_logView->fontMetrics().height() + 6);
-    m_logView->horizontalHeader()->setStretchLastSection(true);
-    m_logView->horizontalHeader()->setHighlightSections(false);
     // Every line is this session's: its id would only repeat.
     m_logView->setColumnHidden(MessageLogModel::SessionColumn, true);
     m_logView->setColumnWidth(MessageLogModel::TimeColumn, 95);
