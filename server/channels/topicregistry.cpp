@@ -59,6 +59,33 @@ TopicRegistry::TopicRegistry(Hub *hub, ChannelSettings settings, QObject *parent
 TopicRegistry::TopicRegistry(Deliver deliver, ChannelSettings settings, QObject *parent)
     : QObject(parent), m_settings(settings), m_deliver(std::move(deliver)), m_epoch(newEpoch())
 {
+    using namespace std::chrono_literals;
+    m_sweep.setInterval(m_settings.historyAge.count() > 0 ? std::max(m_settings.historyAge, 1000ms)
+                                                          : std::chrono::milliseconds(60s));
+    connect(&m_sweep, &QTimer::timeout, this, &TopicRegistry::sweep);
+    m_sweep.start();
+}
+
+int TopicRegistry::sweep()
+{
+    assertThread();
+    int dropped = 0;
+    for (auto it = m_topics.begin(); it != m_topics.end();) {
+        if (!it->presences.isEmpty()) {
+            ++it;
+            continue;
+        }
+        prune(*it);
+        if (!it->history.empty()) {
+            ++it;
+            continue;
+        }
+        const QString topic = it.key();
+        it = m_topics.erase(it);
+        ++dropped;
+        Q_EMIT topicChanged(topic);
+    }
+    return dropped;
 }
 
 TopicRegistry::~TopicRegistry() = default;

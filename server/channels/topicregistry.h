@@ -8,6 +8,7 @@
 #include <QtCore/QList>
 #include <QtCore/QObject>
 #include <QtCore/QSet>
+#include <QtCore/QTimer>
 
 #include <chrono>
 #include <deque>
@@ -87,6 +88,14 @@ public:
     */
     qint64 publish(const QString &topic, const QJsonValue &data);
 
+    /*!
+        Drops the topics nobody is subscribed to whose history has aged out
+        (or that keep none). Runs by itself every historyAge (or minute); a
+        topic left behind would otherwise stay until something touched it.
+        Returns how many were dropped.
+    */
+    int sweep();
+
     /*! Counts an error answered to a client (by its protocol code), for /metrics. */
     void countError(QLatin1StringView code);
 
@@ -154,6 +163,7 @@ private:
     QHash<QString, Topic> m_topics;
     QHash<quint64, QSet<QString>> m_topicsOf; // session -> topics
     QElapsedTimer m_clock;
+    QTimer m_sweep;
     qint64 m_startMs = 0;
 };
 

@@ -182,6 +182,30 @@ private slots:
         QCOMPARE(registry.topic(QStringLiteral("t"))->history, 0);
     }
 
+    void sweepDropsAbandonedTopics()
+    {
+        Deliveries d;
+        ChannelSettings settings;
+        settings.historyAge = 1ms;
+        TopicRegistry registry(d.deliver(), settings);
+        // Joined, published to once, left: only its history keeps it.
+        registry.join(1, QStringLiteral("abandoned"), {}, {});
+        registry.publish(QStringLiteral("abandoned"), QJsonValue(1));
+        registry.leave(1, QStringLiteral("abandoned"));
+        registry.join(2, QStringLiteral("busy"), {}, {});
+        registry.publish(QStringLiteral("busy"), QJsonValue(1));
+        registry.publish(QStringLiteral("fresh"), QJsonValue(1)); // no one there, history young
+        QVERIFY(registry.topic(QStringLiteral("abandoned")));
+        QTest::qWait(20); // the age is the point of this test
+        registry.publish(QStringLiteral("fresh"), QJsonValue(2));
+        QCOMPARE(registry.sweep(), 1);
+        QVERIFY(!registry.topic(QStringLiteral("abandoned")));
+        QVERIFY(registry.topic(QStringLiteral("busy"))); // someone is subscribed
+        QVERIFY(registry.topic(QStringLiteral("fresh"))); // its last message is young
+        // And the timer runs it by itself.
+        QTRY_VERIFY(!registry.topic(QStringLiteral("fresh")));
+    }
+
     void epochsDifferBetweenRegistries()
     {
         Deliveries d;
