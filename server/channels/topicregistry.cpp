@@ -25,12 +25,8 @@ QString newEpoch()
 } // namespace
 
 TopicRegistry::TopicRegistry(Hub *hub, ChannelSettings settings, QObject *parent)
-    : TopicRegistry(
-            [hub](const QList<quint64> &ids, const Frame &frame) {
-                for (const quint64 id : ids)
-                    hub->send(id, frame);
-            },
-            settings, parent)
+    : TopicRegistry([hub](const QList<quint64> &ids, const Frame &frame) { hub->send(ids, frame); },
+                    settings, parent)
 {
     Metrics &metrics = hub->metrics();
     m_publishes = &metrics.counter("switchboard_channel_publishes_total",

@@ -169,20 +169,14 @@ int Hub::broadcast(const Frame &frame, const BroadcastFilter &filter)
     return broadcastLocal(frame, filter);
 }
 
-int Hub::broadcastLocal(const Frame &frame, const BroadcastFilter &filter)
+template<typename Accept>
+int Hub::fanOut(const QList<Session *> &sessions, const QVariant &message, Accept accept)
 {
-    // One QVariant and one Frame (with its encode cache) for all recipients.
-    const QVariant message = QVariant::fromValue(frame);
     int delivered = 0;
     Fanout fanout;
     Fanout *const outer = std::exchange(m_fanout, &fanout); // a handler may broadcast too
-    const auto snapshot = m_sessions.values(); // handlers may close sessions meanwhile
-    for (Session *session : snapshot) {
-        if (session->id() == filter.exceptId)
-            continue;
-        if (!filter.path.isEmpty() && session->path() != filter.path)
-            continue;
-        if (session->deliverInfo(message))
+    for (Session *session : sessions) {
+        if (accept(session) && session->deliverInfo(message))
             ++delivered;
     }
     m_fanout = outer;
@@ -191,6 +185,18 @@ int Hub::broadcastLocal(const Frame &frame, const BroadcastFilter &filter)
         entry.path->messagesOut->add(entry.messages);
         entry.path->bytesOut->add(entry.bytes);
     }
+    return delivered;
+}
+
+int Hub::broadcastLocal(const Frame &frame, const BroadcastFilter &filter)
+{
+    // One QVariant and one Frame (with its encode cache) for all recipients;
+    // a snapshot of the sessions, as handlers may close sessions meanwhile.
+    const int delivered
+            = fanOut(m_sessions.values(), QVariant::fromValue(frame), [&filter](Session *session) {
+                  return session->id() != filter.exceptId
+                          && (filter.path.isEmpty() || session->path() == filter.path);
+              });
     m_broadcasts->add();
     m_broadcastRecipients->add(quint64(delivered));
     Q_EMIT broadcastSent(frame, delivered);
@@ -201,6 +207,17 @@ bool Hub::send(quint64 id, const Frame &frame)
 {
     Session *session = m_sessions.value(id);
     return session && session->deliverInfo(QVariant::fromValue(frame));
+}
+
+int Hub::send(const QList<quint64> &ids, const Frame &frame)
+{
+    QList<Session *> sessions;
+    sessions.reserve(ids.size());
+    for (const quint64 id : ids) {
+        if (Session *session = m_sessions.value(id))
+            sessions.append(session);
+    }
+    return fanOut(sessions, QVariant::fromValue(frame), [](Session *) { return true; });
 }
 
 void Hub::post(quint64 id, const QVariant &message)

@@ -113,6 +113,13 @@ public:
     int broadcastLocal(const Frame &frame, const BroadcastFilter &filter = {});
     /*! Hands \a frame to one session's info(); false if it is gone. */
     bool send(quint64 id, const Frame &frame);
+    /*!
+        Hands \a frame to the info() of each session in \a ids that is still
+        there, as a broadcast does (one message for all, counted once per
+        path), but without broadcastSent(): a topic's subscribers. Returns how
+        many it reached.
+    */
+    int send(const QList<quint64> &ids, const Frame &frame);
     /*! Queues \a message for session \a id's info(). Safe from any thread. */
     void post(quint64 id, const QVariant &message);
     /*! Closes session \a id with \a code; false if it is gone or no server may send \a code. */
@@ -167,6 +174,13 @@ private:
         std::array<Entry, 8> entries; // paths in one broadcast; more are counted directly
         int used = 0;
     };
+    /*!
+        Hands \a message to the info() of every session in \a sessions that
+        \a accept(session) takes, collecting the counts in one Fanout; how many
+        it reached.
+    */
+    template<typename Accept>
+    int fanOut(const QList<Session *> &sessions, const QVariant &message, Accept accept);
     const PathMetrics *pathMetrics(const QByteArray &path);
     void countSent(const PathMetrics *path, quint64 bytes);
     void countClose(const TerminateReason &reason);
