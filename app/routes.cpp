@@ -3,6 +3,7 @@
 #include "channels/protocol.h"
 #include "channels/topicregistry.h"
 #include "cluster/cluster.h"
+#include "cluster/clusterchannels.h"
 #include "handlers.h"
 #include "websocket/hub.h"
 #include "http/plugs.h"
@@ -150,6 +151,14 @@ void installTopicRoutes(Router &router, TopicRegistry *topics, const QList<Plug>
                 const auto data = topicDataFromRequestBody(conn);
                 if (!data)
                     return;
+                if (topics->isClustered()) {
+                    // The offset comes from Redis later; the message is on its way.
+                    topics->publish(name, *data, [](std::optional<qint64>) {});
+                    conn.sendJson(202,
+                                  QJsonObject{{QStringLiteral("topic"), name},
+                                              {QStringLiteral("accepted"), true}});
+                    return;
+                }
                 const int subscribers = int(topics->subscribers(name).size());
                 const qint64 offset = topics->publish(name, *data);
                 conn.sendJson(200,
@@ -212,6 +221,9 @@ InstalledRoutes installDefaults(Server &server, const ServerConfig &config, Clus
     auto tokens
             = std::make_shared<AdminTokens>(AdminTokens{config.adminToken, config.metricsToken});
     auto *topics = new TopicRegistry(&hub, config.channels, &server);
+    // In a cluster, topics span every instance (owned by the cluster: it goes first).
+    if (cluster)
+        new ClusterChannels(cluster, topics, cluster);
     if (!channelPolicy)
         channelPolicy = std::make_shared<AdminTopicsPolicy>([tokens] { return tokens->admin; });
     server.addWebSocketEndpoint(QByteArrayLiteral("/ws/channels"), [topics, channelPolicy] {

@@ -7,6 +7,55 @@ namespace Switchboard {
 
 using namespace Channels;
 
+namespace {
+
+/*!
+    Where the frames answering one request go: into the Reply of the handle()
+    call that took it while that runs (a registry alone answers at once),
+    through the hub once it has returned (a cluster answers later).
+*/
+class Answer
+{
+public:
+    explicit Answer(SessionContext &session) : m_hub(&session.hub()), m_id(session.id()) { }
+
+    void send(Frame frame)
+    {
+        if (m_inHandle)
+            m_frames.append(std::move(frame));
+        else if (m_hub)
+            m_hub->send(m_id, frame);
+    }
+    /*! What was answered during handle(); later answers go through the hub. */
+    Reply takeReply()
+    {
+        m_inHandle = false;
+        Reply reply;
+        for (Frame &frame : m_frames)
+            reply.then(std::move(frame));
+        m_frames.clear();
+        return reply;
+    }
+
+private:
+    QPointer<Hub> m_hub;
+    quint64 m_id;
+    bool m_inHandle = true;
+    QList<Frame> m_frames;
+};
+
+void answerUnavailable(Answer &answer, TopicRegistry *registry, const QJsonValue &ref,
+                       const QString &topic)
+{
+    if (registry)
+        registry->countError(Error::Unavailable);
+    answer.send(Frame::text(encodeError(ref, Error::Unavailable,
+                                        QStringLiteral("the cluster cannot be reached; try again"),
+                                        topic)));
+}
+
+} // namespace
+
 ChannelHandler::ChannelHandler(TopicRegistry *registry, std::shared_ptr<const ChannelPolicy> policy)
     : m_registry(registry), m_policy(std::move(policy))
 {
@@ -78,21 +127,29 @@ Reply ChannelHandler::handle(SessionContext &session, const Frame &frame)
         const ChannelDecision decision = m_policy->mayJoin(m_request, topic, request.params);
         if (!decision.allowed)
             return error(request.ref, Error::Forbidden, decision.reason, topic);
-        const TopicRegistry::Joined joined
-                = m_registry->join(id, topic, m_policy->member(m_request, request.member),
-                                   request.meta, request.since, request.epoch);
-        QJsonObject fields{{QStringLiteral("offset"), joined.offset},
-                           {QStringLiteral("epoch"), m_registry->epoch()},
-                           {QStringLiteral("presence"), joined.presence}};
-        if (joined.recovered) {
-            fields.insert(QStringLiteral("recovered"), *joined.recovered);
-            fields.insert(QStringLiteral("missed"), joined.missed.size());
-        }
-        // The reply, then what was missed, in order: the client has its state first.
-        Reply reply = Reply::frame(Frame::text(encodeReply(request.ref, topic, fields)));
-        for (const Frame &missed : joined.missed)
-            reply.then(missed);
-        return reply;
+        auto answer = std::make_shared<Answer>(session);
+        m_registry->join(id, topic, m_policy->member(m_request, request.member), request.meta,
+                         request.since, request.epoch,
+                         [answer, registry = m_registry, ref = request.ref,
+                          topic](const TopicRegistry::Joined &joined) {
+                             if (!joined.ok) {
+                                 answerUnavailable(*answer, registry, ref, topic);
+                                 return;
+                             }
+                             QJsonObject fields{{QStringLiteral("offset"), joined.offset},
+                                                {QStringLiteral("epoch"), joined.epoch},
+                                                {QStringLiteral("presence"), joined.presence}};
+                             if (joined.recovered) {
+                                 fields.insert(QStringLiteral("recovered"), *joined.recovered);
+                                 fields.insert(QStringLiteral("missed"), joined.missed.size());
+                             }
+                             // The reply, then what was missed, in order: the client has its state
+                             // first.
+                             answer->send(Frame::text(encodeReply(ref, topic, fields)));
+                             for (const Frame &missed : joined.missed)
+                                 answer->send(missed);
+                         });
+        return answer->takeReply();
     }
     case Request::Type::Leave:
         if (!m_registry->leave(id, topic))
@@ -120,11 +177,18 @@ Reply ChannelHandler::handle(SessionContext &session, const Frame &frame)
                          QStringLiteral("more than %1 publishes per second; slow down").arg(rate),
                          topic);
         }
-        const qint64 offset = m_registry->publish(topic, request.data);
-        if (request.ref.isUndefined())
-            return Reply::none();
-        return Reply::frame(
-                Frame::text(encodeReply(request.ref, topic, {{QStringLiteral("offset"), offset}})));
+        auto answer = std::make_shared<Answer>(session);
+        m_registry->publish(topic, request.data,
+                            [answer, registry = m_registry, ref = request.ref,
+                             topic](std::optional<qint64> offset) {
+                                if (!offset) {
+                                    answerUnavailable(*answer, registry, ref, topic);
+                                } else if (!ref.isUndefined()) {
+                                    answer->send(Frame::text(encodeReply(
+                                            ref, topic, {{QStringLiteral("offset"), *offset}})));
+                                }
+                            });
+        return answer->takeReply();
     }
     }
     return Reply::none();

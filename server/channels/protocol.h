@@ -38,6 +38,7 @@ inline constexpr QLatin1StringView Forbidden{"forbidden"};
 inline constexpr QLatin1StringView TooManyTopics{"too_many_topics"};
 inline constexpr QLatin1StringView RateLimited{"rate_limited"};
 inline constexpr QLatin1StringView TooLarge{"too_large"};
+inline constexpr QLatin1StringView Unavailable{"unavailable"};
 } // namespace Error
 
 /*! One request from a client, decoded and checked for shape (not yet for rights). */

@@ -101,9 +101,11 @@ Cluster::Cluster(Hub *hub, ClusterSettings settings, QObject *parent)
         logDrops(false);
     });
     connect(m_link, &RedisLink::connectedChanged, this, [this](bool connected) {
+        // What the others must find in Redis when they hear the heartbeat (the
+        // channels' presences) is restored by the receivers of this signal first.
+        Q_EMIT connectedChanged(connected);
         if (connected)
             publishHeartbeat();
-        Q_EMIT connectedChanged(connected);
     });
     connect(m_link, &RedisLink::messageReceived, this, &Cluster::onMessage);
     connect(m_hub, &Hub::broadcastRequested, this,
@@ -243,6 +245,31 @@ bool Cluster::closeRemote(const QString &node, quint64 id, quint16 code, const Q
                    {{keyOf("code"), int(code)}, {keyOf("reason"), reason}});
 }
 
+QByteArray Cluster::bootId() const
+{
+    return m_codec ? QByteArray::number(m_codec->boot(), 16) : QByteArray();
+}
+
+QByteArray Cluster::seal(const QString &type, const QString &target, const QJsonObject &payload)
+{
+    return m_codec ? m_codec->seal(type, target, payload, wallClockMs()) : QByteArray();
+}
+
+std::optional<Envelope> Cluster::open(QByteArrayView wire, bool live)
+{
+    if (!m_codec)
+        return std::nullopt;
+    EnvelopeCodec::Opened opened
+            = live ? m_codec->open(wire, wallClockMs()) : m_codec->verify(wire);
+    if (opened.envelope && !isValidNodeName(opened.envelope->origin)) {
+        opened.envelope.reset();
+        opened.drop = Drop::Malformed;
+    }
+    if (!opened.envelope)
+        countDrop(opened.drop);
+    return std::move(opened.envelope);
+}
+
 bool Cluster::publish(const QString &type, const QString &target, const QJsonObject &payload)
 {
     if (!m_codec || !m_link->isConnected())
@@ -264,6 +291,11 @@ void Cluster::publishHeartbeat()
         entry.insert(keyOf("node"), m_settings.nodeName);
         sessions.append(entry);
     }
+    // Read by the channels' presence: an instance whose key has expired is gone,
+    // and so are presences kept under another of its boots.
+    const qint64 lifetime = kBeatsBeforeDropped * m_settings.heartbeatInterval.count();
+    m_link->command({"SET", keyPrefix() + "node:" + m_settings.nodeName.toUtf8(), bootId(), "PX",
+                     QByteArray::number(lifetime)});
     publish(QStringLiteral("heartbeat"), QString(), {{keyOf("sessions"), sessions}});
 }
 
@@ -271,15 +303,19 @@ void Cluster::pruneNodes()
 {
     const qint64 limit = kBeatsBeforeDropped * m_settings.heartbeatInterval.count();
     const qint64 now = m_clock.elapsed();
+    QStringList gone;
     for (auto it = m_nodes.begin(); it != m_nodes.end();) {
         if (now - it->lastSeenMs > limit) {
             qCInfo(lcCluster, "node '%s' stopped heart-beating; dropped", qPrintable(it.key()));
+            gone.append(it.key());
             it = m_nodes.erase(it);
             notifyRemoteSessionsChanged();
         } else {
             ++it;
         }
     }
+    for (const QString &name : std::as_const(gone))
+        Q_EMIT nodeLeft(name);
 }
 
 void Cluster::notifyRemoteSessionsChanged()
@@ -343,13 +379,23 @@ bool Cluster::deliver(const Envelope &envelope)
                 || entry.value(keyOf("node")).toString() != envelope.origin)
                 return false;
         }
-        const bool joined = !m_nodes.contains(envelope.origin);
+        const bool known = m_nodes.contains(envelope.origin);
         Node &node = m_nodes[envelope.origin];
+        // Restarted within the window: what it had before is gone.
+        const bool restarted = known && node.boot != envelope.boot;
+        node.boot = envelope.boot;
         node.lastSeenMs = m_clock.elapsed();
-        if (joined || sessions != node.sessions) {
+        if (!known || restarted || sessions != node.sessions) {
             node.sessions = std::move(sessions);
             notifyRemoteSessionsChanged();
         }
+        // Last: a slot may call remoteNodes(), which prunes.
+        if (restarted) {
+            qCInfo(lcCluster, "node '%s' restarted", qPrintable(envelope.origin));
+            Q_EMIT nodeLeft(envelope.origin);
+        }
+        if (!known || restarted)
+            Q_EMIT nodeJoined(envelope.origin);
         return true;
     }
     if (type == u"broadcast") {

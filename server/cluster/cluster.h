@@ -133,6 +133,22 @@ public:
     /*! Publishes a close for session \a id on \a node; false if not connected. */
     bool closeRemote(const QString &node, quint64 id, quint16 code, const QString &reason);
 
+    // For what else shares the cluster's Redis (ClusterChannels).
+    RedisLink *link() const { return m_link; }
+    /*! Where this cluster's Redis keys and further channels begin: "switchboard:cluster:DB:". */
+    QByteArray keyPrefix() const { return m_settings.channel() + ':'; }
+    /*! This start's random id; empty before start(). */
+    QByteArray bootId() const;
+    /*! A new envelope from this node, sealed; empty before start(). */
+    QByteArray seal(const QString &type, const QString &target, const QJsonObject &payload);
+    /*!
+        The envelope in \a wire if it can be trusted, as messages on the
+        cluster's channel are; what cannot is counted in dropped(). With
+        \a live false the MAC and shape are checked but not its age or
+        whether it was seen before (for what Redis keeps, such as history).
+    */
+    std::optional<Envelope> open(QByteArrayView wire, bool live = true);
+
 Q_SIGNALS:
     /*! start() ran: nodeName() is final. */
     void started();
@@ -144,11 +160,16 @@ Q_SIGNALS:
         remoteSessions() (which prunes) safely.
     */
     void remoteSessionsChanged();
+    /*! Instance \a node was heard from for the first time, or since it dropped out. */
+    void nodeJoined(const QString &node);
+    /*! Instance \a node stopped heart-beating, or started again (a new boot). */
+    void nodeLeft(const QString &node);
 
 private:
     struct Node
     {
         qint64 lastSeenMs = 0;
+        quint64 boot = 0;
         QJsonArray sessions;
     };
     using Drop = EnvelopeCodec::Drop;

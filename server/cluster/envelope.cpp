@@ -93,6 +93,23 @@ QByteArray EnvelopeCodec::seal(const QString &type, const QString &target,
 
 EnvelopeCodec::Opened EnvelopeCodec::open(QByteArrayView wire, qint64 nowMs)
 {
+    Opened opened = verify(wire);
+    if (!opened.envelope)
+        return opened;
+    const Envelope &envelope = *opened.envelope;
+    if (qAbs(nowMs - envelope.timeMs) > m_maxSkewMs)
+        return Opened{std::nullopt, Drop::Stale};
+    forgetOldBoots(nowMs);
+    Seen &seen = seenFor(envelope.origin, envelope.boot);
+    if (envelope.seq <= seen.seq)
+        return Opened{std::nullopt, Drop::Replayed};
+    seen.seq = envelope.seq;
+    seen.lastMs = nowMs;
+    return opened;
+}
+
+EnvelopeCodec::Opened EnvelopeCodec::verify(QByteArrayView wire) const
+{
     const auto refuse = [](Drop why) {
         return Opened{std::nullopt, why};
     };
@@ -149,15 +166,6 @@ EnvelopeCodec::Opened EnvelopeCodec::open(QByteArrayView wire, qint64 nowMs)
     envelope.timeMs = qint64(tsValue);
     if (envelope.origin.isEmpty() || envelope.type.isEmpty())
         return refuse(Drop::Malformed);
-
-    if (qAbs(nowMs - envelope.timeMs) > m_maxSkewMs)
-        return refuse(Drop::Stale);
-    forgetOldBoots(nowMs);
-    Seen &seen = seenFor(envelope.origin, envelope.boot);
-    if (envelope.seq <= seen.seq)
-        return refuse(Drop::Replayed);
-    seen.seq = envelope.seq;
-    seen.lastMs = nowMs;
     return Opened{std::move(envelope), Drop::Malformed};
 }
 

@@ -1,11 +1,15 @@
 #pragma once
 
 #include <QtCore/QByteArray>
+#include <QtCore/QHash>
+#include <QtCore/QList>
 #include <QtCore/QObject>
+#include <QtCore/QSet>
 #include <QtCore/QString>
 #include <QtCore/QTimer>
 
 #include <chrono>
+#include <functional>
 #include <optional>
 
 struct redisAsyncContext;
@@ -34,9 +38,24 @@ struct RedisEndpoint
     QString displayUrl() const;
 };
 
+/*! One reply from Redis, as hiredis parsed it. */
+struct RedisReply
+{
+    enum class Type { Nil, Error, Status, String, Integer, Array };
+    Type type = Type::Nil;
+    QByteArray text; //!< the string, status or error text
+    qint64 integer = 0;
+    QList<RedisReply> elements;
+
+    bool isError() const { return type == Type::Error; }
+    /*! An error reply saying \a why, for a command Redis never answered. */
+    static RedisReply error(QByteArray why) { return {Type::Error, std::move(why), 0, {}}; }
+};
+
 /*!
     Two hiredis async connections to Redis on Qt's event loop, one subscribed
-    to a channel and one to publish on it; nothing blocks.
+    to the cluster's channel (and to whatever other channels are asked for)
+    and one for commands; nothing blocks.
 
     Logs in with AUTH (the ACL user when one is given) before anything else,
     and speaks TLS for rediss:// with the server's certificate verified
@@ -74,10 +93,34 @@ public:
     /*! PUBLISHes \a message on the channel now; false if not connected. */
     bool publish(const QByteArray &message);
 
+    using ReplyHandler = std::function<void(const RedisReply &reply)>;
+    /*!
+        Sends the command \a arguments (e.g. {"EVAL", script, "1", key}) on
+        the command connection; \a handler, if any, gets the reply. Replies
+        come in the order sent. If the link goes down first the handler is
+        dropped uncalled, after connectedChanged(false); false, with no call
+        either, if not connected now.
+    */
+    bool command(const QList<QByteArray> &arguments, ReplyHandler handler = {});
+
+    /*!
+        Subscribes to \a channel as well, now and after every reconnect, until
+        unsubscribe(); subscribed() says when Redis has confirmed it.
+        Messages on it come through messageReceived() like the main channel's.
+    */
+    void subscribe(const QByteArray &channel);
+    void unsubscribe(const QByteArray &channel);
+    /*! Whether Redis has confirmed the subscription to \a channel. */
+    bool isSubscribed(const QByteArray &channel) const;
+
 Q_SIGNALS:
     void connectedChanged(bool connected);
-    /*! A message arrived on the channel (this node's own included). */
+    /*! A message arrived on the main channel (this node's own included). */
     void messageReceived(const QByteArray &message);
+    /*! A message arrived on \a channel, one subscribe() asked for. */
+    void channelMessageReceived(const QByteArray &channel, const QByteArray &message);
+    /*! Redis confirmed the subscription to \a channel (again, after a reconnect). */
+    void subscribed(const QByteArray &channel);
 
 private:
     void connectToRedis();
@@ -93,7 +136,15 @@ private:
     static void onDisconnect(const redisAsyncContext *context, int status);
     static void onAuthReply(redisAsyncContext *context, void *reply, void *privateData);
     static void onSubscribeReply(redisAsyncContext *context, void *reply, void *privateData);
+    static void onCommandReply(redisAsyncContext *context, void *reply, void *privateData);
     void contextLost(const redisAsyncContext *context, const QString &why);
+    void sendSubscribe(const QByteArray &channel, bool subscribe);
+
+    // The subscriptions asked for beyond the main channel, and where each stands
+    // with Redis: one SUBSCRIBE or UNSUBSCRIBE in flight per channel at most.
+    enum class ChannelState { Off, Subscribing, On, Unsubscribing };
+    QSet<QByteArray> m_wanted;
+    QHash<QByteArray, ChannelState> m_channels;
 
     RedisEndpoint m_endpoint;
     QByteArray m_channel;

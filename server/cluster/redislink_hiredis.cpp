@@ -17,7 +17,9 @@
 #endif
 
 #include <algorithm>
+#include <memory>
 #include <utility>
+#include <vector>
 
 namespace Switchboard {
 
@@ -105,6 +107,36 @@ private:
 QString replyText(const redisReply *reply)
 {
     return QString::fromUtf8(reply->str, qsizetype(reply->len));
+}
+
+RedisReply toReply(const redisReply *reply)
+{
+    RedisReply out;
+    switch (reply->type) {
+    case REDIS_REPLY_STRING:
+        out.type = RedisReply::Type::String;
+        break;
+    case REDIS_REPLY_STATUS:
+        out.type = RedisReply::Type::Status;
+        break;
+    case REDIS_REPLY_ERROR:
+        out.type = RedisReply::Type::Error;
+        break;
+    case REDIS_REPLY_INTEGER:
+        out.type = RedisReply::Type::Integer;
+        out.integer = reply->integer;
+        return out;
+    case REDIS_REPLY_ARRAY:
+        out.type = RedisReply::Type::Array;
+        out.elements.reserve(qsizetype(reply->elements));
+        for (size_t i = 0; i < reply->elements; ++i)
+            out.elements.append(toReply(reply->element[i]));
+        return out;
+    default:
+        return out; // nil, and RESP3 types Switchboard never asks for
+    }
+    out.text = QByteArray(reply->str, qsizetype(reply->len));
+    return out;
 }
 
 /*!
@@ -302,6 +334,8 @@ void RedisLink::connectTo(const QString &address)
     }
     redisAsyncCommand(m_sub, &RedisLink::onSubscribeReply, nullptr, "SUBSCRIBE %b",
                       m_channel.constData(), size_t(m_channel.size()));
+    for (const QByteArray &channel : std::as_const(m_wanted))
+        sendSubscribe(channel, true);
 }
 
 void RedisLink::teardown()
@@ -318,6 +352,7 @@ void RedisLink::teardown()
     m_pubTls = nullptr;
     m_subscribed = false;
     m_pubReady = false;
+    m_channels.clear();
     setConnected(false);
 }
 
@@ -458,15 +493,100 @@ void RedisLink::onSubscribeReply(redisAsyncContext *context, void *reply, void *
                                           : QStringLiteral("refused SUBSCRIBE (%1)").arg(text));
         return;
     }
-    if (r->type != REDIS_REPLY_ARRAY || r->elements < 3)
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 3
+        || r->element[1]->type != REDIS_REPLY_STRING)
         return;
     const QByteArray kind(r->element[0]->str, qsizetype(r->element[0]->len));
-    if (kind == "subscribe") {
+    const QByteArray channel(r->element[1]->str, qsizetype(r->element[1]->len));
+    const bool main = channel == self->m_channel;
+    if (kind == "message" && r->element[2]->type == REDIS_REPLY_STRING) {
+        const QByteArray message(r->element[2]->str, qsizetype(r->element[2]->len));
+        if (main)
+            Q_EMIT self->messageReceived(message);
+        else if (self->m_channels.value(channel) == ChannelState::On)
+            Q_EMIT self->channelMessageReceived(channel, message);
+    } else if (kind == "subscribe" && main) {
         self->m_subscribed = true;
         self->updateConnected();
-    } else if (kind == "message" && r->element[2]->type == REDIS_REPLY_STRING) {
-        Q_EMIT self->messageReceived(QByteArray(r->element[2]->str, qsizetype(r->element[2]->len)));
+    } else if (kind == "subscribe") {
+        self->m_channels.insert(channel, ChannelState::On);
+        if (!self->m_wanted.contains(channel))
+            self->sendSubscribe(channel, false); // given up while it was on its way
+        else
+            Q_EMIT self->subscribed(channel);
+    } else if (kind == "unsubscribe" && !main) {
+        self->m_channels.remove(channel);
+        if (self->m_wanted.contains(channel))
+            self->sendSubscribe(channel, true); // asked for again meanwhile
     }
+}
+
+void RedisLink::sendSubscribe(const QByteArray &channel, bool subscribe)
+{
+    // One request per channel in flight: hiredis keeps one callback per
+    // channel, and an UNSUBSCRIBE answered after a newer SUBSCRIBE would
+    // remove the newer one's.
+    if (!m_sub)
+        return;
+    m_channels.insert(channel, subscribe ? ChannelState::Subscribing : ChannelState::Unsubscribing);
+    redisAsyncCommand(m_sub, &RedisLink::onSubscribeReply, nullptr,
+                      subscribe ? "SUBSCRIBE %b" : "UNSUBSCRIBE %b", channel.constData(),
+                      size_t(channel.size()));
+}
+
+void RedisLink::subscribe(const QByteArray &channel)
+{
+    if (channel == m_channel || m_wanted.contains(channel))
+        return;
+    m_wanted.insert(channel);
+    if (m_channels.value(channel, ChannelState::Off) == ChannelState::Off)
+        sendSubscribe(channel, true);
+}
+
+void RedisLink::unsubscribe(const QByteArray &channel)
+{
+    if (!m_wanted.remove(channel))
+        return;
+    if (m_channels.value(channel) == ChannelState::On)
+        sendSubscribe(channel, false);
+}
+
+bool RedisLink::isSubscribed(const QByteArray &channel) const
+{
+    return m_wanted.contains(channel) && m_channels.value(channel) == ChannelState::On;
+}
+
+bool RedisLink::command(const QList<QByteArray> &arguments, ReplyHandler handler)
+{
+    if (!m_connected || !m_pub || arguments.isEmpty())
+        return false;
+    std::vector<const char *> argv;
+    std::vector<size_t> lengths;
+    argv.reserve(size_t(arguments.size()));
+    lengths.reserve(size_t(arguments.size()));
+    for (const QByteArray &argument : arguments) {
+        argv.push_back(argument.constData());
+        lengths.push_back(size_t(argument.size()));
+    }
+    auto *owned = handler ? new ReplyHandler(std::move(handler)) : nullptr;
+    if (redisAsyncCommandArgv(m_pub, owned ? &RedisLink::onCommandReply : nullptr, owned,
+                              int(argv.size()), argv.data(), lengths.data())
+        != REDIS_OK) {
+        delete owned;
+        return false;
+    }
+    if (!(m_pub->c.flags & REDIS_IN_CALLBACK))
+        redisAsyncHandleWrite(m_pub);
+    return true;
+}
+
+void RedisLink::onCommandReply(redisAsyncContext *context, void *reply, void *privateData)
+{
+    std::unique_ptr<ReplyHandler> handler(static_cast<ReplyHandler *>(privateData));
+    // No reply: the context is being freed (the link went down, or is going).
+    if (!reply || !context->data)
+        return;
+    (*handler)(toReply(static_cast<const redisReply *>(reply)));
 }
 
 bool RedisLink::publish(const QByteArray &message)

@@ -38,4 +38,18 @@ bool RedisLink::publish(const QByteArray &)
     return false;
 }
 
+bool RedisLink::command(const QList<QByteArray> &, ReplyHandler)
+{
+    return false;
+}
+
+void RedisLink::subscribe(const QByteArray &) { }
+
+void RedisLink::unsubscribe(const QByteArray &) { }
+
+bool RedisLink::isSubscribed(const QByteArray &) const
+{
+    return false;
+}
+
 } // namespace Switchboard
