@@ -523,6 +523,16 @@ void TopicRegistry::dropNode(const QString &node)
     }
 }
 
+void TopicRegistry::remoteLost()
+{
+    assertThread();
+    for (Topic &t : m_topics) {
+        t.presenceSynced = false;
+        t.earlyDiffs.clear();
+        t.deliveredUpTo.clear();
+    }
+}
+
 QStringList TopicRegistry::localTopics() const
 {
     QStringList names;

@@ -180,6 +180,11 @@ public:
                                const QList<RemotePresence> &presences);
     /*! Instance \a node stopped heart-beating: its presences leave. */
     void dropNode(const QString &node);
+    /*!
+        The cluster went away: what it says next may start over (Redis may
+        have lost everything), so each topic takes the next snapshot as it is.
+    */
+    void remoteLost();
     /*! The topics with a subscriber here, and their presences here, for a resync. */
     QStringList localTopics() const;
     QList<RemotePresence> localPresences(const QString &topic) const;

@@ -391,6 +391,7 @@ void ClusterChannels::onConnectedChanged(bool connected)
                 join.done(std::nullopt);
         }
         if (m_registry) {
+            m_registry->remoteLost();
             for (const QString &topic : m_registry->localTopics())
                 m_resync.insert(channelOf(topic));
         }

@@ -25,6 +25,13 @@ from test_channels import Client  # noqa: E402
 SECRET = "e2e-cluster-secret-0123456789"
 # Cluster::kBeatsBeforeDropped beats of 1 s; the test allows it twice over.
 DROP_WINDOW = 3.0
+# The narrowest ACL user the README documents: the tests pass with nothing more.
+ACL_USER = ("switchboard", "acl-pass-0123")
+ACL_RULES = ["on", f">{ACL_USER[1]}", "resetchannels", "&switchboard:cluster:*", "resetkeys",
+             "~switchboard:cluster:*", "-@all", "+subscribe", "+unsubscribe", "+publish", "+eval",
+             "+set", "+get", "+del", "+pexpire", "+hget", "+hset", "+hsetnx", "+hdel",
+             "+hincrby", "+hmget", "+hgetall", "+hkeys", "+rpush", "+ltrim", "+lrange", "+sadd",
+             "+smembers"]
 
 
 def free_port():
@@ -36,14 +43,19 @@ def free_port():
 class RedisServer:
     """redis-server on 127.0.0.1 with nothing saved; stopped by its PID."""
 
-    def __init__(self):
+    def __init__(self, *extra):
         self.port = free_port()
+        self.extra = list(extra)
+        self.start()
+        self.url = f"redis://127.0.0.1:{self.port}"
+
+    def start(self):
+        """Starts it (again, on the same port, empty)."""
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no"],
+             "--appendonly", "no", *self.extra],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent)
         poll_until(self._accepts, what="redis-server to accept connections")
-        self.url = f"redis://127.0.0.1:{self.port}"
 
     def _accepts(self):
         try:
@@ -52,10 +64,6 @@ class RedisServer:
                 return s.recv(16).startswith(b"+PONG")
         except OSError:
             return False
-
-    def cli(self, *args):
-        return subprocess.run(["redis-cli", "-p", str(self.port), *args], check=True,
-                              capture_output=True, text=True).stdout
 
     def kill(self):
         if self.proc.poll() is None:
@@ -67,8 +75,9 @@ class RedisServer:
 class ChannelsClusterTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.redis = RedisServer()
+        cls.redis = RedisServer("--user", ACL_USER[0], *ACL_RULES)
         cls.addClassCleanup(cls.redis.kill)
+        cls.url = cls.redis.url.replace("//", f"//{ACL_USER[0]}:{ACL_USER[1]}@")
         secret = tempfile.NamedTemporaryFile("w", prefix="switchboard-secret-", delete=False)
         secret.write(SECRET + "\n")
         secret.close()
@@ -81,7 +90,7 @@ class ChannelsClusterTest(unittest.TestCase):
 
     @classmethod
     def instance(cls, name, *extra):
-        server = ServerProcess("--cluster", cls.redis.url, "--cluster-secret-file",
+        server = ServerProcess("--cluster", cls.url, "--cluster-secret-file",
                                cls.secret_file, "--node-name", name, "--channel-history", "5",
                                *extra)
         cls.addClassCleanup(server.kill)
@@ -242,6 +251,67 @@ class ChannelsClusterTest(unittest.TestCase):
             await newcomer.close()
             await watcher.close()
         run(body())
+
+
+@unittest.skipUnless(shutil.which("redis-server"), "redis-server is not installed")
+class RedisOutageTest(unittest.TestCase):
+    """Redis goes away and comes back empty: clear errors meanwhile, then all is restored."""
+
+    def test_outage_answers_unavailable_then_presence_and_publishing_come_back(self):
+        redis = RedisServer()
+        self.addCleanup(redis.kill)
+        secret = tempfile.NamedTemporaryFile("w", prefix="switchboard-secret-", delete=False)
+        secret.write(SECRET + "\n")
+        secret.close()
+        self.addCleanup(os.unlink, secret.name)
+        servers = {}
+        for name in ("alpha", "beta"):
+            servers[name] = ServerProcess("--cluster", redis.url, "--cluster-secret-file",
+                                          secret.name, "--node-name", name)
+            self.addCleanup(servers[name].kill)
+        a, b = servers["alpha"], servers["beta"]
+        ChannelsClusterTest.wait_for_peers(a, ["beta"])
+        ChannelsClusterTest.wait_for_peers(b, ["alpha"])
+
+        def connected(server, state):
+            return lambda: curl(server.http + "/api/cluster",
+                                token=server.token).json()["connected"] == state
+
+        async def body():
+            alice = await Client.open(a)
+            await alice.request(type="join", topic="room:outage", member="alice")
+            bob = await Client.open(b)
+            await bob.request(type="join", topic="room:outage", member="bob")
+            await alice.expect("presence_diff")
+
+            redis.kill()
+            poll_until(connected(a, False), what="alpha to notice Redis is gone")
+            answer = await alice.request(type="publish", topic="room:outage", data="lost?")
+            self.assertEqual((answer["type"], answer["code"]), ("error", "unavailable"))
+            newcomer = await Client.open(a)
+            answer = await newcomer.request(type="join", topic="room:other")
+            self.assertEqual((answer["type"], answer["code"]), ("error", "unavailable"))
+            await bob.close()  # its leave cannot reach Redis now
+
+            redis.start()  # empty: everything Redis held is gone
+            poll_until(connected(a, True), deadline=20, what="alpha to reconnect")
+            poll_until(connected(b, True), deadline=20, what="beta to reconnect")
+            ChannelsClusterTest.wait_for_peers(a, ["beta"])
+            # Alice's presence was put back by alpha; Bob left for good.
+            carol = await Client.open(b)
+            joined = await carol.request(type="join", topic="room:outage", member="carol")
+            self.assertEqual(joined["status"], "ok", joined)
+            self.assertEqual(sorted(joined["presence"]), ["alice", "carol"])
+            reply = await alice.request(type="publish", topic="room:outage", data="back")
+            self.assertEqual(reply["status"], "ok", reply)
+            self.assertEqual((await carol.expect("message"))["data"], "back")
+            # Alice's view has caught up too: Bob gone, Carol there.
+            poll_until(lambda: sorted(curl(a.http + "/api/topics/room:outage",
+                                           token=a.token).json()["presence"])
+                       == ["alice", "carol"], what="alpha's presence to catch up")
+            for c in (alice, carol, newcomer):
+                await c.close()
+        run(body(), deadline=60)
 
 
 if __name__ == "__main__":

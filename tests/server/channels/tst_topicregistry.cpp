@@ -358,6 +358,11 @@ private slots:
         QCOMPARE(d.last().value(u"type").toString(), u"presence_diff"_s);
         QCOMPARE(members(d.last().value(u"leaves").toObject()), QStringList{u"x"_s});
         QCOMPARE(registry.topic(u"t"_s)->members, 2);
+        // Redis came back empty: its versions start over, and its word is taken again.
+        registry.remoteLost();
+        registry.applyRemotePresence(u"t"_s, 2, x, true); // before the snapshot: kept for it
+        registry.applyPresenceSnapshot(u"t"_s, 1, {remotePresence(u"me"_s, 1, u"me:1"_s)});
+        QCOMPARE(members(registry.presence(u"t"_s)), (QStringList{u"me:1"_s, u"x"_s}));
     }
 
     void aNodeThatDropsOutLeavesEveryTopic()
