@@ -15,6 +15,7 @@
 #include "traffichistory.h"
 #include "trafficmeter.h"
 
+#include <QtCore/QPointer>
 #include <QtCore/QDateTime>
 #include <QtCore/QJsonObject>
 #include <QtCore/QSaveFile>
@@ -549,12 +550,22 @@ void MainWindow::publishToTopic()
             : QJsonValue(QJsonObject{{QStringLiteral("binary_base64"),
                                       QString::fromLatin1(frame.payload().toBase64())}});
     const int subscribers = int(m_topics->subscribers(topic).size());
-    const qint64 offset = m_topics->publish(topic, data);
-    statusBar()->showMessage(tr("Published to %1 as offset %2, to %3")
-                                     .arg(topic)
-                                     .arg(offset)
-                                     .arg(connectionCount(subscribers)),
-                             3000);
+    // At once alone; in a cluster once Redis has given the offset.
+    m_topics->publish(
+            topic, data,
+            [self = QPointer<MainWindow>(this), topic, subscribers](std::optional<qint64> offset) {
+                if (!self)
+                    return;
+                self->statusBar()->showMessage(
+                        offset ? tr("Published to %1 as offset %2, to %3")
+                                         .arg(topic)
+                                         .arg(*offset)
+                                         .arg(connectionCount(subscribers))
+                               : tr("Not published to %1: the cluster's Redis "
+                                    "cannot be reached")
+                                         .arg(topic),
+                        3000);
+            });
     m_messageEdit->clear();
 }
 

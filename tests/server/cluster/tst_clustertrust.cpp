@@ -465,7 +465,8 @@ private slots:
         QFETCH(QString, passwordFile);
         QFETCH(QString, error);
         // The default user has a password; "app" may only publish and subscribe on
-        // the cluster's channels: all Switchboard needs.
+        // the cluster's channels: enough for broadcasts (topics need more; the README
+        // lists it and e2e_channels_cluster runs as that user).
         RedisServer redis;
         QVERIFY(redis.start({QStringLiteral("--requirepass"), QStringLiteral("server-pass-1"),
                              QStringLiteral("--user"), QStringLiteral("app"), QStringLiteral("on"),
