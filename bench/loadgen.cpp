@@ -62,7 +62,7 @@ struct Options
     std::string mode;
     std::string host = "127.0.0.1";
     int port = 0;
-    int port2 = 0; // broadcast: every second client on this server instead (cluster runs)
+    int port2 = 0; // broadcast, publish: every second client on this server (cluster runs)
     int pid2 = 0;
     std::string path; // empty: /ws, or /ws/channels for publish
     int connections = -1; // -1: the mode's default
@@ -108,7 +108,10 @@ void printUsage(FILE *out)
             "  publish    --connections N clients (default 10000) on /ws/channels (subprotocol\n"
             "             switchboard.v1), --subscribers K of them (default 1000) join --topic;\n"
             "             --count M POST /api/topics/TOPIC/publish of 64 B (--token); time from\n"
-            "             the POST until the last subscriber has it; server RSS per subscription\n"
+            "             the POST until the last subscriber has it; server RSS per subscription;\n"
+            "             the answer is 200 with the offset and delivered count or, from a\n"
+            "             cluster, 202 {\"accepted\":true} (the messages' offsets are checked\n"
+            "             against the join replies' either way)\n"
             "  http       --connections C (default 50) keep-alive GET /api/health for --duration "
             "s\n"
             "\n"
@@ -129,9 +132,12 @@ void printUsage(FILE *out)
             "(default 1);\n"
             "                       publish: before each of the two RSS samples\n"
             "  --pid PID            server process, for RSS and CPU figures from /proc\n"
-            "  --port2 P            broadcast: every second client connects to this port (a\n"
-            "                       second cluster instance); the POST still goes to --port\n"
-            "  --pid2 PID           the --port2 server process, for its CPU figure\n"
+            "  --port2 P            broadcast, publish: every second client connects to this\n"
+            "                       port (a second cluster instance; publish: half the\n"
+            "                       subscribers too); the POST still goes to --port; adds\n"
+            "                       when the last client of each instance had the message\n"
+            "  --pid2 PID           the --port2 server process, for its CPU figure; publish:\n"
+            "                       the RSS figures are then the sum of both servers'\n"
             "  --sources N          spread connections over 127.0.0.1..N as source addresses "
             "(default 4)\n"
             "  --connect-concurrency N  handshakes in progress at once (default 32)\n"
@@ -274,8 +280,9 @@ std::optional<Options> parseOptions(int argc, char **argv)
         return fail("MODE must be idle, echo, broadcast, publish or http");
     if (o.port <= 0 || o.port > 65535)
         return fail("--port is required");
-    if (o.port2 < 0 || o.port2 > 65535 || (o.port2 != 0 && o.mode != "broadcast"))
-        return fail("--port2 takes a port, and only in broadcast mode");
+    if (o.port2 < 0 || o.port2 > 65535
+        || (o.port2 != 0 && o.mode != "broadcast" && o.mode != "publish"))
+        return fail("--port2 takes a port, and only in broadcast and publish modes");
     if (o.connections < 0)
         o.connections = o.mode == "idle" ? 5000
                 : o.mode == "broadcast"  ? 1000
@@ -301,6 +308,9 @@ std::optional<Options> parseOptions(int argc, char **argv)
             return fail("--topic takes 1 to 128 letters, digits, '_', '-', '.', ':' or '@'");
         if (o.deflate)
             return fail("--deflate is not for publish mode");
+        // Otherwise one server would have no subscriber whose arrival could be timed.
+        if (o.port2 != 0 && o.subscribers < 2)
+            return fail("--port2 needs --subscribers of at least 2, one on each server");
     }
     if (o.json && o.binary)
         return fail("--json payloads are text; drop --binary");
@@ -925,6 +935,7 @@ struct Conn
     // Publish: this client joins the topic; it has had the reply; the message so far
     bool subscriber = false;
     bool joined = false;
+    int presences = 0; // in its join reply and the joins of the presence_diffs after it
     std::string gathered;
     // HTTP
     int64_t requestAt = 0;
@@ -1090,7 +1101,8 @@ private:
         int64_t lastAtSecond = 0;
         bool answered = false;
         int64_t answeredAt = 0;
-        long delivered = -1;
+        long delivered = -1; // -1: not counted (publish in a cluster: 202, accepted)
+        bool accepted = false;
     };
     Round m_round;
     double m_connectSeconds = 0;
@@ -1103,6 +1115,7 @@ private:
     int m_joined = 0;
     int64_t m_topicOffset = -1; // from the join replies: the last offset before the rounds
     uint64_t m_presenceDiffs = 0;
+    int m_knowAll = 0; // subscribers that know of all --subscribers presences
 };
 
 void LoadGen::error(const std::string &what)
@@ -1782,8 +1795,8 @@ void LoadGen::countArrival(Conn &c, int64_t now)
 }
 
 // Publish: one whole switchboard.v1 message, told apart by what it contains: the
-// greeting, a join reply, a presence_diff (each subscriber hears of every later join),
-// or the round's message, which only subscribers may get.
+// greeting, a join reply, a presence_diff (each subscriber hears of every join its reply
+// did not show), or the round's message, which only subscribers may get.
 void LoadGen::onChannelMessage(Conn &c, bool ok, int64_t now)
 {
     const std::string_view m = c.gathered;
@@ -1798,6 +1811,20 @@ void LoadGen::onChannelMessage(Conn &c, bool ok, int64_t now)
                 : std::strtoll(m.data() + at + key.size(), nullptr, 10); // ends at , or }
     };
     const auto client = " on client " + std::to_string(c.index);
+    // The presences a reply or a diff shows, added to what c knows: each one's meta names
+    // its session once. In the end each subscriber must know all of them, none twice.
+    const auto learnPresences = [&] {
+        const int k = m_opt.subscribers;
+        const int before = c.presences;
+        constexpr std::string_view session = R"("session":)";
+        for (size_t at = m.find(session); at != std::string_view::npos;
+             at = m.find(session, at + session.size()))
+            ++c.presences;
+        if (before < k && c.presences >= k)
+            ++m_knowAll;
+        if (before <= k && c.presences > k)
+            error("more presences than the " + std::to_string(k) + " subscribers" + client);
+    };
     if (!ok) {
         error("a binary or oversized message" + client);
         closeConn(c, "bad message", true);
@@ -1822,19 +1849,28 @@ void LoadGen::onChannelMessage(Conn &c, bool ok, int64_t now)
         else
             countArrival(c, now);
     } else if (has(R"("type":"presence_diff")")) {
-        // Every one should have come before the first publish.
-        if (!c.joined || m_round.id >= 0)
-            error(std::string(c.joined ? "a presence_diff during the publishes"
-                                       : "a presence_diff before this client joined")
+        // Every one should have come before the first publish, and nobody leaves.
+        if (!c.joined || m_round.id >= 0 || !has(R"("leaves":{})"))
+            error(std::string(!c.joined ? "a presence_diff before this client joined"
+                                      : m_round.id >= 0 ? "a presence_diff during the publishes"
+                                                        : "a presence_diff with leaves")
                   + client);
         ++m_presenceDiffs;
+        learnPresences();
     } else if (c.subscriber && !c.joined && has(R"("type":"reply")")) {
         if (!has(R"("status":"ok")") || !has(m_topicField) || number(R"("ref":)") != 1)
             error("bad join reply" + client + ": " + std::string(m.substr(0, 300)));
+        learnPresences();
         c.joined = true;
         ++m_joined;
         --m_joinsInFlight;
-        m_topicOffset = number(R"("offset":)");
+        // Nothing is published during the joins: every reply, from either instance of a
+        // cluster, must name the same offset, the one the publishes' messages count from.
+        const int64_t offset = number(R"("offset":)");
+        if (m_topicOffset >= 0 && offset != m_topicOffset)
+            error("join reply with offset " + std::to_string(offset) + " after one with "
+                  + std::to_string(m_topicOffset) + client);
+        m_topicOffset = offset;
         sendJoins();
     } else {
         error("unexpected message" + client + ": " + std::string(m.substr(0, 300)));
@@ -1927,6 +1963,17 @@ void LoadGen::onHttpResponse(Conn &c, int status, std::string_view body)
     if (m_opt.mode == "broadcast" || m_channels) {
         m_round.answered = true;
         m_round.answeredAt = now;
+        if (m_channels && status == 202) {
+            // A cluster answers before Redis has assigned the offset, so there is neither
+            // an offset nor a count here; each message's offset is still checked against
+            // the join replies', which is what the 200 answer's offset is compared with.
+            m_round.accepted = true;
+            if (body.find(R"("accepted":true)") == std::string_view::npos
+                || body.find(m_topicField) == std::string_view::npos)
+                error("bad answer to publish " + std::to_string(m_round.id) + ": 202 "
+                      + std::string(body));
+            return;
+        }
         const size_t at = body.find("\"delivered\":");
         if (status != 200 || at == std::string_view::npos) {
             error("bad answer to " + m_opt.mode + " " + std::to_string(m_round.id) + ": "
@@ -2491,6 +2538,7 @@ int LoadGen::runRounds(const std::string &route, int receivers, long delivered, 
     const int64_t t0 = nowNs();
     bool ok = true;
     long deliveredMin = -1;
+    int accepted = 0; // publishes answered 202: no delivered count to check
     const int total = m_opt.warmupCount + m_opt.count;
     for (int i = 0; i < total && ok; ++i) {
         // A server that takes seconds per round must not stretch the suite without end.
@@ -2521,13 +2569,16 @@ int LoadGen::runRounds(const std::string &route, int receivers, long delivered, 
             ok = false;
             break;
         }
-        if (m_round.delivered != delivered - m_dropped) {
+        if (m_round.accepted) {
+            ++accepted;
+        } else if (m_round.delivered != delivered - m_dropped) {
             error(m_opt.mode + " " + std::to_string(i)
                   + " answered delivered=" + std::to_string(m_round.delivered) + ", expected "
                   + std::to_string(delivered - m_dropped));
         }
-        deliveredMin
-                = deliveredMin < 0 ? m_round.delivered : std::min(deliveredMin, m_round.delivered);
+        if (m_round.delivered >= 0)
+            deliveredMin = deliveredMin < 0 ? m_round.delivered
+                                            : std::min(deliveredMin, m_round.delivered);
         if (i >= m_opt.warmupCount) {
             toLast.add(m_round.lastAt - sentAt);
             toFirst.add(m_round.firstAt - sentAt);
@@ -2552,12 +2603,15 @@ int LoadGen::runRounds(const std::string &route, int receivers, long delivered, 
             .add("mean_ms", toLast.meanUs() / 1e3)
             .add("first_p50_ms", toFirst.percentileUs(50) / 1e3)
             .add("answer_p50_ms", toAnswer.percentileUs(50) / 1e3)
-            .add("us_per_client_p50", toLast.percentileUs(50) / double(receivers), 2)
-            .add("delivered_min", deliveredMin)
-            .add("dropped", m_dropped);
+            .add("us_per_client_p50", toLast.percentileUs(50) / double(receivers), 2);
+    if (deliveredMin >= 0)
+        json.add("delivered_min", deliveredMin);
+    if (accepted > 0)
+        json.add("accepted", accepted);
+    json.add("dropped", m_dropped);
     cpu.addTo(json, seconds);
     if (m_opt.port2 != 0) {
-        // The cross-instance hop: when the last client of each server had it.
+        // The cross-instance hop: when the last client (subscriber) of each server had it.
         json.add("primary_last_p50_ms", toLastPrimary.percentileUs(50) / 1e3)
                 .add("primary_last_p99_ms", toLastPrimary.percentileUs(99) / 1e3)
                 .add("second_last_p50_ms", toLastSecond.percentileUs(50) / 1e3)
@@ -2567,34 +2621,52 @@ int LoadGen::runRounds(const std::string &route, int receivers, long delivered, 
 }
 
 // The clients join one by one (a few in flight) after the RSS sample with all of them
-// connected; the second sample, once every reply and presence_diff has come, gives the
-// server's memory per subscription. Then the rounds, as broadcast's.
+// connected; the second sample, once every subscriber knows of every other, gives the
+// server's memory per subscription (with --port2 and --pid2: both servers', summed). Then
+// the rounds, as broadcast's.
 int LoadGen::runPublish()
 {
     const int n = m_opt.connections;
     const int k = m_opt.subscribers;
     if (!setUp(n))
         return 2;
-    // k of the n, spread evenly: i joins when (i + 1) * k / n steps up.
-    for (int i = 0; i < n; ++i)
-        m_conns[size_t(i)].subscriber = int64_t(i + 1) * k / n != int64_t(i) * k / n;
+    // k of the n, spread evenly: the j-th client of a server joins when (j + 1) * ks / ns
+    // steps up, ns its clients and ks its share of k. With --port2 the clients alternate
+    // between the servers (onSecondServer) and so do the shares, so each server has half
+    // of the subscribers (a spread over all n would put every tenth of 10,000 on one).
+    const int servers = m_opt.port2 != 0 ? 2 : 1;
+    for (int s = 0; s < servers; ++s) {
+        const int64_t ns = (n - s + servers - 1) / servers;
+        const int64_t ks = (k - s + servers - 1) / servers;
+        for (int64_t j = 0; j < ns; ++j)
+            m_conns[size_t(s + j * servers)].subscriber = (j + 1) * ks / ns != j * ks / ns;
+    }
+    const auto rssKib = [this] {
+        const long first = readRssKib(m_opt.pid);
+        if (m_opt.port2 == 0)
+            return first;
+        const long second = readRssKib(m_opt.pid2);
+        return first >= 0 && second >= 0 ? first + second : -1;
+    };
     m_joinRequest = R"({"type":"join","ref":1,"topic":")" + m_opt.topic + R"("})";
     m_topicField = R"("topic":")" + m_opt.topic + '"';
     if (!openClients(n))
         return finishNotReady();
     runUntil(nowNs() + secondsToNs(m_opt.settle), [] { return false; });
-    const long rssConnected = readRssKib(m_opt.pid);
+    const long rssConnected = rssKib();
 
-    // The i-th join is announced to the i - 1 subscribers before it.
-    const uint64_t diffs = uint64_t(k) * uint64_t(k - 1) / 2;
+    // Until every subscriber knows of all k presences, its own included: those in its join
+    // reply and the joins of the presence_diffs after it. On one server the i-th join is
+    // in the diffs to the i - 1 before it (k(k - 1)/2 diffs); in a cluster two joins at
+    // once on two instances can each be in the other's reply, and a diff can carry several.
     const int64_t joinStart = nowNs();
     sendJoins();
     const bool joined = runUntil(joinStart + secondsToNs(m_opt.connectTimeout), [&] {
-        return (m_joined == k && m_presenceDiffs >= diffs) || m_dropped > 0;
+        return (m_joined == k && m_knowAll == k) || m_dropped > 0;
     });
     const double joinSeconds = double(nowNs() - joinStart) / 1e9;
     runUntil(nowNs() + secondsToNs(m_opt.settle), [] { return false; });
-    const long rssJoined = readRssKib(m_opt.pid);
+    const long rssJoined = rssKib();
 
     JsonLine json = baseJson();
     json.add("subscribers", k)
@@ -2603,13 +2675,14 @@ int LoadGen::runPublish()
             .add("join_s", joinSeconds)
             .add("presence_diffs", m_presenceDiffs)
             .add("rss_connected_kib", rssConnected)
-            .add("rss_joined_kib", rssJoined);
+            .add("rss_joined_kib", rssJoined)
+            .add("rss_servers", servers);
     if (rssConnected > 0 && rssJoined > 0)
         json.add("rss_per_sub_bytes", double(rssJoined - rssConnected) * 1024 / k, 0);
-    if (!joined || m_joined != k || m_presenceDiffs != diffs) {
+    if (!joined || m_joined != k || m_knowAll != k) {
         error(std::to_string(m_joined) + " of " + std::to_string(k) + " clients joined and "
-              + std::to_string(m_presenceDiffs) + " presence_diffs came (expected "
-              + std::to_string(diffs) + ") within --connect-timeout");
+              + std::to_string(m_knowAll) + " knew of every presence ("
+              + std::to_string(m_presenceDiffs) + " presence_diffs) within --connect-timeout");
         json.add("dropped", m_dropped);
         return finish(json, false);
     }

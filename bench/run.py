@@ -22,9 +22,10 @@ server's log go to bench/results/<timestamp>/ (git-ignored).
 Switchboard runs full-featured and with its defaults (stats, heartbeat every 10 s, hub,
 admin routes, info-level access log on stderr, which goes to a file), plus --idle-timeout 0
 for the idle tests and --deflate for the permessage-deflate tests (skipped for a binary
-whose --help has no --deflate). Three tests are Switchboard's own: the topic publish
-(/ws/channels; ws has no topics), the cluster broadcast (a redis-server and two instances)
-and the console's responsiveness. Extra server flags: --switchboard-args "...".
+whose --help has no --deflate). Four tests are Switchboard's own: the topic publish
+(/ws/channels; ws has no topics), the cluster broadcast and the cluster topic publish (a
+redis-server and two instances) and the console's responsiveness. Extra server flags:
+--switchboard-args "...".
 """
 
 import argparse
@@ -180,7 +181,7 @@ def suite(args, max_idle):
         {
             "name": "cluster_broadcast_10k",
             "title": "broadcast 64 B to 2 x 5,000 clients on two instances (Redis)",
-            "hook": cluster_broadcast,
+            "hook": cluster_of_two,
             "loadgen": ["broadcast", "--connections", "10000", "--token", TOKEN,
                         "--count", "5" if quick else "20", "--warmup-count", "1",
                         "--time-limit", "10" if quick else "30"],
@@ -188,6 +189,23 @@ def suite(args, max_idle):
             "metric": "p50_ms", "unit": "ms", "better": "lower",
             "extra": ["p99_ms", "primary_last_p50_ms", "second_last_p50_ms",
                       "second_last_p99_ms"],
+        },
+        {
+            "name": "cluster_topic_publish_1k_of_10k",
+            "title": "publish 64 B to a topic with 1,000 subscribers among 10,000 clients on "
+                     "two instances (Redis)",
+            # topic_publish_1k_of_10k across the cluster: 5,000 clients and 500 subscribers
+            # on each instance; the POST is answered 202 (Redis assigns the offset later)
+            "hook": cluster_of_two,
+            "loadgen": ["publish", "--connections", "10000", "--subscribers", "1000",
+                        "--topic", "bench", "--token", TOKEN, "--settle", "2",
+                        "--count", "20" if quick else "50"],
+            "server": ["--idle-timeout", "0"],
+            "switchboard_only": True,
+            "requires": "--channel-max-topics",
+            "metric": "p50_ms", "unit": "ms", "better": "lower",
+            "extra": ["p99_ms", "first_p50_ms", "rss_per_sub_bytes", "join_s",
+                      "primary_last_p50_ms", "second_last_p50_ms", "second_last_p99_ms"],
         },
         {
             "name": "http_health",
@@ -259,10 +277,12 @@ def wait_cluster_ok(port, seconds=10.0):
     return False
 
 
-def cluster_broadcast(name, args, paths, test, log_path):
-    """Two Switchboard instances joined through a redis-server started here; half the
-    clients on each; the POST goes to the first. Reports when the last client of each
-    instance had the message, so the Redis hop shows against the single-instance test."""
+def cluster_of_two(name, args, paths, test, log_path):
+    """The cluster tests: two Switchboard instances joined through a redis-server started
+    here, the test's loadgen mode with --port2 (every second client on the second
+    instance; a topic's subscribers too); the POST goes to the first. Reports when the
+    last client of each instance had the message, so the Redis hop shows against the
+    single-instance test (and publish's RSS per subscription is both instances')."""
     redis_binary = shutil.which("redis-server")
     if not redis_binary:
         return {"ok": None, "status": "skipped", "note": "redis-server is missing"}
@@ -567,7 +587,7 @@ LABELS = {
     "server_cpu_pct": "server CPU (% of a core)",
     "server_cpu_us_per_msg": "server CPU per message (µs)",
     "loadgen_cpu_pct": "load generator CPU (% of a core)",
-    "rss_per_sub_bytes": "server RSS per subscription (bytes)",
+    "rss_per_sub_bytes": "server RSS per subscription (bytes; cluster: both instances)",
     "join_s": "joining the topic, 16 joins in flight (s)",
     "primary_last_p50_ms": "last client on the POSTed instance, p50 (ms)",
     "second_last_p50_ms": "last client on the other instance, p50 (ms)",
