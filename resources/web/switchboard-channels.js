@@ -130,14 +130,18 @@ class SwitchboardChannels {
       if (entry) entry.offset = Math.max(entry.offset || 0, message.offset);
       this.onMessage(message.topic, message.data, message);
     } else if (message.type === "presence_diff" && entry) {
-      for (const [member, { metas }] of Object.entries(message.leaves)) {
-        const gone = new Set(metas.map((m) => m.node + "/" + m.session));
+      // A presence is its node and session: a join the state has already replaces it.
+      const key = (m) => m.node + "/" + m.session;
+      const remove = (member, metas) => {
+        const gone = new Set(metas.map(key));
         const left = (entry.presence[member] || { metas: [] }).metas
-          .filter((m) => !gone.has(m.node + "/" + m.session));
+          .filter((m) => !gone.has(key(m)));
         if (left.length) entry.presence[member] = { metas: left };
         else delete entry.presence[member];
-      }
+      };
+      for (const [member, { metas }] of Object.entries(message.leaves)) remove(member, metas);
       for (const [member, { metas }] of Object.entries(message.joins)) {
+        remove(member, metas);
         const known = (entry.presence[member] || { metas: [] }).metas;
         entry.presence[member] = { metas: known.concat(metas) };
       }

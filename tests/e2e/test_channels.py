@@ -261,6 +261,36 @@ class ChannelsPageTest(ChromiumTestCase):
 
         asyncio.run(asyncio.wait_for(scenario(), 45))
 
+    def test_the_js_client_applies_a_repeated_join_once(self):
+        # In a cluster a presence in the join reply may come again in a diff; the
+        # client keys presences by node and session, so it is not counted twice.
+        async def scenario():
+            page = await DevTools.open(self.chromium.browser_ws)
+            try:
+                await page.call("Page.navigate", url=self.server.http + "/channels")
+                await page.wait_for("typeof SwitchboardChannels === 'function'",
+                                    "the client library to load")
+                state = await page.evaluate("""(() => {
+                    const c = new SwitchboardChannels("ws://127.0.0.1:1/ws/channels");
+                    const ann = { node: "a", session: 1, meta: {} };
+                    c.topics.set("t", { options: {}, offset: 0, epoch: "e",
+                                        presence: { ann: { metas: [ann] } } });
+                    c._dispatch({ type: "presence_diff", topic: "t", leaves: {},
+                                  joins: { ann: { metas: [ann] },
+                                           bob: { metas: [{ node: "b", session: 1 }] } } });
+                    c._dispatch({ type: "presence_diff", topic: "t", joins: {},
+                                  leaves: { bob: { metas: [{ node: "b", session: 1 }] } } });
+                    return JSON.stringify(c.presence("t"));
+                })()""")
+                self.assertEqual(json.loads(state),
+                                 {"ann": {"metas": [{"node": "a", "session": 1, "meta": {}}]}})
+            finally:
+                # Only this tab: DevTools.close() would end the browser the next test uses.
+                await page.ws.close()
+                page.reader.cancel()
+
+        asyncio.run(asyncio.wait_for(scenario(), 30))
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
