@@ -78,7 +78,7 @@ Plug accessLog()
 Plug jsonBody()
 {
     return [](Conn &conn) {
-        if (!conn.hasJsonBody() || conn.body.isEmpty())
+        if (conn.body.isEmpty() || !conn.hasJsonBody()) // the cheap test first
             return;
         QJsonParseError error;
         const QJsonDocument doc = QJsonDocument::fromJson(conn.body, &error);

@@ -46,6 +46,48 @@ bool mentions(QByteArrayView value, QByteArrayView word)
     return false;
 }
 
+/*!
+    A field name, lower-cased. The names most requests carry are shared constants, so
+    they cost no allocation (a WebSocket handshake is mostly such fields).
+*/
+QByteArray lowerCaseFieldName(QByteArrayView name)
+{
+    static const QByteArray kCommon[] = {
+            QByteArrayLiteral("host"),
+            QByteArrayLiteral("upgrade"),
+            QByteArrayLiteral("connection"),
+            QByteArrayLiteral("sec-websocket-key"),
+            QByteArrayLiteral("sec-websocket-version"),
+            QByteArrayLiteral("sec-websocket-protocol"),
+            QByteArrayLiteral("sec-websocket-extensions"),
+            QByteArrayLiteral("origin"),
+            QByteArrayLiteral("user-agent"),
+            QByteArrayLiteral("accept"),
+            QByteArrayLiteral("accept-encoding"),
+            QByteArrayLiteral("accept-language"),
+            QByteArrayLiteral("cache-control"),
+            QByteArrayLiteral("pragma"),
+            QByteArrayLiteral("cookie"),
+            QByteArrayLiteral("authorization"),
+            QByteArrayLiteral("content-type"),
+            QByteArrayLiteral("content-length"),
+            QByteArrayLiteral("x-request-id"),
+    };
+    char lower[32];
+    if (name.size() > qsizetype(sizeof lower))
+        return name.toByteArray().toLower();
+    for (qsizetype i = 0; i < name.size(); ++i) {
+        const char c = name[i];
+        lower[i] = c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c;
+    }
+    const QByteArrayView lowered(lower, name.size());
+    for (const QByteArray &common : kCommon) {
+        if (common == lowered)
+            return common;
+    }
+    return lowered.toByteArray();
+}
+
 std::optional<RequestHead> fail(HttpRefusal *refusal, int status, const char *message)
 {
     if (refusal)
@@ -92,28 +134,34 @@ std::optional<RequestHead> parseRequestHead(QByteArrayView head, const HttpLimit
 {
     if (head.size() > limits.maxHeaderSize)
         return fail(refusal, 431, "request head too large");
+    qsizetype lineCount = 1;
     for (qsizetype i = 0; i < head.size(); ++i) {
         const char c = head[i];
+        if (c > '\r')
+            continue; // the usual case, decided with one comparison
         if (c == '\0')
             return fail(refusal, 400, "NUL byte in request head");
         if (c == '\n' && (i == 0 || head[i - 1] != '\r'))
             return fail(refusal, 400, "bare LF in request head; lines must end with CRLF");
-        if (c == '\r' && (i + 1 >= head.size() || head[i + 1] != '\n'))
-            return fail(refusal, 400, "bare CR in request head");
+        if (c == '\r') {
+            if (i + 1 >= head.size() || head[i + 1] != '\n')
+                return fail(refusal, 400, "bare CR in request head");
+            ++lineCount;
+        }
     }
-
-    QList<QByteArrayView> lines;
-    for (qsizetype start = 0;;) {
-        const qsizetype end = head.indexOf(QByteArrayView("\r\n"), start);
-        lines.append(head.sliced(start, (end < 0 ? head.size() : end) - start));
-        if (end < 0)
-            break;
-        start = end + 2;
-    }
+    // Every CR is now known to start a CRLF: lines are found with a search for one byte.
+    qsizetype lineStart = 0;
+    const auto nextLine = [&] {
+        const qsizetype end = head.indexOf('\r', lineStart);
+        const QByteArrayView line
+                = head.sliced(lineStart, (end < 0 ? head.size() : end) - lineStart);
+        lineStart = end < 0 ? head.size() : end + 2;
+        return line;
+    };
 
     RequestHead result;
     // Request line: method SP request-target SP HTTP-version, single spaces only.
-    const QByteArrayView requestLine = lines.first();
+    const QByteArrayView requestLine = nextLine();
     const qsizetype sp1 = requestLine.indexOf(' ');
     const qsizetype sp2 = sp1 < 0 ? -1 : requestLine.indexOf(' ', sp1 + 1);
     if (sp1 <= 0 || sp2 < 0 || requestLine.indexOf(' ', sp2 + 1) >= 0)
@@ -153,7 +201,7 @@ std::optional<RequestHead> parseRequestHead(QByteArrayView head, const HttpLimit
     result.method = method.toByteArray();
     result.target = target.toByteArray();
 
-    if (lines.size() - 1 > limits.maxHeaderFields)
+    if (lineCount - 1 > limits.maxHeaderFields)
         return fail(refusal, 431, "too many header fields");
 
     int hosts = 0;
@@ -161,31 +209,32 @@ std::optional<RequestHead> parseRequestHead(QByteArrayView head, const HttpLimit
     QByteArray transferEncoding;
     QByteArray connection;
     QByteArray upgrade;
-    for (qsizetype i = 1; i < lines.size(); ++i) {
-        const QByteArrayView line = lines.at(i);
+    result.fields.reserve(lineCount - 1);
+    for (qsizetype i = 1; i < lineCount; ++i) {
+        const QByteArrayView line = nextLine();
         if (line.startsWith(' ') || line.startsWith('\t'))
             return fail(refusal, 400, "obsolete line folding is not accepted");
         const qsizetype colon = line.indexOf(':');
         if (colon <= 0 || !isToken(line.first(colon)))
             return fail(refusal, 400, "malformed header field");
-        const QByteArray name = line.first(colon).toByteArray().toLower();
+        const QByteArray name = lowerCaseFieldName(line.first(colon));
         const QByteArrayView value = line.sliced(colon + 1).trimmed();
         if (!isFieldValue(value))
             return fail(refusal, 400, "control character in header value");
         result.fields.append({name, value.toByteArray()});
-        if (name == "host") {
+        if (name == QByteArrayLiteral("host")) {
             ++hosts;
-        } else if (name == "content-length") {
+        } else if (name == QByteArrayLiteral("content-length")) {
             contentLengths.append(value);
-        } else if (name == "transfer-encoding") {
+        } else if (name == QByteArrayLiteral("transfer-encoding")) {
             transferEncoding += (transferEncoding.isEmpty() ? "" : ",") + value.toByteArray();
-        } else if (name == "connection") {
+        } else if (name == QByteArrayLiteral("connection")) {
             connection += (connection.isEmpty() ? "" : ",") + value.toByteArray();
-        } else if (name == "upgrade") {
+        } else if (name == QByteArrayLiteral("upgrade")) {
             // Several Upgrade fields make a list: not the one "websocket" RFC 6455 asks for.
             upgrade = upgrade.isNull() ? value.toByteArray() : QByteArray("(several)");
             result.needsRewrite = true;
-        } else if (name == "expect") {
+        } else if (name == QByteArrayLiteral("expect")) {
             result.needsRewrite = true;
             if (value.compare("100-continue", Qt::CaseInsensitive) != 0)
                 return fail(refusal, 417, "only Expect: 100-continue is supported");
