@@ -230,12 +230,23 @@ Connection::Connection(QSslSocket *transport, FrontDoor *door)
 
 void Connection::init()
 {
-    m_httpSocket = new ConnectionSocket(this);
     if (m_tls)
         connect(m_tls, &QIODevice::bytesWritten, this, [this](qint64 n) {
             if (ConnectionSocket *socket = reader())
                 Q_EMIT socket->bytesWritten(n);
         });
+}
+
+ConnectionSocket *Connection::ensureHttpSocket()
+{
+    // Made on demand: a QtHttpServer socket and its request state cost more to set up
+    // and take down than the rest of a connection that only upgrades to a WebSocket.
+    if (!m_httpSocketMade && m_door && m_phase == Phase::Http) {
+        m_httpSocketMade = true;
+        m_httpSocket = new ConnectionSocket(this);
+        m_door->offerHttpSocket(m_httpSocket);
+    }
+    return m_httpSocket;
 }
 
 Connection::~Connection()
@@ -396,7 +407,7 @@ void Connection::feed(QByteArrayView raw)
             m_http->bodyBytes += raw.size();
         }
     }
-    if (!result.release.isEmpty() && m_httpSocket) {
+    if (!result.release.isEmpty() && ensureHttpSocket()) {
         m_httpSocket->append(result.release);
         m_mustDeliver = true; // told to the reader by deliver()
     }

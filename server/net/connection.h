@@ -128,7 +128,11 @@ public:
     bool isTls() const { return m_tls != nullptr; }
     bool isOpen() const { return m_phase != Phase::Closed; }
 
-    /*! The socket QtHttpServer is given for this connection's plain requests. */
+    /*!
+        The socket QtHttpServer is given for this connection's plain requests; made
+        when the first of them is released, so a connection that only upgrades
+        (or sends nothing) never has one.
+    */
     ConnectionSocket *httpSocket() const { return m_httpSocket; }
 
     /*!
@@ -192,6 +196,8 @@ private:
     };
 
     void init();
+    /*! The HTTP socket, made and handed to QtHttpServer (through the door) on first use. */
+    ConnectionSocket *ensureHttpSocket();
     void onReadable();
     void onWritable();
     void onTlsReadyRead();
@@ -233,6 +239,7 @@ private:
     std::unique_ptr<HttpState> m_http;
 
     QPointer<ConnectionSocket> m_httpSocket;
+    bool m_httpSocketMade = false; // once QtHttpServer has let go of it, none is made again
     QPointer<ConnectionSocket> m_webSocket;
     std::unique_ptr<StreamFilter> m_filter;
     QByteArray m_held; // raw bytes after the upgrade head, until resumeAfterUpgrade()

@@ -96,9 +96,15 @@ void FrontDoor::incomingConnection(qintptr handle)
         connection = new Connection(handle, this);
     }
     track(connection);
-    // QTcpServer emits pendingConnectionAvailable() once this returns; QtHttpServer
-    // then takes the socket.
-    addPendingConnection(connection->httpSocket());
+    // QtHttpServer gets a socket when the connection's first plain request is released
+    // (offerHttpSocket()): most connections to a WebSocket server only upgrade.
+}
+
+void FrontDoor::offerHttpSocket(QTcpSocket *socket)
+{
+    // QTcpServer emits pendingConnectionAvailable() from here, and QtHttpServer takes
+    // the socket at once, before any bytes are released to it.
+    addPendingConnection(socket);
 }
 
 void FrontDoor::refuseOverCapacity(qintptr handle)

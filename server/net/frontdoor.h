@@ -95,6 +95,8 @@ private:
     /*! \a connection became a WebSocket: it counts as one from now on. */
     void upgraded(Connection *connection);
     void requestUpgrade(Connection *connection, const RequestHead &head);
+    /*! Hands QtHttpServer the socket a connection's first plain request arrives on. */
+    void offerHttpSocket(QTcpSocket *socket);
     void refuseOverCapacity(qintptr handle);
     void sweep();
 
