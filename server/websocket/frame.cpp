@@ -31,43 +31,50 @@ Frame::Frame(Type type, QByteArray payload)
 
 const QByteArray &Frame::wireBytes() const
 {
-    if (!m_encoded)
-        m_encoded = std::make_shared<Encoded>();
-    QByteArray &out = m_encoded->plain;
-    if (!out.isEmpty())
-        return out;
-    out.reserve(m_payload.size() + 10);
-    appendFrameHeader(out, opcodeOf(m_type), quint64(m_payload.size()));
-    out.append(m_payload);
-    return out;
+    Encoded &cache = *m_encoded;
+    std::call_once(cache.plainOnce, [&] {
+        cache.plain.reserve(m_payload.size() + 10);
+        appendFrameHeader(cache.plain, opcodeOf(m_type), quint64(m_payload.size()));
+        cache.plain.append(m_payload);
+    });
+    return cache.plain;
 }
 
-const QByteArray &Frame::deflatedWireBytes(int windowBits, qsizetype *payloadSize) const
+QByteArray Frame::deflatedWireBytes(int windowBits, qsizetype *payloadSize) const
 {
     Q_ASSERT(isData());
-    if (!m_encoded)
-        m_encoded = std::make_shared<Encoded>();
     Encoded &cache = *m_encoded;
-    // Every session in practice agrees on the same window; a different one replaces the cache.
-    if (cache.deflated.isEmpty() || cache.deflatedWindowBits != windowBits) {
-        const std::optional<QByteArray> compressed
-                = MessageDeflater::forThread(windowBits).compress(m_payload);
-        if (!compressed) { // zlib failed (logged): the message goes out uncompressed
-            if (payloadSize)
-                *payloadSize = m_payload.size();
-            return wireBytes();
-        }
-        cache.deflated.clear();
-        cache.deflated.reserve(compressed->size() + 10);
-        appendFrameHeader(cache.deflated, opcodeOf(m_type), quint64(compressed->size()), true,
-                          true);
-        cache.deflated.append(*compressed);
-        cache.deflatedWindowBits = windowBits;
-        cache.deflatedPayload = compressed->size();
+    const auto cached = [&] {
+        if (payloadSize)
+            *payloadSize = cache.deflatedPayload;
+        return cache.deflated;
+    };
+    if (cache.deflatedWindowBits.load(std::memory_order_acquire) == windowBits)
+        return cached();
+    const std::lock_guard lock(cache.deflating);
+    const int made = cache.deflatedWindowBits.load(std::memory_order_relaxed);
+    if (made == windowBits)
+        return cached(); // made while this thread waited
+    const std::optional<QByteArray> compressed
+            = MessageDeflater::forThread(windowBits).compress(m_payload);
+    if (!compressed) { // zlib failed (logged): the message goes out uncompressed
+        if (payloadSize)
+            *payloadSize = m_payload.size();
+        return wireBytes();
     }
+    QByteArray bytes;
+    bytes.reserve(compressed->size() + 10);
+    appendFrameHeader(bytes, opcodeOf(m_type), quint64(compressed->size()), true, true);
+    bytes.append(*compressed);
     if (payloadSize)
-        *payloadSize = cache.deflatedPayload;
-    return cache.deflated;
+        *payloadSize = compressed->size();
+    if (made == 0) {
+        // Written once, before the release that lets other threads read it.
+        cache.deflated = bytes;
+        cache.deflatedPayload = compressed->size();
+        cache.deflatedWindowBits.store(windowBits, std::memory_order_release);
+    }
+    return bytes;
 }
 
 QString Frame::typeName(Type type)

@@ -4,7 +4,9 @@
 #include <QtCore/QMetaType>
 #include <QtCore/QString>
 
+#include <atomic>
 #include <memory>
+#include <mutex>
 
 namespace Switchboard {
 
@@ -15,13 +17,18 @@ namespace Switchboard {
     shared cache of their encoded server-to-client bytes, plain and
     compressed, so a frame sent to many sessions is encoded (and compressed)
     once, not once per session.
+
+    A frame is immutable once made, and safe to share between threads: its
+    copies may be encoded from several threads at once, and each encoding is
+    made once (std::call_once, and a lock held only while compressing) and
+    never changed after.
 */
 class Frame final
 {
 public:
     enum class Type : quint8 { Text, Binary, Ping, Pong };
 
-    Frame() = default;
+    Frame() : Frame(Type::Text, {}) { }
     Frame(Type type, QByteArray payload);
 
     static Frame text(const QString &text) { return {Type::Text, text.toUtf8()}; }
@@ -49,25 +56,29 @@ public:
         A data frame as one permessage-deflate message (RFC 7692: RSV1 set,
         compressed alone, so the same bytes suit every session that agreed to
         deflate with a window of up to 2^\a windowBits), compressed on first
-        use and shared by every copy of this frame. \a payloadSize gets the
+        use and shared by every copy of this frame (for the first window asked
+        for; sessions in practice agree on one). \a payloadSize gets the
         compressed payload's size.
     */
-    const QByteArray &deflatedWireBytes(int windowBits, qsizetype *payloadSize = nullptr) const;
+    QByteArray deflatedWireBytes(int windowBits, qsizetype *payloadSize = nullptr) const;
 
     static QString typeName(Type type);
 
 private:
     struct Encoded
     {
+        std::once_flag plainOnce;
         QByteArray plain;
+        std::mutex deflating; // held while compressing
+        // The window `deflated` was made for, stored once it is complete: 0 until then.
+        std::atomic<int> deflatedWindowBits{0};
         QByteArray deflated;
-        int deflatedWindowBits = 0;
         qsizetype deflatedPayload = 0;
     };
 
     Type m_type = Type::Text;
     QByteArray m_payload;
-    mutable std::shared_ptr<Encoded> m_encoded; // shared encode cache, see wireBytes()
+    std::shared_ptr<Encoded> m_encoded; // shared encode cache, see wireBytes()
 };
 
 } // namespace Switchboard

@@ -2,6 +2,9 @@
 
 #include <QtTest/QTest>
 
+#include <thread>
+#include <vector>
+
 using namespace Switchboard;
 
 class tst_Frame : public QObject
@@ -46,6 +49,44 @@ private slots:
         const Frame copy = original;
         const char *first = original.wireBytes().constData();
         QCOMPARE(copy.wireBytes().constData(), first); // encoded once, shared by the copy
+    }
+
+    void copiesOnSeveralThreadsShareOneEncoding()
+    {
+        // What a broadcast over worker threads does: each encodes its copy at once.
+        // Run under ThreadSanitizer in ./dev test; here it checks one encoding each.
+        for (int round = 0; round < 50; ++round) {
+            const Frame original = Frame::text(QByteArray(4096, 'a' + char(round % 26)));
+            constexpr int threads = 4;
+            std::vector<const char *> plain(threads);
+            std::vector<QByteArray> deflated(threads);
+            std::vector<std::thread> workers;
+            for (int i = 0; i < threads; ++i) {
+                workers.emplace_back([&, i, copy = original] {
+                    plain[size_t(i)] = copy.wireBytes().constData();
+                    deflated[size_t(i)] = copy.deflatedWireBytes(15);
+                });
+            }
+            for (std::thread &worker : workers)
+                worker.join();
+            for (int i = 1; i < threads; ++i) {
+                QCOMPARE(plain[size_t(i)], plain[0]);
+                QCOMPARE(deflated[size_t(i)].constData(), deflated[0].constData());
+            }
+            QVERIFY(deflated[0].size() < 100); // compressed, once
+        }
+    }
+
+    void anotherWindowIsCompressedButNotCached()
+    {
+        const Frame frame = Frame::text(QByteArray(1000, 'x'));
+        qsizetype size15 = 0;
+        qsizetype size9 = 0;
+        const QByteArray first = frame.deflatedWireBytes(15, &size15);
+        const QByteArray other = frame.deflatedWireBytes(9, &size9);
+        QVERIFY(size15 > 0 && size9 > 0);
+        QVERIFY(other.constData() != first.constData());
+        QCOMPARE(frame.deflatedWireBytes(15).constData(), first.constData());
     }
 
     void textIsUtf8()
