@@ -61,6 +61,21 @@ struct FakeRemote final : TopicRemote
     }
 };
 
+/*! A registry made one of a cluster's, with what it delivered. */
+struct Clustered
+{
+    Deliveries d;
+    TopicRegistry registry;
+    FakeRemote remote;
+
+    explicit Clustered(const QString &node = u"me"_s, ChannelSettings settings = {})
+        : registry(d.deliver(), settings)
+    {
+        registry.setRemote(&remote);
+        registry.setNodeName(node);
+    }
+};
+
 RemotePresence remotePresence(const QString &node, quint64 session, const QString &member)
 {
     return {node + u':' + QString::number(session), member,
@@ -260,133 +275,116 @@ private slots:
 
     void messagesDuringAJoinComeAfterItsReplyWithoutRepeats()
     {
-        Deliveries d;
-        TopicRegistry registry(d.deliver());
-        FakeRemote remote;
-        registry.setRemote(&remote);
+        Clustered c;
         const QString topic = u"t"_s;
         QList<qint64> replied;
-        registry.join(1, topic, {}, {}, std::nullopt, {}, [&](const TopicRegistry::Joined &j) {
+        c.registry.join(1, topic, {}, {}, std::nullopt, {}, [&](const TopicRegistry::Joined &j) {
             QVERIFY(j.ok);
             replied.append(j.offset);
-            QVERIFY2(offsetsSentTo(d, 1).isEmpty(), "a message came before the reply");
+            QVERIFY2(offsetsSentTo(c.d, 1).isEmpty(), "a message came before the reply");
         });
-        QCOMPARE(remote.joins.size(), 1);
+        QCOMPARE(c.remote.joins.size(), 1);
         // Published by others while the cluster answers: 5 is before the state, 6 after.
-        registry.deliverRemote(topic, 5, 1000, u"five"_s);
-        registry.deliverRemote(topic, 6, 1000, u"six"_s);
-        QVERIFY(offsetsSentTo(d, 1).isEmpty());
-        remote.joins.takeFirst()(TopicRemote::JoinState{u"e"_s, 5, 0, {}, {}});
+        c.registry.deliverRemote(topic, 5, 1000, u"five"_s);
+        c.registry.deliverRemote(topic, 6, 1000, u"six"_s);
+        QVERIFY(offsetsSentTo(c.d, 1).isEmpty());
+        c.remote.joins.takeFirst()(TopicRemote::JoinState{u"e"_s, 5, 0, {}, {}});
         QCOMPARE(replied, QList<qint64>{5});
-        QCOMPARE(offsetsSentTo(d, 1), QList<qint64>{6});
+        QCOMPARE(offsetsSentTo(c.d, 1), QList<qint64>{6});
         // The subscription may still bring what the reply covered: not again.
-        registry.deliverRemote(topic, 6, 1000, u"six"_s);
-        registry.deliverRemote(topic, 7, 1000, u"seven"_s);
-        QCOMPARE(offsetsSentTo(d, 1), (QList<qint64>{6, 7}));
+        c.registry.deliverRemote(topic, 6, 1000, u"six"_s);
+        c.registry.deliverRemote(topic, 7, 1000, u"seven"_s);
+        QCOMPARE(offsetsSentTo(c.d, 1), (QList<qint64>{6, 7}));
     }
 
     void clusteredRecoveryGivesTheHistoryThenWhatArrived()
     {
-        Deliveries d;
         ChannelSettings settings;
         settings.historyAge = 0ms;
-        TopicRegistry registry(d.deliver(), settings);
-        FakeRemote remote;
-        registry.setRemote(&remote);
+        Clustered c(u"me"_s, settings);
         TopicRegistry::Joined joined;
-        registry.join(1, u"t"_s, {}, {}, 3, u"e"_s,
-                      [&](const TopicRegistry::Joined &j) { joined = j; });
-        registry.deliverRemote(u"t"_s, 6, 1000, 6);
-        registry.deliverRemote(u"t"_s, 7, 1000, 7);
+        c.registry.join(1, u"t"_s, {}, {}, 3, u"e"_s,
+                        [&](const TopicRegistry::Joined &j) { joined = j; });
+        c.registry.deliverRemote(u"t"_s, 6, 1000, 6);
+        c.registry.deliverRemote(u"t"_s, 7, 1000, 7);
         QList<HistoryEntry> history;
         for (qint64 offset = 2; offset <= 6; ++offset)
             history.append({offset, 1000, offset});
-        remote.joins.takeFirst()(TopicRemote::JoinState{u"e"_s, 6, 0, {}, history});
+        c.remote.joins.takeFirst()(TopicRemote::JoinState{u"e"_s, 6, 0, {}, history});
         QCOMPARE(joined.recovered, std::optional<bool>(true));
         QList<qint64> missed;
         for (const Frame &frame : joined.missed)
             missed.append(offsetOf(frame));
         QCOMPARE(missed, (QList<qint64>{4, 5, 6}));
-        QCOMPARE(offsetsSentTo(d, 1), QList<qint64>{7}); // 6 came in the history
+        QCOMPARE(offsetsSentTo(c.d, 1), QList<qint64>{7}); // 6 came in the history
         // Another epoch (Redis lost the topic): told, not guessed.
-        registry.join(2, u"t"_s, {}, {}, 3, u"e"_s,
-                      [&](const TopicRegistry::Joined &j) { joined = j; });
-        remote.joins.takeFirst()(TopicRemote::JoinState{u"other"_s, 6, 0, {}, history});
+        c.registry.join(2, u"t"_s, {}, {}, 3, u"e"_s,
+                        [&](const TopicRegistry::Joined &j) { joined = j; });
+        c.remote.joins.takeFirst()(TopicRemote::JoinState{u"other"_s, 6, 0, {}, history});
         QCOMPARE(joined.recovered, std::optional<bool>(false));
         QVERIFY(joined.missed.isEmpty());
     }
 
     void aJoinTheClusterCannotAnswerFailsAndLeaves()
     {
-        Deliveries d;
-        TopicRegistry registry(d.deliver());
-        FakeRemote remote;
-        registry.setRemote(&remote);
-        registry.setNodeName(u"n1"_s);
+        Clustered c(u"n1"_s);
         std::optional<bool> ok;
-        registry.join(1, u"t"_s, {}, {}, std::nullopt, {},
-                      [&](const TopicRegistry::Joined &j) { ok = j.ok; });
-        remote.joins.takeFirst()(std::nullopt);
+        c.registry.join(1, u"t"_s, {}, {}, std::nullopt, {},
+                        [&](const TopicRegistry::Joined &j) { ok = j.ok; });
+        c.remote.joins.takeFirst()(std::nullopt);
         QCOMPARE(ok, std::optional<bool>(false));
-        QVERIFY(!registry.isSubscribed(1, u"t"_s));
-        QCOMPARE(remote.leaves, (QList<std::pair<QString, QString>>{{u"t"_s, u"n1:1"_s}}));
-        QVERIFY(registry.topics().isEmpty());
+        QVERIFY(!c.registry.isSubscribed(1, u"t"_s));
+        QCOMPARE(c.remote.leaves, (QList<std::pair<QString, QString>>{{u"t"_s, u"n1:1"_s}}));
+        QVERIFY(c.registry.topics().isEmpty());
     }
 
     void presenceDiffsBeforeTheSnapshotAreSortedOutByVersion()
     {
-        Deliveries d;
-        TopicRegistry registry(d.deliver());
-        FakeRemote remote;
-        registry.setRemote(&remote);
-        registry.setNodeName(u"me"_s);
-        registry.join(1, u"t"_s, {}, {}, std::nullopt, {}, [](const TopicRegistry::Joined &) {});
+        Clustered c;
+        c.registry.join(1, u"t"_s, {}, {}, std::nullopt, {}, [](const TopicRegistry::Joined &) {});
         const RemotePresence x = remotePresence(u"other"_s, 7, u"x"_s);
         const RemotePresence y = remotePresence(u"other"_s, 8, u"y"_s);
         // From the subscription, before the state: x joined (v3), y joined (v5).
-        registry.applyRemotePresence(u"t"_s, 3, x, true);
-        registry.applyRemotePresence(u"t"_s, 5, y, true);
+        c.registry.applyRemotePresence(u"t"_s, 3, x, true);
+        c.registry.applyRemotePresence(u"t"_s, 5, y, true);
         // The state was read at v4: x is in it, y not yet; this instance's own is ignored.
-        remote.joins.takeFirst()(TopicRemote::JoinState{
+        c.remote.joins.takeFirst()(TopicRemote::JoinState{
                 u"e"_s, 0, 4, {x, remotePresence(u"me"_s, 1, u"me:1"_s)}, {}});
-        QCOMPARE(members(registry.presence(u"t"_s)), (QStringList{u"me:1"_s, u"x"_s, u"y"_s}));
+        QCOMPARE(members(c.registry.presence(u"t"_s)), (QStringList{u"me:1"_s, u"x"_s, u"y"_s}));
         // A diff the state already had changes nothing; a newer one does.
-        registry.applyRemotePresence(u"t"_s, 4, x, false);
-        QCOMPARE(members(registry.presence(u"t"_s)), (QStringList{u"me:1"_s, u"x"_s, u"y"_s}));
-        registry.applyRemotePresence(u"t"_s, 6, x, false);
-        QCOMPARE(members(registry.presence(u"t"_s)), (QStringList{u"me:1"_s, u"y"_s}));
-        QCOMPARE(d.last().value(u"type").toString(), u"presence_diff"_s);
-        QCOMPARE(members(d.last().value(u"leaves").toObject()), QStringList{u"x"_s});
-        QCOMPARE(registry.topic(u"t"_s)->members, 2);
+        c.registry.applyRemotePresence(u"t"_s, 4, x, false);
+        QCOMPARE(members(c.registry.presence(u"t"_s)), (QStringList{u"me:1"_s, u"x"_s, u"y"_s}));
+        c.registry.applyRemotePresence(u"t"_s, 6, x, false);
+        QCOMPARE(members(c.registry.presence(u"t"_s)), (QStringList{u"me:1"_s, u"y"_s}));
+        QCOMPARE(c.d.last().value(u"type").toString(), u"presence_diff"_s);
+        QCOMPARE(members(c.d.last().value(u"leaves").toObject()), QStringList{u"x"_s});
+        QCOMPARE(c.registry.topic(u"t"_s)->members, 2);
         // Redis came back empty: its versions start over, and its word is taken again.
-        registry.remoteLost();
-        registry.applyRemotePresence(u"t"_s, 2, x, true); // before the snapshot: kept for it
-        registry.applyPresenceSnapshot(u"t"_s, 1, {remotePresence(u"me"_s, 1, u"me:1"_s)});
-        QCOMPARE(members(registry.presence(u"t"_s)), (QStringList{u"me:1"_s, u"x"_s}));
+        c.registry.remoteLost();
+        c.registry.applyRemotePresence(u"t"_s, 2, x, true); // before the snapshot: kept for it
+        c.registry.applyPresenceSnapshot(u"t"_s, 1, {remotePresence(u"me"_s, 1, u"me:1"_s)});
+        QCOMPARE(members(c.registry.presence(u"t"_s)), (QStringList{u"me:1"_s, u"x"_s}));
     }
 
     void aNodeThatDropsOutLeavesEveryTopic()
     {
-        Deliveries d;
-        TopicRegistry registry(d.deliver());
-        FakeRemote remote;
-        registry.setRemote(&remote);
-        registry.setNodeName(u"me"_s);
+        Clustered c;
         for (const QString &topic : {u"a"_s, u"b"_s}) {
-            registry.join(1, topic, {}, {}, std::nullopt, {}, [](const TopicRegistry::Joined &) {});
-            remote.joins.takeFirst()(TopicRemote::JoinState{
+            c.registry.join(1, topic, {}, {}, std::nullopt, {},
+                            [](const TopicRegistry::Joined &) {});
+            c.remote.joins.takeFirst()(TopicRemote::JoinState{
                     u"e"_s,
                     0,
                     1,
                     {remotePresence(u"gone"_s, 2, u"g"_s), remotePresence(u"kept"_s, 3, u"k"_s)},
                     {}});
         }
-        d.sent.clear();
-        registry.dropNode(u"gone"_s);
-        QCOMPARE(d.sent.size(), 2); // one leave diff per topic, to the subscriber here
+        c.d.sent.clear();
+        c.registry.dropNode(u"gone"_s);
+        QCOMPARE(c.d.sent.size(), 2); // one leave diff per topic, to the subscriber here
         for (const QString &topic : {u"a"_s, u"b"_s})
-            QCOMPARE(members(registry.presence(topic)), (QStringList{u"k"_s, u"me:1"_s}));
-        QCOMPARE(members(d.last().value(u"leaves").toObject()), QStringList{u"g"_s});
+            QCOMPARE(members(c.registry.presence(topic)), (QStringList{u"k"_s, u"me:1"_s}));
+        QCOMPARE(members(c.d.last().value(u"leaves").toObject()), QStringList{u"g"_s});
     }
 };
 
