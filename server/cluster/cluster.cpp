@@ -17,6 +17,10 @@ Q_LOGGING_CATEGORY(lcCluster, "switchboard.cluster", QtInfoMsg)
 namespace {
 
 constexpr int kBeatsBeforeDropped = 3;
+// A heartbeat refreshes a tenth of the session list; a session unlisted for this
+// many beats (two more than a round) was closed without a word reaching us.
+constexpr quint64 kRefreshBeats = 10;
+constexpr quint64 kForgetAfterBeats = kRefreshBeats + 2;
 constexpr qint64 kDropLogIntervalMs = 10'000;
 // A broadcast path no longer than a request head could carry.
 constexpr qsizetype kMaxPathLength = 8 * 1024;
@@ -104,8 +108,18 @@ Cluster::Cluster(Hub *hub, ClusterSettings settings, QObject *parent)
         // What the others must find in Redis when they hear the heartbeat (the
         // channels' presences) is restored by the receivers of this signal first.
         Q_EMIT connectedChanged(connected);
-        if (connected)
+        if (connected) {
+            m_sendFullList = true; // what went meanwhile is unknown
             publishHeartbeat();
+        }
+    });
+    // Whoever appears needs the whole list once.
+    connect(this, &Cluster::nodeJoined, this, [this] { m_sendFullList = true; });
+    connect(m_hub, &Hub::sessionOpened, this,
+            [this](const SessionInfo &info) { m_openedSince.insert(info.id); });
+    connect(m_hub, &Hub::sessionClosed, this, [this](quint64 id) {
+        if (!m_openedSince.remove(id))
+            m_closedSince.insert(id);
     });
     connect(m_link, &RedisLink::messageReceived, this, &Cluster::onMessage);
     connect(m_hub, &Hub::broadcastRequested, this,
@@ -208,8 +222,11 @@ QList<Cluster::RemoteSession> Cluster::remoteSessions()
     names.sort();
     QList<RemoteSession> out;
     for (const QString &name : std::as_const(names)) {
-        for (const QJsonValue &session : std::as_const(m_nodes[name].sessions))
-            out.append({name, session.toObject()});
+        const QHash<quint64, RemoteEntry> &sessions = m_nodes[name].sessions;
+        QList<quint64> ids = sessions.keys();
+        std::sort(ids.begin(), ids.end());
+        for (const quint64 id : std::as_const(ids))
+            out.append({name, sessions.value(id).info});
     }
     return out;
 }
@@ -218,12 +235,7 @@ bool Cluster::hasRemoteSession(const QString &node, quint64 id)
 {
     pruneNodes();
     const auto it = m_nodes.constFind(node);
-    if (it == m_nodes.constEnd())
-        return false;
-    const QString wanted = node + u':' + QString::number(id);
-    return std::any_of(it->sessions.begin(), it->sessions.end(), [&](const QJsonValue &session) {
-        return session.toObject().value(keyOf("id")).toString() == wanted;
-    });
+    return it != m_nodes.constEnd() && it->sessions.contains(id);
 }
 
 QStringList Cluster::remoteNodes()
@@ -280,23 +292,61 @@ bool Cluster::publish(const QString &type, const QString &target, const QJsonObj
     return true;
 }
 
+QJsonObject Cluster::heartbeatEntry(const SessionInfo &info) const
+{
+    QJsonObject entry = info.toJson();
+    entry.insert(keyOf("id"), globalId(info.id));
+    entry.insert(keyOf("node"), m_settings.nodeName);
+    return entry;
+}
+
 void Cluster::publishHeartbeat()
 {
     if (!m_codec || !m_link->isConnected())
         return;
-    QJsonArray sessions;
-    for (const SessionInfo &info : m_hub->sessions()) {
-        QJsonObject entry = info.toJson();
-        entry.insert(keyOf("id"), globalId(info.id));
-        entry.insert(keyOf("node"), m_settings.nodeName);
-        sessions.append(entry);
+    QList<SessionInfo> all = m_hub->sessions();
+    QJsonObject payload;
+    if (std::exchange(m_sendFullList, false)) {
+        QJsonArray sessions;
+        for (const SessionInfo &info : std::as_const(all))
+            sessions.append(heartbeatEntry(info));
+        payload.insert(keyOf("sessions"), sessions);
+    } else {
+        // What changed, and the next tenth of the list in id order (wrapping).
+        std::sort(all.begin(), all.end(),
+                  [](const SessionInfo &a, const SessionInfo &b) { return a.id < b.id; });
+        QJsonArray opened;
+        QJsonArray closed;
+        QJsonArray refresh;
+        for (const SessionInfo &info : std::as_const(all)) {
+            if (m_openedSince.contains(info.id))
+                opened.append(heartbeatEntry(info));
+        }
+        for (const quint64 id : std::as_const(m_closedSince))
+            closed.append(globalId(id));
+        const qsizetype share
+                = (all.size() + qsizetype(kRefreshBeats) - 1) / qsizetype(kRefreshBeats);
+        auto next = std::upper_bound(
+                all.cbegin(), all.cend(), m_refreshAfter,
+                [](quint64 id, const SessionInfo &info) { return id < info.id; });
+        for (qsizetype taken = 0; taken < share; ++taken) {
+            if (next == all.cend())
+                next = all.cbegin();
+            refresh.append(heartbeatEntry(*next));
+            m_refreshAfter = next->id;
+            ++next;
+        }
+        payload = {
+                {keyOf("opened"), opened}, {keyOf("closed"), closed}, {keyOf("refresh"), refresh}};
     }
+    m_openedSince.clear();
+    m_closedSince.clear();
     // Read by the channels' presence: an instance whose key has expired is gone,
     // and so are presences kept under another of its boots.
     const qint64 lifetime = kBeatsBeforeDropped * m_settings.heartbeatInterval.count();
     m_link->command({"SET", keyPrefix() + "node:" + m_settings.nodeName.toUtf8(), bootId(), "PX",
                      QByteArray::number(lifetime)});
-    publish(QStringLiteral("heartbeat"), QString(), {{keyOf("sessions"), sessions}});
+    publish(QStringLiteral("heartbeat"), QString(), payload);
 }
 
 void Cluster::pruneNodes()
@@ -366,38 +416,8 @@ bool Cluster::deliver(const Envelope &envelope)
         return frame;
     };
 
-    if (type == u"heartbeat") {
-        const QJsonValue list = payload.value(keyOf("sessions"));
-        if (!list.isArray())
-            return false;
-        QJsonArray sessions = list.toArray();
-        // Only sessions of the sender, under ids of the sender.
-        for (const QJsonValue &session : std::as_const(sessions)) {
-            const QJsonObject entry = session.toObject();
-            const auto id = splitGlobalId(entry.value(keyOf("id")).toString());
-            if (!session.isObject() || !id || id->first != envelope.origin
-                || entry.value(keyOf("node")).toString() != envelope.origin)
-                return false;
-        }
-        const bool known = m_nodes.contains(envelope.origin);
-        Node &node = m_nodes[envelope.origin];
-        // Restarted within the window: what it had before is gone.
-        const bool restarted = known && node.boot != envelope.boot;
-        node.boot = envelope.boot;
-        node.lastSeenMs = m_clock.elapsed();
-        if (!known || restarted || sessions != node.sessions) {
-            node.sessions = std::move(sessions);
-            notifyRemoteSessionsChanged();
-        }
-        // Last: a slot may call remoteNodes(), which prunes.
-        if (restarted) {
-            qCInfo(lcCluster, "node '%s' restarted", qPrintable(envelope.origin));
-            Q_EMIT nodeLeft(envelope.origin);
-        }
-        if (!known || restarted)
-            Q_EMIT nodeJoined(envelope.origin);
-        return true;
-    }
+    if (type == u"heartbeat")
+        return takeHeartbeat(envelope);
     if (type == u"broadcast") {
         const QString &path = envelope.target;
         if (path.size() > kMaxPathLength || (!path.isEmpty() && !path.startsWith(u'/')))
@@ -431,6 +451,92 @@ bool Cluster::deliver(const Envelope &envelope)
         || reason.toString().toUtf8().size() > kMaxCloseReasonBytes)
         return false;
     m_hub->close(id->second, quint16(code.toInt()), reason.toString());
+    return true;
+}
+
+bool Cluster::takeHeartbeat(const Envelope &envelope)
+{
+    const QJsonObject &payload = envelope.payload;
+    const bool whole = payload.contains(keyOf("sessions"));
+    // Only sessions of the sender, under ids of the sender.
+    QHash<quint64, QJsonObject> listed;
+    for (const char *field : {"sessions", "opened", "refresh"}) {
+        const QJsonValue list = payload.value(keyOf(field));
+        if (list.isUndefined())
+            continue;
+        if (!list.isArray())
+            return false;
+        for (const QJsonValue &session : list.toArray()) {
+            const QJsonObject entry = session.toObject();
+            const auto id = splitGlobalId(entry.value(keyOf("id")).toString());
+            if (!session.isObject() || !id || id->first != envelope.origin
+                || entry.value(keyOf("node")).toString() != envelope.origin)
+                return false;
+            listed.insert(id->second, entry);
+        }
+    }
+    QList<quint64> closed;
+    const QJsonValue closedList = payload.value(keyOf("closed"));
+    if (!closedList.isUndefined() && !closedList.isArray())
+        return false;
+    for (const QJsonValue &value : closedList.toArray()) {
+        const auto id = splitGlobalId(value.toString());
+        if (!id || id->first != envelope.origin)
+            return false;
+        closed.append(id->second);
+    }
+
+    const bool known = m_nodes.contains(envelope.origin);
+    Node &node = m_nodes[envelope.origin];
+    // Restarted within the window: what it had before is gone.
+    const bool restarted = known && node.boot != envelope.boot;
+    if (restarted) {
+        node.sessions.clear();
+        node.beats = 0;
+    }
+    node.boot = envelope.boot;
+    node.lastSeenMs = m_clock.elapsed();
+    const quint64 beat = ++node.beats;
+    bool changed = !known || restarted;
+    if (whole) {
+        changed = changed || node.sessions.size() != listed.size();
+        for (auto it = node.sessions.begin(); it != node.sessions.end();) {
+            if (listed.contains(it.key())) {
+                ++it;
+            } else {
+                it = node.sessions.erase(it);
+                changed = true;
+            }
+        }
+    }
+    for (const quint64 id : std::as_const(closed))
+        changed = node.sessions.remove(id) || changed;
+    for (auto it = listed.cbegin(); it != listed.cend(); ++it) {
+        RemoteEntry &entry = node.sessions[it.key()];
+        if (entry.info != it.value()) {
+            entry.info = it.value();
+            changed = true;
+        }
+        entry.seenAtBeat = beat;
+    }
+    // A close that never reached us: no beat has listed it for a whole round and more.
+    for (auto it = node.sessions.begin(); it != node.sessions.end();) {
+        if (beat - it->seenAtBeat > kForgetAfterBeats) {
+            it = node.sessions.erase(it);
+            changed = true;
+        } else {
+            ++it;
+        }
+    }
+    if (changed)
+        notifyRemoteSessionsChanged();
+    // Last: a slot may call remoteNodes(), which prunes.
+    if (restarted) {
+        qCInfo(lcCluster, "node '%s' restarted", qPrintable(envelope.origin));
+        Q_EMIT nodeLeft(envelope.origin);
+    }
+    if (!known || restarted)
+        Q_EMIT nodeJoined(envelope.origin);
     return true;
 }
 

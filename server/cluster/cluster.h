@@ -10,6 +10,7 @@
 #include <QtCore/QJsonArray>
 #include <QtCore/QJsonObject>
 #include <QtCore/QObject>
+#include <QtCore/QSet>
 #include <QtCore/QString>
 #include <QtCore/QStringList>
 #include <QtCore/QTimer>
@@ -50,9 +51,16 @@ struct ClusterSettings
 
     Broadcasts started on this instance's hub are published; messages from
     other instances are delivered to local sessions. Each instance publishes
-    its session list every heartbeatInterval; an instance silent for three
-    beats drops out of remoteSessions(). Session ids are cluster-unique as
+    a heartbeat every heartbeatInterval; an instance silent for three beats
+    drops out of remoteSessions(). Session ids are cluster-unique as
     "node:id".
+
+    A heartbeat carries what changed in the session list since the last one
+    (sessions opened and closed) and a tenth of the list in turn (their
+    current figures), so each session is refreshed every ten beats and the
+    cost of a beat does not grow with the whole list; the whole list goes
+    out when another instance appears, or this one reconnects. A receiver
+    forgets a session no beat has listed for twelve beats.
 
     Every message is one envelope (EnvelopeCodec, protocol 2), authenticated
     with HMAC-SHA256 under the cluster secret:
@@ -61,7 +69,8 @@ struct ClusterSettings
     broadcast  path, or "" for all      {"text":"..."} | {"binary_base64":"..."}
     send       "node:id"                {"text":"..."} | {"binary_base64":"..."}
     close      "node:id"                {"code":4000, "reason":"..."}
-    heartbeat  ""                       {"sessions":[...]}
+    heartbeat  ""                       {"opened":[...],"closed":["node:id"],"refresh":[...]}
+                                        or the whole list, {"sessions":[...]}
     \endcode
 
     What cannot be trusted is dropped and counted (dropped()), with at most
@@ -166,16 +175,24 @@ Q_SIGNALS:
     void nodeLeft(const QString &node);
 
 private:
+    struct RemoteEntry
+    {
+        QJsonObject info;
+        quint64 seenAtBeat = 0; //!< the node's beat that last listed it
+    };
     struct Node
     {
         qint64 lastSeenMs = 0;
         quint64 boot = 0;
-        QJsonArray sessions;
+        quint64 beats = 0; //!< heartbeats taken from this boot
+        QHash<quint64, RemoteEntry> sessions; //!< by local id
     };
     using Drop = EnvelopeCodec::Drop;
 
     bool publish(const QString &type, const QString &target, const QJsonObject &payload);
     void publishHeartbeat();
+    QJsonObject heartbeatEntry(const SessionInfo &info) const;
+    bool takeHeartbeat(const Envelope &envelope);
     void pruneNodes();
     void notifyRemoteSessionsChanged();
     void onMessage(const QByteArray &data);
@@ -192,6 +209,11 @@ private:
     QTimer m_heartbeat;
     QElapsedTimer m_clock;
     QHash<QString, Node> m_nodes;
+    // What the next heartbeat tells (see publishHeartbeat()).
+    bool m_sendFullList = true;
+    QSet<quint64> m_openedSince;
+    QSet<quint64> m_closedSince;
+    quint64 m_refreshAfter = 0; //!< the id the rolling refresh goes on after
     std::array<Counter *, EnvelopeCodec::DropKinds> m_dropped{}; // in the hub's Metrics
     Counter *m_published;
     Counter *m_received;

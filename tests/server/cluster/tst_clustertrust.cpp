@@ -364,6 +364,44 @@ private slots:
         QVERIFY(!listedNodes(m_alpha).contains(QStringLiteral("tester")));
     }
 
+    void heartbeatsCarryChangesAndForgetWhatNoBeatLists()
+    {
+        // One sender (one boot) whose beats say what changed, as Switchboard's do.
+        EnvelopeCodec tester(kClusterSecret, kChannel, QStringLiteral("tester"),
+                             EnvelopeCodec::newBoot());
+        const auto entry = [](int id) {
+            return QJsonObject{{QStringLiteral("id"), QStringLiteral("tester:%1").arg(id)},
+                               {QStringLiteral("node"), QStringLiteral("tester")}};
+        };
+        const auto beat = [&](const QJsonObject &payload) {
+            return publishToAll(tester.seal(QStringLiteral("heartbeat"), {}, payload, now()));
+        };
+        const auto listed = [this] {
+            QStringList ids = clusterListing(m_alpha).values(QStringLiteral("tester"));
+            ids.sort();
+            return ids;
+        };
+        QVERIFY(beat({{QStringLiteral("sessions"), QJsonArray{entry(1), entry(2)}}}));
+        QTRY_COMPARE(listed(),
+                     (QStringList{QStringLiteral("tester:1"), QStringLiteral("tester:2")}));
+        QVERIFY(beat({{QStringLiteral("opened"), QJsonArray{entry(3)}},
+                      {QStringLiteral("closed"), QJsonArray{QStringLiteral("tester:1")}},
+                      {QStringLiteral("refresh"), QJsonArray{}}}));
+        QTRY_COMPARE(listed(),
+                     (QStringList{QStringLiteral("tester:2"), QStringLiteral("tester:3")}));
+        // tester:2's close is lost: it goes once no beat has listed it for twelve beats.
+        for (int i = 0; i < 11; ++i)
+            QVERIFY(beat({{QStringLiteral("refresh"), QJsonArray{entry(3)}}}));
+        QVERIFY(markerArrives(nextMarker()));
+        QCOMPARE(listed(), (QStringList{QStringLiteral("tester:2"), QStringLiteral("tester:3")}));
+        QVERIFY(beat({{QStringLiteral("refresh"), QJsonArray{entry(3)}}}));
+        QTRY_COMPARE(listed(), QStringList{QStringLiteral("tester:3")});
+        // A closed id of another node is refused like any other id of another node.
+        const qint64 before = dropped(m_alpha, QStringLiteral("malformed"));
+        QVERIFY(beat({{QStringLiteral("closed"), QJsonArray{QStringLiteral("alpha:1")}}}));
+        QTRY_COMPARE(dropped(m_alpha, QStringLiteral("malformed")), before + 1);
+    }
+
     void nodeNamesAreChecked()
     {
         // A node name goes into admin URLs and onto the console: markup is refused.
