@@ -128,27 +128,36 @@ Reply ChannelHandler::handle(SessionContext &session, const Frame &frame)
         if (!decision.allowed)
             return error(request.ref, Error::Forbidden, decision.reason, topic);
         auto answer = std::make_shared<Answer>(session);
-        m_registry->join(id, topic, m_policy->member(m_request, request.member), request.meta,
-                         request.since, request.epoch,
-                         [answer, registry = m_registry, ref = request.ref,
-                          topic](const TopicRegistry::Joined &joined) {
-                             if (!joined.ok) {
-                                 answerUnavailable(*answer, registry, ref, topic);
-                                 return;
-                             }
-                             QJsonObject fields{{QStringLiteral("offset"), joined.offset},
-                                                {QStringLiteral("epoch"), joined.epoch},
-                                                {QStringLiteral("presence"), joined.presence}};
-                             if (joined.recovered) {
-                                 fields.insert(QStringLiteral("recovered"), *joined.recovered);
-                                 fields.insert(QStringLiteral("missed"), joined.missed.size());
-                             }
-                             // The reply, then what was missed, in order: the client has its state
-                             // first.
-                             answer->send(Frame::text(encodeReply(ref, topic, fields)));
-                             for (const Frame &missed : joined.missed)
-                                 answer->send(missed);
-                         });
+        m_registry->join(
+                id, topic, m_policy->member(m_request, request.member), request.meta, request.since,
+                request.epoch,
+                [answer, registry = m_registry, ref = request.ref,
+                 topic](const TopicRegistry::Joined &joined) {
+                    if (!joined.ok && joined.left) {
+                        if (registry)
+                            registry->countError(Error::NotJoined);
+                        answer->send(Frame::text(encodeError(
+                                ref, Error::NotJoined,
+                                QStringLiteral("left before the join was answered"), topic)));
+                        return;
+                    }
+                    if (!joined.ok) {
+                        answerUnavailable(*answer, registry, ref, topic);
+                        return;
+                    }
+                    QJsonObject fields{{QStringLiteral("offset"), joined.offset},
+                                       {QStringLiteral("epoch"), joined.epoch},
+                                       {QStringLiteral("presence"), joined.presence}};
+                    if (joined.recovered) {
+                        fields.insert(QStringLiteral("recovered"), *joined.recovered);
+                        fields.insert(QStringLiteral("missed"), joined.missed.size());
+                    }
+                    // The reply, then what was missed, in order: the client has its state
+                    // first.
+                    answer->send(Frame::text(encodeReply(ref, topic, fields)));
+                    for (const Frame &missed : joined.missed)
+                        answer->send(missed);
+                });
         return answer->takeReply();
     }
     case Request::Type::Leave:

@@ -293,7 +293,8 @@ bool TopicRegistry::leave(quint64 id, const QString &topic)
     if (it == m_topics.end() || !it->presences.contains(id))
         return false;
     const Presence old = it->presences.take(id);
-    it->pending.remove(id);
+    // A join still waiting for the cluster is answered: it did not happen.
+    const JoinDone unanswered = it->pending.take(id).done;
     it->deliveredUpTo.remove(id);
     --m_subscriptions;
     auto topics = m_topicsOf.find(id);
@@ -316,6 +317,12 @@ bool TopicRegistry::leave(quint64 id, const QString &topic)
         m_topics.erase(it); // nothing left to keep: no subscriber, no history
     }
     Q_EMIT topicChanged(topic);
+    if (unanswered) {
+        Joined gone;
+        gone.ok = false;
+        gone.left = true;
+        unanswered(gone);
+    }
     return true;
 }
 

@@ -127,7 +127,8 @@ public:
 
     struct Joined
     {
-        bool ok = true; //!< false: the cluster could not be reached, nothing was joined
+        bool ok = true; //!< false: nothing was joined, because...
+        bool left = false; //!< ...the session left before the cluster answered (else unreachable)
         QString epoch; //!< of the topic's offsets
         qint64 offset = 0; //!< the topic's latest offset
         QJsonObject presence; //!< the state, {member: {"metas": [...]}}

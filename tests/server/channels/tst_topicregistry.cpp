@@ -338,6 +338,22 @@ private slots:
         QVERIFY(c.registry.topics().isEmpty());
     }
 
+    void aJoinLeftBeforeTheClusterAnsweredIsAnsweredOnce()
+    {
+        Clustered c;
+        QList<TopicRegistry::Joined> answers;
+        c.registry.join(1, u"t"_s, {}, {}, std::nullopt, {},
+                        [&](const TopicRegistry::Joined &j) { answers.append(j); });
+        QVERIFY(c.registry.leave(1, u"t"_s));
+        QCOMPARE(answers.size(), 1);
+        QVERIFY(!answers.first().ok);
+        QVERIFY(answers.first().left);
+        // The cluster's late answer finds nothing to complete.
+        c.remote.joins.takeFirst()(TopicRemote::JoinState{u"e"_s, 3, 0, {}, {}});
+        QCOMPARE(answers.size(), 1);
+        QVERIFY(!c.registry.isSubscribed(1, u"t"_s));
+    }
+
     void presenceDiffsBeforeTheSnapshotAreSortedOutByVersion()
     {
         Clustered c;
