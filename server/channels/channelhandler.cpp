@@ -44,14 +44,19 @@ private:
     QList<Frame> m_frames;
 };
 
-void answerUnavailable(Answer &answer, TopicRegistry *registry, const QJsonValue &ref,
-                       const QString &topic)
+/*! An error answer, counted in /metrics by its code. */
+Frame errorFrame(TopicRegistry *registry, const QJsonValue &ref, QLatin1StringView code,
+                 const QString &message, const QString &topic = {})
 {
     if (registry)
-        registry->countError(Error::Unavailable);
-    answer.send(Frame::text(encodeError(ref, Error::Unavailable,
-                                        QStringLiteral("the cluster cannot be reached; try again"),
-                                        topic)));
+        registry->countError(code);
+    return Frame::text(encodeError(ref, code, message, topic));
+}
+
+Frame unavailableFrame(TopicRegistry *registry, const QJsonValue &ref, const QString &topic)
+{
+    return errorFrame(registry, ref, Error::Unavailable,
+                      QStringLiteral("the cluster cannot be reached; try again"), topic);
 }
 
 } // namespace
@@ -100,8 +105,7 @@ Reply ChannelHandler::handle(SessionContext &session, const Frame &frame)
         return Reply::none();
     const auto error = [this](const QJsonValue &ref, QLatin1StringView code, const QString &message,
                               const QString &topic = {}) {
-        m_registry->countError(code);
-        return Reply::frame(Frame::text(encodeError(ref, code, message, topic)));
+        return Reply::frame(errorFrame(m_registry, ref, code, message, topic));
     };
     if (!frame.isText())
         return error({}, Error::BadRequest,
@@ -133,16 +137,15 @@ Reply ChannelHandler::handle(SessionContext &session, const Frame &frame)
                 request.epoch,
                 [answer, registry = m_registry, ref = request.ref,
                  topic](const TopicRegistry::Joined &joined) {
-                    if (!joined.ok && joined.left) {
-                        if (registry)
-                            registry->countError(Error::NotJoined);
-                        answer->send(Frame::text(encodeError(
-                                ref, Error::NotJoined,
-                                QStringLiteral("left before the join was answered"), topic)));
+                    using Status = TopicRegistry::Joined::Status;
+                    if (joined.status == Status::Left) {
+                        answer->send(errorFrame(registry, ref, Error::NotJoined,
+                                                QStringLiteral("left before the join was answered"),
+                                                topic));
                         return;
                     }
-                    if (!joined.ok) {
-                        answerUnavailable(*answer, registry, ref, topic);
+                    if (joined.status == Status::Unavailable) {
+                        answer->send(unavailableFrame(registry, ref, topic));
                         return;
                     }
                     QJsonObject fields{{QStringLiteral("offset"), joined.offset},
@@ -191,7 +194,7 @@ Reply ChannelHandler::handle(SessionContext &session, const Frame &frame)
                             [answer, registry = m_registry, ref = request.ref,
                              topic](std::optional<qint64> offset) {
                                 if (!offset) {
-                                    answerUnavailable(*answer, registry, ref, topic);
+                                    answer->send(unavailableFrame(registry, ref, topic));
                                 } else if (!ref.isUndefined()) {
                                     answer->send(Frame::text(encodeReply(
                                             ref, topic, {{QStringLiteral("offset"), *offset}})));

@@ -112,15 +112,20 @@ QJsonObject TopicRegistry::presenceEntry(const QString &member,
     return {{member, QJsonObject{{QStringLiteral("metas"), array}}}};
 }
 
+qint64 TopicRegistry::oldestKeptMs() const
+{
+    return m_settings.historyAge.count() > 0
+            ? QDateTime::currentMSecsSinceEpoch() - m_settings.historyAge.count()
+            : std::numeric_limits<qint64>::min();
+}
+
 void TopicRegistry::prune(Topic &topic) const
 {
     while (topic.history.size() > size_t(std::max(0, m_settings.historySize)))
         topic.history.pop_front();
-    if (m_settings.historyAge.count() > 0) {
-        const qint64 oldest = QDateTime::currentMSecsSinceEpoch() - m_settings.historyAge.count();
-        while (!topic.history.empty() && topic.history.front().timestampMs < oldest)
-            topic.history.pop_front();
-    }
+    const qint64 oldest = oldestKeptMs();
+    while (!topic.history.empty() && topic.history.front().timestampMs < oldest)
+        topic.history.pop_front();
 }
 
 TopicRegistry::Presence TopicRegistry::addPresence(Topic &t, const QString &topic, quint64 id,
@@ -233,7 +238,7 @@ void TopicRegistry::completeJoin(const QString &topic, quint64 id, quint64 seq,
         PendingJoin pending = it->pending.take(id);
         leave(id, topic);
         Joined failed;
-        failed.ok = false;
+        failed.status = Joined::Status::Unavailable;
         pending.done(failed);
         return;
     }
@@ -251,9 +256,7 @@ void TopicRegistry::completeJoin(const QString &topic, quint64 id, quint64 seq,
     qint64 upTo = state->offset;
     if (pending.since) {
         const qint64 since = *pending.since;
-        const qint64 oldest = m_settings.historyAge.count() > 0
-                ? QDateTime::currentMSecsSinceEpoch() - m_settings.historyAge.count()
-                : std::numeric_limits<qint64>::min();
+        const qint64 oldest = oldestKeptMs();
         QList<const HistoryEntry *> kept;
         for (const HistoryEntry &entry : std::as_const(state->history)) {
             if (entry.timestampMs >= oldest && entry.offset <= state->offset)
@@ -319,8 +322,7 @@ bool TopicRegistry::leave(quint64 id, const QString &topic)
     Q_EMIT topicChanged(topic);
     if (unanswered) {
         Joined gone;
-        gone.ok = false;
-        gone.left = true;
+        gone.status = Joined::Status::Left;
         unanswered(gone);
     }
     return true;
@@ -338,22 +340,10 @@ qint64 TopicRegistry::publish(const QString &topic, const QJsonValue &data)
 {
     assertThread();
     Topic &t = m_topics[topic];
-    const qint64 offset = ++t.offset;
-    const qint64 now = QDateTime::currentMSecsSinceEpoch();
-    const Frame frame = Frame::text(Channels::encodeMessage(topic, offset, now, data));
-    if (m_settings.historySize > 0) {
-        t.history.push_back({offset, now, frame});
-        prune(t);
-    }
-    const int delivered = int(t.presences.size());
-    if (delivered > 0)
-        m_deliver(t.presences.keys(), frame);
-    if (m_publishes) {
+    const qint64 offset = t.offset + 1;
+    deliver(t, topic, offset, QDateTime::currentMSecsSinceEpoch(), data);
+    if (m_publishes)
         m_publishes->add();
-        m_deliveries->add(quint64(delivered));
-    }
-    Q_EMIT published(topic, offset, frame, delivered);
-    Q_EMIT topicChanged(topic);
     return offset;
 }
 
@@ -391,10 +381,15 @@ void TopicRegistry::deliverRemote(const QString &topic, qint64 offset, qint64 ti
                                   const QJsonValue &data)
 {
     assertThread();
+    // Only topics with a subscriber here are subscribed to; the history is the cluster's.
     const auto it = m_topics.find(topic);
-    if (it == m_topics.end() || it->presences.isEmpty())
-        return;
-    Topic &t = *it;
+    if (it != m_topics.end() && !it->presences.isEmpty())
+        deliver(*it, topic, offset, timestampMs, data);
+}
+
+void TopicRegistry::deliver(Topic &t, const QString &topic, qint64 offset, qint64 timestampMs,
+                            const QJsonValue &data)
+{
     const Frame frame = Frame::text(Channels::encodeMessage(topic, offset, timestampMs, data));
     t.offset = std::max(t.offset, offset);
     if (m_settings.historySize > 0) {

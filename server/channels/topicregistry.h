@@ -127,8 +127,12 @@ public:
 
     struct Joined
     {
-        bool ok = true; //!< false: nothing was joined, because...
-        bool left = false; //!< ...the session left before the cluster answered (else unreachable)
+        enum class Status {
+            Joined,
+            Unavailable, //!< the cluster could not be reached: nothing was joined
+            Left, //!< the session left before the cluster answered
+        };
+        Status status = Status::Joined;
         QString epoch; //!< of the topic's offsets
         qint64 offset = 0; //!< the topic's latest offset
         QJsonObject presence; //!< the state, {member: {"metas": [...]}}
@@ -266,6 +270,15 @@ private:
                          const QJsonObject &meta);
     void completeJoin(const QString &topic, quint64 id, quint64 seq,
                       std::optional<TopicRemote::JoinState> state);
+    /*!
+        Gives message \a offset of \a topic to its subscribers here, encoded once
+        (those whose join the cluster has not answered get it after their reply;
+        those whose reply covered it, not again), and keeps it in the history.
+    */
+    void deliver(Topic &t, const QString &topic, qint64 offset, qint64 timestampMs,
+                 const QJsonValue &data);
+    /*! Messages older than this (ms since 1970) are out of the history. */
+    qint64 oldestKeptMs() const;
     void changeRemote(const QString &topic, Topic &t, const QList<RemotePresence> &joins,
                       const QList<RemotePresence> &leaves);
     QList<quint64> readySubscribers(const Topic &topic) const;

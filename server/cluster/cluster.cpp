@@ -385,14 +385,10 @@ void Cluster::notifyRemoteSessionsChanged()
 
 void Cluster::onMessage(const QByteArray &data)
 {
-    if (!m_codec)
+    const std::optional<Envelope> opened = open(data); // what cannot be trusted is counted
+    if (!opened)
         return;
-    const EnvelopeCodec::Opened opened = m_codec->open(data, wallClockMs());
-    if (!opened.envelope) {
-        countDrop(opened.drop);
-        return;
-    }
-    const Envelope &envelope = *opened.envelope;
+    const Envelope &envelope = *opened;
     if (envelope.origin == m_settings.nodeName)
         return; // our own, already delivered locally
     if (deliver(envelope))
@@ -404,9 +400,7 @@ void Cluster::onMessage(const QByteArray &data)
 bool Cluster::deliver(const Envelope &envelope)
 {
     // Authenticated is not the same as sane: every value is checked as if a
-    // client had sent it.
-    if (!isValidNodeName(envelope.origin))
-        return false;
+    // client had sent it (the sender's name already, by open()).
     const QString &type = envelope.type;
     const QJsonObject &payload = envelope.payload;
     const auto frameWithin = [this](const QJsonObject &json) -> std::optional<Frame> {

@@ -293,6 +293,14 @@ void ClusterChannels::sync(const QString &topic, const QList<RemotePresence> &pr
     });
 }
 
+void ClusterChannels::syncPresence(const QString &topic, const QList<RemotePresence> &presences)
+{
+    sync(topic, presences, false, [this, topic](std::optional<JoinState> state) {
+        if (state && m_registry)
+            m_registry->applyPresenceSnapshot(topic, state->presenceVersion, state->presences);
+    });
+}
+
 std::optional<TopicRemote::JoinState> ClusterChannels::parseState(const QString &topic,
                                                                   const RedisReply &reply)
 {
@@ -414,12 +422,7 @@ void ClusterChannels::onSubscribed(const QByteArray &channel)
     if (m_resync.remove(channel) && m_registry) {
         // Back after Redis was away: put this instance's presences back and catch up.
         const QString topic = QString::fromUtf8(channel.mid(channelOf(QString()).size()));
-        sync(topic, m_registry->localPresences(topic), false,
-             [this, topic](std::optional<JoinState> state) {
-                 if (state && m_registry)
-                     m_registry->applyPresenceSnapshot(topic, state->presenceVersion,
-                                                       state->presences);
-             });
+        syncPresence(topic, m_registry->localPresences(topic));
     }
     const QList<WaitingJoin> waiting = m_waiting.take(channel);
     for (const WaitingJoin &join : waiting)
@@ -432,10 +435,7 @@ void ClusterChannels::resnapshot()
     if (!m_registry || !m_cluster->isConnected())
         return;
     for (const QString &topic : m_registry->localTopics()) {
-        sync(topic, {}, false, [this, topic](std::optional<JoinState> state) {
-            if (state && m_registry)
-                m_registry->applyPresenceSnapshot(topic, state->presenceVersion, state->presences);
-        });
+        syncPresence(topic, {});
     }
 }
 

@@ -79,6 +79,8 @@ private:
     */
     void sync(const QString &topic, const QList<RemotePresence> &presences, bool withHistory,
               std::function<void(std::optional<JoinState>)> done);
+    /*! sync() without a join: stores \a presences and applies the topic's presence state. */
+    void syncPresence(const QString &topic, const QList<RemotePresence> &presences);
     std::optional<JoinState> parseState(const QString &topic, const RedisReply &reply);
     QByteArray presenceValue(const RemotePresence &presence) const;
     QByteArray sealPresence(const QString &topic, const RemotePresence &presence, bool joined);

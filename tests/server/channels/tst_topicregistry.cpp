@@ -279,7 +279,7 @@ private slots:
         const QString topic = u"t"_s;
         QList<qint64> replied;
         c.registry.join(1, topic, {}, {}, std::nullopt, {}, [&](const TopicRegistry::Joined &j) {
-            QVERIFY(j.ok);
+            QCOMPARE(j.status, TopicRegistry::Joined::Status::Joined);
             replied.append(j.offset);
             QVERIFY2(offsetsSentTo(c.d, 1).isEmpty(), "a message came before the reply");
         });
@@ -328,11 +328,11 @@ private slots:
     void aJoinTheClusterCannotAnswerFailsAndLeaves()
     {
         Clustered c(u"n1"_s);
-        std::optional<bool> ok;
+        std::optional<TopicRegistry::Joined::Status> status;
         c.registry.join(1, u"t"_s, {}, {}, std::nullopt, {},
-                        [&](const TopicRegistry::Joined &j) { ok = j.ok; });
+                        [&](const TopicRegistry::Joined &j) { status = j.status; });
         c.remote.joins.takeFirst()(std::nullopt);
-        QCOMPARE(ok, std::optional<bool>(false));
+        QCOMPARE(status, std::optional(TopicRegistry::Joined::Status::Unavailable));
         QVERIFY(!c.registry.isSubscribed(1, u"t"_s));
         QCOMPARE(c.remote.leaves, (QList<std::pair<QString, QString>>{{u"t"_s, u"n1:1"_s}}));
         QVERIFY(c.registry.topics().isEmpty());
@@ -346,8 +346,7 @@ private slots:
                         [&](const TopicRegistry::Joined &j) { answers.append(j); });
         QVERIFY(c.registry.leave(1, u"t"_s));
         QCOMPARE(answers.size(), 1);
-        QVERIFY(!answers.first().ok);
-        QVERIFY(answers.first().left);
+        QCOMPARE(answers.first().status, TopicRegistry::Joined::Status::Left);
         // The cluster's late answer finds nothing to complete.
         c.remote.joins.takeFirst()(TopicRemote::JoinState{u"e"_s, 3, 0, {}, {}});
         QCOMPARE(answers.size(), 1);
