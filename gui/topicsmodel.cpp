@@ -100,9 +100,14 @@ QStringList TopicsModel::presenceLines(const QString &topic) const
     QStringList lines;
     for (auto it = presence.constBegin(); it != presence.constEnd(); ++it) {
         const QJsonArray metas = it.value().toObject().value(u"metas").toArray();
+        // Another instance's session by its cluster-wide id, as the connections table names it.
         QStringList sessions;
-        for (const QJsonValue &meta : metas)
-            sessions << QString::number(meta.toObject().value(u"session").toInteger());
+        for (const QJsonValue &value : metas) {
+            const QJsonObject meta = value.toObject();
+            const QString node = meta.value(u"node").toString();
+            const QString id = QString::number(meta.value(u"session").toInteger());
+            sessions << (node == m_registry->nodeName() ? id : node + u':' + id);
+        }
         lines << (metas.size() == 1 ? tr("%1 — session %2").arg(it.key(), sessions.constFirst())
                                     : tr("%1 — %2 connections (sessions %3)")
                                               .arg(it.key())

@@ -47,6 +47,43 @@ private slots:
         QCOMPARE(model.rowOf(QStringLiteral("room:b")), -1);
         QCOMPARE(model.rowOf(QStringLiteral("room:a")), 0);
     }
+
+    void namesOtherInstancesSessionsByTheirClusterId()
+    {
+        struct Remote final : TopicRemote
+        {
+            void join(const QString &, const RemotePresence &, bool,
+                      std::function<void(std::optional<JoinState>)> done) override
+            {
+                done(JoinState{QStringLiteral("e"),
+                               0,
+                               1,
+                               {{QStringLiteral("beta:1"), QStringLiteral("ann"),
+                                 QJsonObject{{QStringLiteral("session"), 1},
+                                             {QStringLiteral("node"), QStringLiteral("beta")}}},
+                                {QStringLiteral("beta:2"), QStringLiteral("bob"),
+                                 QJsonObject{{QStringLiteral("session"), 2},
+                                             {QStringLiteral("node"), QStringLiteral("beta")}}}},
+                               {}});
+            }
+            void leave(const QString &, const RemotePresence &, bool) override { }
+            void publish(const QString &, const QJsonValue &,
+                         std::function<void(std::optional<qint64>)>) override
+            {
+            }
+        } remote;
+        TopicRegistry registry([](const QList<quint64> &, const Frame &) {});
+        registry.setRemote(&remote);
+        registry.setNodeName(QStringLiteral("alpha"));
+        registry.join(1, QStringLiteral("room:a"), QStringLiteral("ann"), {}, std::nullopt, {},
+                      [](const TopicRegistry::Joined &) {});
+        TopicsModel model(&registry, 20ms);
+        // Session 1 here and session 1 of beta are two connections of one member.
+        QCOMPARE(model.presenceLines(QStringLiteral("room:a")),
+                 (QStringList{QStringLiteral("ann — 2 connections (sessions 1, beta:1)"),
+                              QStringLiteral("bob — session beta:2")}));
+        registry.setRemote(nullptr);
+    }
 };
 
 QTEST_GUILESS_MAIN(tst_TopicsModel)
