@@ -5,6 +5,7 @@
 #include "logging.h"
 #include "websocket/originpolicy.h"
 
+#include <QtCore/QThread>
 #include <QtCore/QCommandLineParser>
 #include <QtCore/QCoreApplication>
 #include <QtCore/QDir>
@@ -190,6 +191,9 @@ constexpr OptionSpec kOptions[] = {
     {"max-body-size", "size", "1M", "Largest HTTP request body; larger -> 413."},
     {"max-connections", "count", "10000",
      "Open connections allowed, HTTP and WebSocket; more -> 503."},
+    {"workers", "count", "auto",
+     "Event loops (threads) that accept connections and run their sessions; auto = one per "
+     "core; 1 = all on the main thread."},
     {"client-token", "token", nullptr,
      "Token every WebSocket client must send (?token= or Authorization: Bearer). Default: "
      "none required.", Kind::Value, Secret | Reloadable},
@@ -785,6 +789,17 @@ CommandLine parseCommandLine(const QStringList &arguments, const QProcessEnviron
     if (!ok || connections < 1 || connections > 1'000'000)
         return s.bad("max-connections", QStringLiteral("is not a count from 1 to 1000000."));
     c.http.maxConnections = int(connections);
+
+    if (s.value("workers") == u"auto") {
+        // One per core: a connection's work never leaves its worker, so more would only
+        // take turns on the same cores.
+        c.hub.workers = std::max(1, QThread::idealThreadCount());
+    } else {
+        const uint workers = s.value("workers").toUInt(&ok);
+        if (!ok || workers < 1 || workers > 256)
+            return s.bad("workers", QStringLiteral("is not a count from 1 to 256, or auto."));
+        c.hub.workers = int(workers);
+    }
 
     if (s.isSet("tls-cert") != s.isSet("tls-key"))
         return failure(QStringLiteral("Error: --tls-cert and --tls-key go together; give both "

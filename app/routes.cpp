@@ -118,7 +118,7 @@ void installTopicRoutes(Router &router, TopicRegistry *topics, const QList<Plug>
                     list.append(topicJson(info));
                 conn.sendJson(200, QJsonObject{{QStringLiteral("topics"), list}});
             },
-            admin);
+            admin, Router::Runs::OnServerThread);
     router.get(
             QStringLiteral("/api/topics/:topic"),
             [topics](Conn &conn) {
@@ -136,7 +136,7 @@ void installTopicRoutes(Router &router, TopicRegistry *topics, const QList<Plug>
                 json.insert(QStringLiteral("presence"), topics->presence(name));
                 conn.sendJson(200, json);
             },
-            admin);
+            admin, Router::Runs::OnServerThread);
     router.post(
             QStringLiteral("/api/topics/:topic/publish"),
             [topics](Conn &conn) {
@@ -166,7 +166,7 @@ void installTopicRoutes(Router &router, TopicRegistry *topics, const QList<Plug>
                                           {QStringLiteral("offset"), offset},
                                           {QStringLiteral("delivered"), subscribers}});
             },
-            admin);
+            admin, Router::Runs::OnServerThread);
 }
 
 } // namespace
@@ -260,19 +260,23 @@ InstalledRoutes installDefaults(Server &server, const ServerConfig &config, Clus
 
     auto uptime = std::make_shared<QElapsedTimer>();
     uptime->start();
-    router.get(QStringLiteral("/api/health"), [&hub, uptime, cluster](Conn &conn) {
-        QJsonObject health{{QStringLiteral("status"), QStringLiteral("ok")},
-                           {QStringLiteral("version"), QStringLiteral(SWITCHBOARD_VERSION)},
-                           {QStringLiteral("uptime_s"), uptime->elapsed() / 1000},
-                           {QStringLiteral("connections"), hub.count()}};
-        if (cluster) {
-            health.insert(QStringLiteral("cluster"),
-                          cluster->isConnected() ? QStringLiteral("ok")
-                                                 : QStringLiteral("degraded"));
-            health.insert(QStringLiteral("node"), cluster->nodeName());
-        }
-        conn.sendJson(200, health);
-    });
+    // On the workers, unless it reports the cluster, which lives on the main thread.
+    router.get(
+            QStringLiteral("/api/health"),
+            [&hub, uptime, cluster](Conn &conn) {
+                QJsonObject health{{QStringLiteral("status"), QStringLiteral("ok")},
+                                   {QStringLiteral("version"), QStringLiteral(SWITCHBOARD_VERSION)},
+                                   {QStringLiteral("uptime_s"), uptime->elapsed() / 1000},
+                                   {QStringLiteral("connections"), hub.count()}};
+                if (cluster) {
+                    health.insert(QStringLiteral("cluster"),
+                                  cluster->isConnected() ? QStringLiteral("ok")
+                                                         : QStringLiteral("degraded"));
+                    health.insert(QStringLiteral("node"), cluster->nodeName());
+                }
+                conn.sendJson(200, health);
+            },
+            {}, cluster ? Router::Runs::OnServerThread : Router::Runs::OnWorker);
 
     if (cluster) {
         // The cluster's state for an operator: behind the admin token, as it
@@ -296,23 +300,27 @@ InstalledRoutes installDefaults(Server &server, const ServerConfig &config, Clus
                                     {QStringLiteral("dropped"), cluster->dropped()},
                             });
                 },
-                admin);
+                admin, Router::Runs::OnServerThread);
     }
 
     // Prometheus scrapes: the admin token, or the scrape token, which opens this
     // route only (a scraper's credentials should not send or close anything). Both
-    // are read per request, so a reload's new tokens apply at once.
-    router.get(QStringLiteral("/metrics"),
-               [&hub](Conn &conn) {
-                   conn.send(200, hub.metrics().render(), Metrics::contentType());
-                   conn.putRespHeader(QByteArrayLiteral("cache-control"),
-                                      QByteArrayLiteral("no-store"));
-               },
-               {Plugs::anyTokenAuth(
-                       [tokens] {
-                           return QList{tokens->admin, tokens->metrics};
-                       },
-                       &server.adminThrottle())});
+    // are read per request, so a reload's new tokens apply at once. Like every route
+    // behind a token, on the main thread: the tokens change there, and the scrape
+    // hooks run there.
+    router.get(
+            QStringLiteral("/metrics"),
+            [&hub](Conn &conn) {
+                conn.send(200, hub.metrics().render(), Metrics::contentType());
+                conn.putRespHeader(QByteArrayLiteral("cache-control"),
+                                   QByteArrayLiteral("no-store"));
+            },
+            {Plugs::anyTokenAuth(
+                    [tokens] {
+                        return QList{tokens->admin, tokens->metrics};
+                    },
+                    &server.adminThrottle())},
+            Router::Runs::OnServerThread);
 
     router.get(
             QStringLiteral("/api/connections"),
@@ -334,7 +342,7 @@ InstalledRoutes installDefaults(Server &server, const ServerConfig &config, Clus
                 }
                 conn.sendJson(200, QJsonObject{{QStringLiteral("connections"), list}});
             },
-            admin);
+            admin, Router::Runs::OnServerThread);
 
     router.get(
             QStringLiteral("/api/connections/:id"),
@@ -345,7 +353,7 @@ InstalledRoutes installDefaults(Server &server, const ServerConfig &config, Clus
                     return noSuchSession(conn);
                 conn.sendJson(200, info->toJson());
             },
-            admin);
+            admin, Router::Runs::OnServerThread);
 
     router.post(
             QStringLiteral("/api/broadcast"),
@@ -354,7 +362,7 @@ InstalledRoutes installDefaults(Server &server, const ServerConfig &config, Clus
                     conn.sendJson(
                             200, QJsonObject{{QStringLiteral("delivered"), hub.broadcast(*frame)}});
             },
-            admin);
+            admin, Router::Runs::OnServerThread);
 
     router.post(
             QStringLiteral("/api/connections/:id/send"),
@@ -377,7 +385,7 @@ InstalledRoutes installDefaults(Server &server, const ServerConfig &config, Clus
                     conn.sendJson(200, QJsonObject{{QStringLiteral("delivered"), 1}});
                 }
             },
-            admin);
+            admin, Router::Runs::OnServerThread);
 
     router.del(
             QStringLiteral("/api/connections/:id"),
@@ -396,7 +404,7 @@ InstalledRoutes installDefaults(Server &server, const ServerConfig &config, Clus
                     return noSuchSession(conn);
                 conn.sendJson(200, QJsonObject{{QStringLiteral("closed"), qint64(*id)}});
             },
-            admin);
+            admin, Router::Runs::OnServerThread);
     installTopicRoutes(router, topics, admin);
     return {tokens, topics};
 }

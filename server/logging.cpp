@@ -11,6 +11,7 @@
 #include <QtCore/QStringList>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -124,6 +125,7 @@ public:
         if (!m_clock.isValid())
             m_clock.start();
         appendLogLine(m_pending, m_format, timeText(), type, context.category, message);
+        m_hasPending.store(true, std::memory_order_relaxed);
         if (m_oldestMs < 0)
             m_oldestMs = m_clock.elapsed();
         // (QtInfoMsg is numerically above QtWarningMsg: compare by name.)
@@ -134,6 +136,9 @@ public:
 
     void flush()
     {
+        // Called every time an event loop is about to wait: without a lock when idle.
+        if (!m_hasPending.load(std::memory_order_relaxed))
+            return;
         const QMutexLocker lock(&m_mutex);
         flushLocked();
     }
@@ -207,11 +212,13 @@ private:
             done += n;
         }
         m_pending.clear();
+        m_hasPending.store(false, std::memory_order_relaxed);
         m_oldestMs = -1;
     }
 
     QMutex m_mutex;
     QByteArray m_pending;
+    std::atomic<bool> m_hasPending{false}; // read without the lock by flush()
     QElapsedTimer m_clock;
     qint64 m_oldestMs = -1;
     qint64 m_second = -1;
@@ -232,6 +239,12 @@ void handleMessage(QtMsgType type, const QMessageLogContext &context, const QStr
 void flushLog()
 {
     LogSink::instance().flush();
+}
+
+void flushLogWhenIdle()
+{
+    if (auto *dispatcher = QAbstractEventDispatcher::instance())
+        QObject::connect(dispatcher, &QAbstractEventDispatcher::aboutToBlock, dispatcher, flushLog);
 }
 
 void setLogFormat(LogFormat format)
@@ -274,9 +287,7 @@ bool applyLogLevel(const QString &level)
         LogSink::instance();
         qInstallMessageHandler(handleMessage);
         std::atexit(flushLog);
-        if (auto *dispatcher = QAbstractEventDispatcher::instance())
-            QObject::connect(dispatcher, &QAbstractEventDispatcher::aboutToBlock, dispatcher,
-                             flushLog);
+        flushLogWhenIdle();
     }
     return true;
 }

@@ -22,6 +22,12 @@ bool applyLogLevel(const QString &level);
 
 /*! Writes out any log lines still batched (also done at exit). */
 void flushLog();
+/*!
+    Writes the lines batched so far whenever the calling thread's event loop is
+    about to wait (installing the log handler does this for the thread it runs
+    on; each worker thread does it for itself).
+*/
+void flushLogWhenIdle();
 
 enum class LogFormat { Text, Json };
 

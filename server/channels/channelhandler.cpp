@@ -3,6 +3,8 @@
 #include "channels/protocol.h"
 #include "websocket/hub.h"
 
+#include <QtCore/QThread>
+
 namespace Switchboard {
 
 using namespace Channels;
@@ -17,7 +19,7 @@ namespace {
 class Answer
 {
 public:
-    explicit Answer(SessionContext &session) : m_hub(&session.hub()), m_id(session.id()) { }
+    explicit Answer(const ChannelHandler::Target &target) : m_hub(target.hub), m_id(target.id) { }
 
     void send(Frame frame)
     {
@@ -103,40 +105,81 @@ Reply ChannelHandler::handle(SessionContext &session, const Frame &frame)
 {
     if (!frame.isData() || !m_registry)
         return Reply::none();
-    const auto error = [this](const QJsonValue &ref, QLatin1StringView code, const QString &message,
-                              const QString &topic = {}) {
-        return Reply::frame(errorFrame(m_registry, ref, code, message, topic));
-    };
+    TopicRegistry *const registry = m_registry;
     if (!frame.isText())
-        return error({}, Error::BadRequest,
-                     QStringLiteral("requests are JSON text messages, not binary"));
-    const auto decoded = decodeRequest(frame.payload());
+        return Reply::frame(
+                errorFrame(registry, {}, Error::BadRequest,
+                           QStringLiteral("requests are JSON text messages, not binary")));
+    auto decoded = decodeRequest(frame.payload());
     if (const auto *bad = std::get_if<DecodeError>(&decoded))
-        return error(bad->ref, bad->code, bad->message, bad->topic);
-    const Request &request = std::get<Request>(decoded);
-    const quint64 id = session.id();
+        return Reply::frame(errorFrame(registry, bad->ref, bad->code, bad->message, bad->topic));
+    Request &request = std::get<Request>(decoded);
+
+    if (request.type == Request::Type::Publish) {
+        // The rate is this connection's own state, kept here on its thread.
+        const qint64 now = session.hub().nowMs();
+        if (!takePublishToken(now)) {
+            if (now - m_windowStartMs >= 1000) {
+                m_windowStartMs = now;
+                m_refusedInWindow = 0;
+            }
+            const double rate = registry->settings().publishRate;
+            if (++m_refusedInWindow > std::max(100.0, 10 * rate))
+                return Reply::close(1008, QStringLiteral("publishing far over the rate limit"));
+            return Reply::frame(errorFrame(
+                    registry, request.ref, Error::RateLimited,
+                    QStringLiteral("more than %1 publishes per second; slow down").arg(rate),
+                    request.topic));
+        }
+    }
+    if (registry->thread() == QThread::currentThread())
+        return process(registry, *m_policy, m_request, session, std::move(request));
+    // The topics live on another thread (a worker's session): the request goes there,
+    // and its answers come back through the hub, in order.
+    QMetaObject::invokeMethod(
+            registry,
+            [registry, policy = m_policy, upgrade = m_request, hub = QPointer<Hub>(&session.hub()),
+             id = session.id(), request = std::move(request)]() mutable {
+                if (!hub)
+                    return;
+                const Reply reply
+                        = process(registry, *policy, upgrade, Target{hub, id}, std::move(request));
+                for (const Frame &answer : reply.frames())
+                    hub->send(id, answer);
+            },
+            Qt::QueuedConnection);
+    return Reply::none();
+}
+
+Reply ChannelHandler::process(TopicRegistry *registry, const ChannelPolicy &policy,
+                              const UpgradeRequest &upgrade, Target target, Request request)
+{
+    const auto error = [registry](const QJsonValue &ref, QLatin1StringView code,
+                                  const QString &message, const QString &topic = {}) {
+        return Reply::frame(errorFrame(registry, ref, code, message, topic));
+    };
+    const quint64 id = target.id;
     const QString &topic = request.topic;
 
     switch (request.type) {
     case Request::Type::Join: {
-        if (m_registry->isSubscribed(id, topic))
+        if (registry->isSubscribed(id, topic))
             return error(request.ref, Error::AlreadyJoined,
                          QStringLiteral("already joined; leave first to join again"), topic);
-        const int limit = m_registry->settings().maxTopicsPerConnection;
-        if (m_registry->topicCountOf(id) >= limit)
+        const int limit = registry->settings().maxTopicsPerConnection;
+        if (registry->topicCountOf(id) >= limit)
             return error(
                     request.ref, Error::TooManyTopics,
                     QStringLiteral("a connection may join %1 topics; leave one first").arg(limit),
                     topic);
-        const ChannelDecision decision = m_policy->mayJoin(m_request, topic, request.params);
+        const ChannelDecision decision = policy.mayJoin(upgrade, topic, request.params);
         if (!decision.allowed)
             return error(request.ref, Error::Forbidden, decision.reason, topic);
-        auto answer = std::make_shared<Answer>(session);
-        m_registry->join(
-                id, topic, m_policy->member(m_request, request.member), request.meta, request.since,
+        auto answer = std::make_shared<Answer>(target);
+        registry->join(
+                id, topic, policy.member(upgrade, request.member), request.meta, request.since,
                 request.epoch,
-                [answer, registry = m_registry, ref = request.ref,
-                 topic](const TopicRegistry::Joined &joined) {
+                [answer, registry, ref = request.ref, topic](const TopicRegistry::Joined &joined) {
                     using Status = TopicRegistry::Joined::Status;
                     if (joined.status == Status::Left) {
                         answer->send(errorFrame(registry, ref, Error::NotJoined,
@@ -164,42 +207,29 @@ Reply ChannelHandler::handle(SessionContext &session, const Frame &frame)
         return answer->takeReply();
     }
     case Request::Type::Leave:
-        if (!m_registry->leave(id, topic))
+        if (!registry->leave(id, topic))
             return error(request.ref, Error::NotJoined, QStringLiteral("not joined"), topic);
         return request.ref.isUndefined()
                 ? Reply::none()
                 : Reply::frame(Frame::text(encodeReply(request.ref, topic)));
     case Request::Type::Publish: {
-        if (!m_registry->isSubscribed(id, topic))
+        if (!registry->isSubscribed(id, topic))
             return error(request.ref, Error::NotJoined,
                          QStringLiteral("join the topic before publishing to it"), topic);
-        const ChannelDecision decision = m_policy->mayPublish(m_request, topic);
+        const ChannelDecision decision = policy.mayPublish(upgrade, topic);
         if (!decision.allowed)
             return error(request.ref, Error::Forbidden, decision.reason, topic);
-        const qint64 now = session.hub().nowMs();
-        if (!takePublishToken(now)) {
-            if (now - m_windowStartMs >= 1000) {
-                m_windowStartMs = now;
-                m_refusedInWindow = 0;
-            }
-            const double rate = m_registry->settings().publishRate;
-            if (++m_refusedInWindow > std::max(100.0, 10 * rate))
-                return Reply::close(1008, QStringLiteral("publishing far over the rate limit"));
-            return error(request.ref, Error::RateLimited,
-                         QStringLiteral("more than %1 publishes per second; slow down").arg(rate),
-                         topic);
-        }
-        auto answer = std::make_shared<Answer>(session);
-        m_registry->publish(topic, request.data,
-                            [answer, registry = m_registry, ref = request.ref,
-                             topic](std::optional<qint64> offset) {
-                                if (!offset) {
-                                    answer->send(unavailableFrame(registry, ref, topic));
-                                } else if (!ref.isUndefined()) {
-                                    answer->send(Frame::text(encodeReply(
-                                            ref, topic, {{QStringLiteral("offset"), *offset}})));
-                                }
-                            });
+        auto answer = std::make_shared<Answer>(target);
+        registry->publish(
+                topic, request.data,
+                [answer, registry, ref = request.ref, topic](std::optional<qint64> offset) {
+                    if (!offset) {
+                        answer->send(unavailableFrame(registry, ref, topic));
+                    } else if (!ref.isUndefined()) {
+                        answer->send(Frame::text(
+                                encodeReply(ref, topic, {{QStringLiteral("offset"), *offset}})));
+                    }
+                });
         return answer->takeReply();
     }
     }
@@ -209,8 +239,15 @@ Reply ChannelHandler::handle(SessionContext &session, const Frame &frame)
 void ChannelHandler::terminate(SessionContext &session, const TerminateReason &reason)
 {
     Q_UNUSED(reason);
-    if (m_registry)
-        m_registry->leaveAll(session.id());
+    TopicRegistry *const registry = m_registry;
+    if (!registry)
+        return;
+    if (registry->thread() == QThread::currentThread())
+        registry->leaveAll(session.id());
+    else
+        QMetaObject::invokeMethod(
+                registry, [registry, id = session.id()] { registry->leaveAll(id); },
+                Qt::QueuedConnection);
 }
 
 } // namespace Switchboard

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "channels/protocol.h"
 #include "channels/topicregistry.h"
 #include "websocket/websockethandler.h"
 
@@ -23,7 +24,8 @@ struct ChannelDecision
     Who may join and publish to which topic. The channels endpoint asks it for
     every join and publish; \a request is the client's upgrade request, where
     its credentials are (query, headers). The default allows everything.
-    Called on the session's thread; an implementation must not block.
+    Called on the topics' thread (the TopicRegistry's, the main thread); an
+    implementation must not block.
 */
 class ChannelPolicy
 {
@@ -57,8 +59,9 @@ public:
 /*!
     The channels endpoint's handler (subprotocol switchboard.v1, see
     docs/channels-protocol.md): joins, leaves and publishes through the
-    TopicRegistry, answers every request that carries a "ref", and enforces
-    the per-connection limits: topics joined, and publishes per second (an
+    TopicRegistry (on its thread: a session on a worker posts each request
+    there, and the answers come back through the hub, in order), answers every request that carries
+   a "ref", and enforces the per-connection limits: topics joined, and publishes per second (an
     error past the rate; the connection is closed with 1008 only past ten
     times it).
 */
@@ -72,7 +75,19 @@ public:
     Reply handle(SessionContext &session, const Frame &frame) override;
     void terminate(SessionContext &session, const TerminateReason &reason) override;
 
+    /*! Where a request's answers go: the session, through the hub. */
+    struct Target
+    {
+        QPointer<Hub> hub;
+        quint64 id = 0;
+        Target(QPointer<Hub> hub, quint64 id) : hub(std::move(hub)), id(id) { }
+        Target(SessionContext &session) : hub(&session.hub()), id(session.id()) { }
+    };
+
 private:
+    /*! Carries out \a request on \a registry's thread; what it answers at once. */
+    static Reply process(TopicRegistry *registry, const ChannelPolicy &policy,
+                         const UpgradeRequest &upgrade, Target target, Channels::Request request);
     bool takePublishToken(qint64 nowMs);
 
     QPointer<TopicRegistry> m_registry;

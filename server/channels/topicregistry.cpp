@@ -568,6 +568,18 @@ void TopicRegistry::countError(QLatin1StringView code)
         m_errors->labels({QByteArray(code.data(), code.size())}).add();
 }
 
+void TopicRegistry::setNodeName(const QString &node)
+{
+    const std::lock_guard lock(m_nodeMutex);
+    m_node = node;
+}
+
+QString TopicRegistry::nodeName() const
+{
+    const std::lock_guard lock(m_nodeMutex);
+    return m_node;
+}
+
 bool TopicRegistry::isSubscribed(quint64 id, const QString &topic) const
 {
     return m_topicsOf.value(id).contains(topic);

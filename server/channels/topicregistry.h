@@ -15,6 +15,7 @@
 #include <chrono>
 #include <deque>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <tuple>
 
@@ -120,8 +121,9 @@ public:
 
     const ChannelSettings &settings() const { return m_settings; }
     /*! This instance's name in presence entries ("local" until a cluster names it). */
-    void setNodeName(const QString &node) { m_node = node; }
-    QString nodeName() const { return m_node; }
+    void setNodeName(const QString &node);
+    /*! Any thread: a session's greeting names it (set on the registry's thread). */
+    QString nodeName() const;
     /*! Changes with every start: offsets from another epoch cannot be recovered. */
     QString epoch() const { return m_epoch; }
 
@@ -295,7 +297,8 @@ private:
     Counter *m_deliveries = nullptr;
     Family<Counter> *m_errors = nullptr;
     int m_subscriptions = 0;
-    QString m_node = QStringLiteral("local");
+    QString m_node = QStringLiteral("local"); // written on this thread only, under m_nodeMutex
+    mutable std::mutex m_nodeMutex;
     QString m_epoch;
     QHash<QString, Topic> m_topics;
     QHash<quint64, QSet<QString>> m_topicsOf; // session -> topics

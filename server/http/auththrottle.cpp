@@ -17,12 +17,14 @@ AuthThrottle::AuthThrottle(QByteArray what, AuthThrottleSettings settings)
 
 void AuthThrottle::setSettings(const AuthThrottleSettings &settings)
 {
+    const std::lock_guard lock(m_mutex);
     m_settings = settings;
     m_emptyAt.clear();
 }
 
 void AuthThrottle::setClock(std::function<qint64()> nowMs)
 {
+    const std::lock_guard lock(m_mutex);
     m_clock = std::move(nowMs);
     m_emptyAt.clear();
 }
@@ -45,16 +47,34 @@ QByteArray AuthThrottle::peerKey(const QHostAddress &address)
     return QByteArray(reinterpret_cast<const char *>(ipv6.c), 8);
 }
 
+AuthThrottleSettings AuthThrottle::settings() const
+{
+    const std::lock_guard lock(m_mutex);
+    return m_settings;
+}
+
+int AuthThrottle::peerCount() const
+{
+    const std::lock_guard lock(m_mutex);
+    return int(m_emptyAt.size());
+}
+
 std::chrono::seconds AuthThrottle::retryAfter(const QHostAddress &peer)
+{
+    const std::lock_guard lock(m_mutex);
+    return waitOf(peerKey(peer), now());
+}
+
+std::chrono::seconds AuthThrottle::waitOf(const QByteArray &key, qint64 now) const
 {
     const qint64 interval = m_settings.leakInterval.count();
     if (m_settings.capacity <= 0 || interval <= 0)
         return std::chrono::seconds(0);
-    const auto it = m_emptyAt.constFind(peerKey(peer));
+    const auto it = m_emptyAt.constFind(key);
     if (it == m_emptyAt.cend())
         return std::chrono::seconds(0);
     // One more try once no more than capacity - 1 wrong tokens are left in the bucket.
-    const qint64 wait = *it - now() - (m_settings.capacity - 1) * interval;
+    const qint64 wait = *it - now - (m_settings.capacity - 1) * interval;
     return std::chrono::seconds(wait <= 0 ? 0 : (wait + 999) / 1000);
 }
 
@@ -74,6 +94,7 @@ bool AuthThrottle::refuse(Conn &conn)
 
 void AuthThrottle::recordFailure(const QHostAddress &peer)
 {
+    const std::lock_guard lock(m_mutex);
     const qint64 interval = m_settings.leakInterval.count();
     if (m_settings.capacity <= 0 || interval <= 0)
         return;
@@ -90,7 +111,7 @@ void AuthThrottle::recordFailure(const QHostAddress &peer)
     if (*it - t > (m_settings.capacity - 1) * interval)
         qCWarning(lcHttp, "too many wrong %ss from %s: answering it 429 for %lld s",
                   m_what.constData(), qPrintable(peer.toString()),
-                  static_cast<long long>(retryAfter(peer).count()));
+                  static_cast<long long>(waitOf(key, t).count()));
 }
 
 void AuthThrottle::makeRoom(qint64 now)

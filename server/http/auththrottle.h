@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <functional>
+#include <mutex>
 
 namespace Switchboard {
 
@@ -31,7 +32,7 @@ struct AuthThrottleSettings
     has none). At most maxPeers peers are remembered, so the table cannot
     grow without bound; when it is full the emptiest bucket is forgotten.
 
-    For one thread: the server's.
+    Safe from any thread (the workers share one per token, see Server).
 */
 class AuthThrottle final
 {
@@ -43,7 +44,7 @@ public:
 
     /*! New settings; every peer is forgotten. */
     void setSettings(const AuthThrottleSettings &settings);
-    const AuthThrottleSettings &settings() const { return m_settings; }
+    AuthThrottleSettings settings() const;
     /*! Replaces the monotonic millisecond clock (for tests); every peer is forgotten. */
     void setClock(std::function<qint64()> nowMs);
 
@@ -58,15 +59,17 @@ public:
     void recordFailure(const QHostAddress &peer);
 
     /*! Peers currently remembered. */
-    int peerCount() const { return int(m_emptyAt.size()); }
+    int peerCount() const;
     /*! The bucket \a address falls in: its IPv4 address, or its IPv6 /64. */
     static QByteArray peerKey(const QHostAddress &address);
 
 private:
     qint64 now() const;
+    std::chrono::seconds waitOf(const QByteArray &key, qint64 now) const;
     void makeRoom(qint64 now);
 
     QByteArray m_what;
+    mutable std::mutex m_mutex; // guards everything below
     AuthThrottleSettings m_settings;
     std::function<qint64()> m_clock;
     QElapsedTimer m_elapsed;

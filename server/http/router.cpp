@@ -34,13 +34,13 @@ QString decodeSegment(QByteArrayView segment)
 } // namespace
 
 bool Router::addRoute(const QByteArray &method, const QString &pattern, Handler handler,
-                      QList<Plug> plugs)
+                      QList<Plug> plugs, Runs runs)
 {
     if (!pattern.startsWith(u'/') || !handler) {
         qCWarning(lcHttp) << "route pattern must start with '/' and have a handler:" << pattern;
         return false;
     }
-    Route route{method.toUpper(), pattern, {}, std::move(handler), std::move(plugs)};
+    Route route{method.toUpper(), pattern, {}, std::move(handler), std::move(plugs), runs};
     const QByteArray utf8 = pattern.toUtf8();
     const QList<QByteArrayView> parts = splitPath(utf8);
     for (qsizetype i = 0; i < parts.size(); ++i) {
@@ -63,24 +63,31 @@ bool Router::addRoute(const QByteArray &method, const QString &pattern, Handler 
     return true;
 }
 
-bool Router::get(const QString &pattern, Handler handler, QList<Plug> plugs)
+bool Router::get(const QString &pattern, Handler handler, QList<Plug> plugs, Runs runs)
 {
-    return addRoute(QByteArrayLiteral("GET"), pattern, std::move(handler), std::move(plugs));
+    return addRoute(QByteArrayLiteral("GET"), pattern, std::move(handler), std::move(plugs), runs);
 }
 
-bool Router::post(const QString &pattern, Handler handler, QList<Plug> plugs)
+bool Router::post(const QString &pattern, Handler handler, QList<Plug> plugs, Runs runs)
 {
-    return addRoute(QByteArrayLiteral("POST"), pattern, std::move(handler), std::move(plugs));
+    return addRoute(QByteArrayLiteral("POST"), pattern, std::move(handler), std::move(plugs), runs);
 }
 
-bool Router::put(const QString &pattern, Handler handler, QList<Plug> plugs)
+bool Router::put(const QString &pattern, Handler handler, QList<Plug> plugs, Runs runs)
 {
-    return addRoute(QByteArrayLiteral("PUT"), pattern, std::move(handler), std::move(plugs));
+    return addRoute(QByteArrayLiteral("PUT"), pattern, std::move(handler), std::move(plugs), runs);
 }
 
-bool Router::del(const QString &pattern, Handler handler, QList<Plug> plugs)
+bool Router::del(const QString &pattern, Handler handler, QList<Plug> plugs, Runs runs)
 {
-    return addRoute(QByteArrayLiteral("DELETE"), pattern, std::move(handler), std::move(plugs));
+    return addRoute(QByteArrayLiteral("DELETE"), pattern, std::move(handler), std::move(plugs),
+                    runs);
+}
+
+Router::Runs Router::runs(const QByteArray &method, const QByteArray &path) const
+{
+    const auto found = match(method, path);
+    return found ? m_routes.at(found->routeIndex).runs : Runs::OnWorker;
 }
 
 bool Router::matchSegments(const Route &route, const QList<QByteArrayView> &parts,

@@ -30,13 +30,29 @@ using Handler = std::function<void(Conn &)>;
 class Router final
 {
 public:
+    /*!
+        Where a route's handler (and the pipeline before it) runs. OnWorker: on
+        the thread of the connection the request came on, concurrently with
+        other workers, so the handler may only touch thread-safe state.
+        OnServerThread: on the Server's thread (the main thread), one request
+        at a time, for handlers that use the hub's waiting calls or objects
+        that live there (topics, cluster, metrics scrape hooks).
+    */
+    enum class Runs { OnWorker, OnServerThread };
+
     /*! Adds a route; returns false (and logs) if \a pattern is malformed. */
     bool addRoute(const QByteArray &method, const QString &pattern, Handler handler,
-                  QList<Plug> plugs = {});
-    bool get(const QString &pattern, Handler handler, QList<Plug> plugs = {});
-    bool post(const QString &pattern, Handler handler, QList<Plug> plugs = {});
-    bool put(const QString &pattern, Handler handler, QList<Plug> plugs = {});
-    bool del(const QString &pattern, Handler handler, QList<Plug> plugs = {});
+                  QList<Plug> plugs = {}, Runs runs = Runs::OnWorker);
+    bool get(const QString &pattern, Handler handler, QList<Plug> plugs = {},
+             Runs runs = Runs::OnWorker);
+    bool post(const QString &pattern, Handler handler, QList<Plug> plugs = {},
+              Runs runs = Runs::OnWorker);
+    bool put(const QString &pattern, Handler handler, QList<Plug> plugs = {},
+             Runs runs = Runs::OnWorker);
+    bool del(const QString &pattern, Handler handler, QList<Plug> plugs = {},
+             Runs runs = Runs::OnWorker);
+    /*! Where the route \a method and \a path select runs (OnWorker for no route). */
+    Runs runs(const QByteArray &method, const QByteArray &path) const;
 
     /*! Answers \a conn: runs the route's plugs, then its handler, or 404 / 405. */
     void call(Conn &conn) const;
@@ -66,6 +82,7 @@ private:
         QList<Segment> segments;
         Handler handler;
         QList<Plug> plugs;
+        Runs runs = Runs::OnWorker;
     };
 
     static bool matchSegments(const Route &route, const QList<QByteArrayView> &parts,

@@ -3,17 +3,18 @@
 #include "logging.h"
 #include "metrics/metrics.h"
 #include "net/connection.h"
+#include "http/listener.h"
 #include "net/frontdoor.h"
+#include "platform/listensocket.h"
 #include "websocket/hub.h"
+#include "websocket/sessionhost.h"
 
-#include <QtHttpServer/QHttpServerRequest>
-#include <QtHttpServer/QHttpServerResponder>
-#include <QtNetwork/QTcpSocket>
+#include <QtCore/QThread>
 
 namespace Switchboard {
 
 Server::Server(Hub *hub, QObject *parent)
-    : QAbstractHttpServer(parent)
+    : QObject(parent)
     , m_hub(hub)
     , m_requests(&hub->metrics().counter("switchboard_http_requests_total",
                                          "HTTP requests answered, by method, route pattern "
@@ -28,15 +29,32 @@ Server::Server(Hub *hub, QObject *parent)
 {
 }
 
-Server::~Server() = default;
+Server::~Server()
+{
+    // Each listener, with its front door and the connections it still owns, goes on its
+    // worker's thread (the hub, which runs the threads, outlives the server).
+    for (Listener *listener : std::as_const(m_listeners))
+        onListenerThread(listener, [listener] { delete listener; });
+}
+
+template<typename Run> void Server::onListenerThread(Listener *listener, Run run)
+{
+    if (listener->thread() == QThread::currentThread())
+        run();
+    else
+        QMetaObject::invokeMethod(listener, run, Qt::BlockingQueuedConnection);
+}
 
 void Server::setTlsConfiguration(const QSslConfiguration &configuration)
 {
+    Hub::checkThread(this, "Server::setTlsConfiguration");
     m_tls = configuration;
     m_upgrader.setSecure(true);
     // Listening already (a reload): connections from now on get the new certificate.
-    if (m_frontDoor)
-        m_frontDoor->setTlsConfiguration(configuration);
+    for (Listener *listener : std::as_const(m_listeners))
+        onListenerThread(listener, [listener, configuration] {
+            listener->setTlsConfiguration(configuration);
+        });
 }
 
 void Server::addWebSocketEndpoint(const QByteArray &path, HandlerFactory factory)
@@ -51,88 +69,113 @@ void Server::addWebSocketEndpoint(const QByteArray &path, HandlerFactory factory
     });
 }
 
+void Server::makeListeners()
+{
+    if (!m_listeners.isEmpty())
+        return;
+    for (SessionHost *host : m_hub->hosts()) {
+        Listener *listener = nullptr;
+        // Made on the worker's thread: QAbstractHttpServer makes objects of its own.
+        const auto make = [&] {
+            listener = new Listener(this, host, &m_open);
+            if (m_tls)
+                listener->setTlsConfiguration(*m_tls);
+        };
+        if (host->thread() == QThread::currentThread())
+            make();
+        else
+            QMetaObject::invokeMethod(host, make, Qt::BlockingQueuedConnection);
+        m_listeners.append(listener);
+    }
+}
+
 bool Server::listen(const QHostAddress &address, quint16 port)
 {
-    if (!m_frontDoor) {
-        m_frontDoor = new FrontDoor(m_limits, m_hub->metrics(), this);
-        m_frontDoor->setMaxPendingConnections(1024);
-        m_frontDoor->setUpgradeHandler([this](Connection *connection, const RequestHead &head) {
-            upgrade(connection, head);
-        });
-        connect(m_frontDoor, &FrontDoor::refused, this, &Server::requestRefused);
-        if (m_tls)
-            m_frontDoor->setTlsConfiguration(*m_tls);
-        m_bound = false;
-    }
-    if (m_frontDoor->isListening())
-        m_frontDoor->close();
-    if (!m_frontDoor->listen(address, port)) {
-        const QString where = (address.protocol() == QAbstractSocket::IPv6Protocol
-                                       ? u'[' + address.toString() + u']'
-                                       : address.toString())
-                + u':' + QString::number(port);
-        m_listenError = m_frontDoor->serverError();
-        switch (m_listenError) {
-        case QAbstractSocket::AddressInUseError:
-            m_errorString
-                    = QStringLiteral("cannot listen on %1: the port is already in use. Stop the "
-                                     "other program or choose another port (--port 0 picks a "
-                                     "free one).")
-                              .arg(where);
-            break;
-        case QAbstractSocket::SocketAddressNotAvailableError:
-            m_errorString = QStringLiteral("cannot listen on %1: %2 is not an address of this "
-                                           "machine. Use 127.0.0.1 (this machine only), 0.0.0.0 "
-                                           "(every IPv4 address), :: (every address) or one "
-                                           "that 'ip address' lists (--host).")
-                                    .arg(where, address.toString());
-            break;
-        default:
-            m_errorString = QStringLiteral("cannot listen on %1: %2")
-                                    .arg(where, m_frontDoor->errorString());
-            break;
+    Hub::checkThread(this, "Server::listen");
+    makeListeners();
+    stopListening();
+    bool ok = true;
+    if (m_listeners.size() == 1) {
+        Listener *listener = m_listeners.first();
+        ok = listener->listen(address, port);
+        if (!ok)
+            setListenError(address, port, listener->frontDoor()->serverError(),
+                           listener->frontDoor()->errorString());
+    } else {
+        const ListenSocket::Result sockets
+                = ListenSocket::openShared(address, port, int(m_listeners.size()), 1024);
+        ok = !sockets.descriptors.empty();
+        if (!ok)
+            setListenError(address, port, sockets.error, sockets.errorString);
+        for (qsizetype i = 0; ok && i < m_listeners.size(); ++i) {
+            Listener *listener = m_listeners.at(i);
+            const qintptr fd = sockets.descriptors.at(size_t(i));
+            onListenerThread(listener, [&] { ok = listener->listenOn(fd); });
+            if (!ok) {
+                setListenError(address, port, listener->frontDoor()->serverError(),
+                               listener->frontDoor()->errorString());
+                for (size_t j = size_t(i); j < sockets.descriptors.size(); ++j)
+                    ListenSocket::close(sockets.descriptors.at(j));
+            }
         }
+        if (!ok) {
+            for (Listener *listener : std::as_const(m_listeners))
+                onListenerThread(listener, [listener] { listener->close(); });
+        }
+    }
+    if (!ok) {
         // Not logged here: the caller reports it (main prints it, the console shows it),
         // and logging it too printed the same line twice.
         Q_EMIT listeningChanged(false);
         return false;
     }
+    FrontDoor *first = m_listeners.first()->frontDoor();
+    m_address = address;
+    m_port = first->serverPort();
+    m_listening = true;
     m_errorString.clear();
     m_listenError = QAbstractSocket::UnknownSocketError;
-    if (!m_bound) {
-        bind(m_frontDoor); // once, while listening: Qt 6.8 refuses a server that is not
-        m_bound = true;
-    }
     Q_EMIT listeningChanged(true);
     return true;
 }
 
-void Server::stopListening()
+void Server::setListenError(const QHostAddress &address, quint16 port,
+                            QAbstractSocket::SocketError error, const QString &detail)
 {
-    if (m_frontDoor && m_frontDoor->isListening()) {
-        m_frontDoor->close();
-        Q_EMIT listeningChanged(false);
+    const QString where = (address.protocol() == QAbstractSocket::IPv6Protocol
+                                   ? u'[' + address.toString() + u']'
+                                   : address.toString())
+            + u':' + QString::number(port);
+    m_listenError = error;
+    switch (error) {
+    case QAbstractSocket::AddressInUseError:
+        m_errorString = QStringLiteral("cannot listen on %1: the port is already in use. Stop the "
+                                       "other program or choose another port (--port 0 picks a "
+                                       "free one).")
+                                .arg(where);
+        break;
+    case QAbstractSocket::SocketAddressNotAvailableError:
+        m_errorString = QStringLiteral("cannot listen on %1: %2 is not an address of this "
+                                       "machine. Use 127.0.0.1 (this machine only), 0.0.0.0 "
+                                       "(every IPv4 address), :: (every address) or one "
+                                       "that 'ip address' lists (--host).")
+                                .arg(where, address.toString());
+        break;
+    default:
+        m_errorString = QStringLiteral("cannot listen on %1: %2").arg(where, detail);
+        break;
     }
 }
 
-int Server::connectionCount() const
+void Server::stopListening()
 {
-    return m_frontDoor ? m_frontDoor->connectionCount() : 0;
-}
-
-bool Server::isListening() const
-{
-    return m_frontDoor && m_frontDoor->isListening();
-}
-
-QHostAddress Server::serverAddress() const
-{
-    return m_frontDoor ? m_frontDoor->serverAddress() : QHostAddress();
-}
-
-quint16 Server::serverPort() const
-{
-    return m_frontDoor ? m_frontDoor->serverPort() : 0;
+    Hub::checkThread(this, "Server::stopListening");
+    if (!m_listening)
+        return;
+    for (Listener *listener : std::as_const(m_listeners))
+        onListenerThread(listener, [listener] { listener->close(); });
+    m_listening = false;
+    Q_EMIT listeningChanged(false);
 }
 
 QString Server::httpUrl() const
@@ -156,53 +199,7 @@ QString Server::webSocketUrl() const
     return (m_tls ? u"wss" : u"ws") + http.mid(http.indexOf(u':')) + u"/ws";
 }
 
-Connection *Server::connectionOf(const QHttpServerRequest &request) const
-{
-#if QT_VERSION < QT_VERSION_CHECK(6, 5, 0)
-    Q_UNUSED(request);
-    return nullptr; // Qt 6.4 passes the socket itself
-#else
-    return m_frontDoor ? m_frontDoor->connection(request.remoteAddress(), request.remotePort(),
-                                                 request.localAddress())
-                       : nullptr;
-#endif
-}
-
-#if QT_VERSION < QT_VERSION_CHECK(6, 5, 0)
-bool Server::handleRequest(const QHttpServerRequest &request, QTcpSocket *socket)
-{
-    const auto *ours = qobject_cast<ConnectionSocket *>(socket);
-    serve(ours ? ours->connection() : nullptr, request.body());
-    return true;
-}
-
-void Server::missingHandler(const QHttpServerRequest &request, QTcpSocket *socket)
-{
-    // handleRequest() answers everything; Qt only calls this when it returns false.
-    Q_UNUSED(request);
-    Q_UNUSED(socket);
-}
-#else
-bool Server::handleRequest(const QHttpServerRequest &request, QHttpServerResponder &responder)
-{
-    Q_UNUSED(responder); // the response goes out through the Connection, see the class
-    serve(connectionOf(request), request.body());
-    return true;
-}
-
-#if QT_VERSION < QT_VERSION_CHECK(6, 8, 0)
-void Server::missingHandler(const QHttpServerRequest &request, QHttpServerResponder &&responder)
-#else
-void Server::missingHandler(const QHttpServerRequest &request, QHttpServerResponder &responder)
-#endif
-{
-    // handleRequest() answers everything; Qt only calls this when it returns false.
-    Q_UNUSED(request);
-    Q_UNUSED(responder);
-}
-#endif
-
-void Server::serve(Connection *connection, const QByteArray &body)
+void Server::serve(Listener *listener, Connection *connection, const QByteArray &body)
 {
     if (!connection)
         return; // closed while Qt still held the request: nobody to answer
@@ -215,19 +212,47 @@ void Server::serve(Connection *connection, const QByteArray &body)
     }
     Conn conn = Conn::fromRequest(request->head, connection->peerAddress(), connection->peerPort());
     conn.body = body;
-    m_pipeline.call(conn, [this](Conn &c) { m_router.call(c); });
-    connection->respond(conn.serializeResponse(request->closeAfterResponse),
-                        request->closeAfterResponse);
+    const bool closeAfter = request->closeAfterResponse;
+    if (thread() != QThread::currentThread()
+        && m_router.runs(conn.method, conn.path) == Router::Runs::OnServerThread) {
+        // Answered on this (the main) thread; its place in the connection's answers is kept,
+        // and the answer goes back to the connection's thread, if it is still there.
+        const quint64 ticket = connection->deferResponse();
+        const QPointer<Connection> target(connection);
+        QMetaObject::invokeMethod(
+                this,
+                [this, listener, target, ticket, closeAfter, conn = std::move(conn)]() mutable {
+                    answer(conn);
+                    const QByteArray response = conn.serializeResponse(closeAfter);
+                    countRequest(conn);
+                    QMetaObject::invokeMethod(
+                            listener,
+                            [target, ticket, response, closeAfter] {
+                                if (target)
+                                    target->respondLater(ticket, response, closeAfter);
+                            },
+                            Qt::QueuedConnection);
+                },
+                Qt::QueuedConnection);
+        return;
+    }
+    answer(conn);
+    connection->respond(conn.serializeResponse(closeAfter), closeAfter);
     countRequest(conn); // after respond(): the latency includes writing the response
 }
 
-void Server::upgrade(Connection *connection, const RequestHead &head)
+void Server::answer(Conn &conn)
+{
+    m_pipeline.call(conn, [this](Conn &c) { m_router.call(c); });
+}
+
+void Server::upgrade(Connection *connection, const RequestHead &head, SessionHost *host)
 {
     Conn conn = Conn::fromRequest(head, connection->peerAddress(), connection->peerPort());
     std::optional<WebSocketUpgrader::Accepted> accepted;
     m_pipeline.call(conn, [&](Conn &c) { accepted = m_upgrader.decide(c); });
     if (accepted && conn.status == 101)
-        m_upgrader.handOver(connection, std::move(*accepted));
+        m_upgrader.handOver(connection, std::move(*accepted), host);
     else {
         m_refusals->labels({"upgrade", QByteArray::number(conn.status)}).add();
         connection->refuseUpgrade(conn.serializeResponse(true));

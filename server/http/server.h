@@ -11,14 +11,11 @@
 
 #include <QtCore/QPointer>
 #include <QtNetwork/QAbstractSocket>
-#include <QtHttpServer/QAbstractHttpServer>
 #include <QtNetwork/QHostAddress>
 #include <QtNetwork/QSslConfiguration>
 
+#include <atomic>
 #include <optional>
-
-class QTcpSocket;
-class QHttpServerResponder;
 
 namespace Switchboard {
 
@@ -27,24 +24,37 @@ class Counter;
 class FrontDoor;
 class Histogram;
 class Hub;
+class Listener;
+class SessionHost;
 template<typename T> class Family;
 
 /*!
-    The one listener: plain requests go through the plug pipeline to the
-    router; WebSocket upgrade requests to a registered path go through the
-    same plugs, then the WebSocketUpgrader (checks, the handler's init(),
+    The one listening port: plain requests go through the plug pipeline to
+    the router; WebSocket upgrade requests to a registered path go through
+    the same plugs, then the WebSocketUpgrader (checks, the handler's init(),
     subprotocol and permessage-deflate), and become Hub sessions.
 
-    A QAbstractHttpServer bound to the FrontDoor, which owns every
-    connection and decides, once, whether a request is an upgrade: Qt's
-    parser sees plain requests only, and Switchboard writes every response
-    itself (Connection::respond()), so the bytes on the wire are the same
-    on every supported Qt version (6.4 to 6.8).
+    Each worker of the hub (HubSettings::workers) accepts connections of its
+    own on the port through a Listener (a QAbstractHttpServer and its
+    FrontDoor) on its thread; with several workers, each listens on its own
+    socket of the port (SO_REUSEPORT, see ListenSocket), so the kernel spreads
+    new connections over them. A connection's requests and its session stay
+    on the worker that accepted it. The front door owns every connection and
+    decides, once, whether a request is an upgrade: Qt's parser sees plain
+    requests only, and Switchboard writes every response itself
+    (Connection::respond()), so the bytes on the wire are the same on every
+    supported Qt version (6.4 to 6.8).
+
+    The Server object itself lives on the main thread, where it is set up
+    (pipeline, router, endpoints, limits: before listen(), read-only after)
+    and where routes marked Router::Runs::OnServerThread are answered. The
+    settings a reload changes (tokens, origins, TLS) are safe to change while
+    serving.
 
     It counts requests by method, route pattern and status, their latency,
     and refused upgrades, in the hub's Metrics.
 */
-class Server final : public QAbstractHttpServer
+class Server final : public QObject
 {
     Q_OBJECT
     Q_DISABLE_COPY_MOVE(Server)
@@ -56,8 +66,8 @@ public:
     /*! Front-door limits for connections accepted from now on (see FrontDoor). */
     void setHttpLimits(const HttpLimits &limits) { m_limits = limits; }
     const HttpLimits &httpLimits() const { return m_limits; }
-    /*! Connections currently open on the listener (HTTP and WebSocket). */
-    int connectionCount() const;
+    /*! Connections currently open on the port (HTTP and WebSocket), on every worker. */
+    int connectionCount() const { return m_open.load(std::memory_order_relaxed); }
 
     Pipeline &pipeline() { return m_pipeline; }
     Router &router() { return m_router; }
@@ -96,9 +106,9 @@ public:
     bool listen(const QHostAddress &address, quint16 port);
     /*! Stops accepting connections; live sessions stay. */
     void stopListening();
-    bool isListening() const;
-    QHostAddress serverAddress() const;
-    quint16 serverPort() const;
+    bool isListening() const { return m_listening; }
+    QHostAddress serverAddress() const { return m_address; }
+    quint16 serverPort() const { return m_port; }
     QString errorString() const { return m_errorString; }
     /*!
         Why the last listen() failed (UnknownSocketError after a success), for
@@ -108,36 +118,28 @@ public:
     /*! "http://127.0.0.1:4040" for the address being listened on. */
     QString httpUrl() const;
     QString webSocketUrl() const;
+    /*! One per worker once listen() was called, in the hub's worker order (for tests). */
+    const QList<Listener *> &listeners() const { return m_listeners; }
 
 Q_SIGNALS:
     void listeningChanged(bool listening);
     /*! The front door refused a request before routing (400, 408, 413, 431, 503, ...). */
     void requestRefused(int status);
 
-protected:
-    // QAbstractHttpServer's callbacks changed shape in Qt 6.5 and again in 6.8; each
-    // version's overrides find the Connection and hand over to serve().
-#if QT_VERSION < QT_VERSION_CHECK(6, 5, 0)
-    bool handleRequest(const QHttpServerRequest &request, QTcpSocket *socket) override;
-    void missingHandler(const QHttpServerRequest &request, QTcpSocket *socket) override;
-#else
-    bool handleRequest(const QHttpServerRequest &request, QHttpServerResponder &responder) override;
-#if QT_VERSION < QT_VERSION_CHECK(6, 8, 0)
-    void missingHandler(const QHttpServerRequest &request,
-                        QHttpServerResponder &&responder) override;
-#else
-    void missingHandler(const QHttpServerRequest &request,
-                        QHttpServerResponder &responder) override;
-#endif
-#endif
-
 private:
-    /*! The connection \a request arrived on (Qt 6.5+ gives no socket). */
-    Connection *connectionOf(const QHttpServerRequest &request) const;
-    /*! Answers the next plain request of \a connection, whose body Qt read: \a body. */
-    void serve(Connection *connection, const QByteArray &body);
-    void upgrade(Connection *connection, const RequestHead &head);
+    friend class Listener; // hands over requests and upgrades on its thread
+
+    /*! Answers the next plain request of \a connection (on \a listener's thread). */
+    void serve(Listener *listener, Connection *connection, const QByteArray &body);
+    /*! Runs the pipeline and the router on \a conn. */
+    void answer(Conn &conn);
+    void upgrade(Connection *connection, const RequestHead &head, SessionHost *host);
     void countRequest(const Conn &conn);
+    void makeListeners();
+    /*! Runs \a run on \a listener's thread and waits (the listeners never wait for this one). */
+    template<typename Run> void onListenerThread(Listener *listener, Run run);
+    void setListenError(const QHostAddress &address, quint16 port,
+                        QAbstractSocket::SocketError error, const QString &detail);
 
     Hub *m_hub;
     Family<Counter> *m_requests;
@@ -149,8 +151,11 @@ private:
     WebSocketUpgrader m_upgrader;
     std::optional<QSslConfiguration> m_tls;
     HttpLimits m_limits;
-    QPointer<FrontDoor> m_frontDoor;
-    bool m_bound = false;
+    std::atomic<int> m_open{0};
+    QList<Listener *> m_listeners;
+    bool m_listening = false;
+    QHostAddress m_address;
+    quint16 m_port = 0;
     QString m_errorString;
     QAbstractSocket::SocketError m_listenError = QAbstractSocket::UnknownSocketError;
 };

@@ -190,6 +190,16 @@ struct Connection::HttpState
     QList<ConnectionGuard::Request> requests; // released, not yet taken by the server
     std::optional<RequestHead> upgradeHead;
     int unanswered = 0; // released requests the server has not answered yet
+    // Answers in request order: a deferred one (respondLater()) holds back the ones
+    // after it. Empty unless an answer was deferred.
+    struct Answer
+    {
+        quint64 ticket = 0; // 0: given already
+        QByteArray response;
+        bool closeAfter = false;
+    };
+    QList<Answer> held;
+    quint64 lastTicket = 0;
     bool upgradeStarted = false;
     bool sawRequest = false; // the keep-alive clock, not the header clock, runs between them
     bool headStarted = false; // the header clock runs from a head's first byte
@@ -269,6 +279,43 @@ std::optional<ConnectionGuard::Request> Connection::takeRequest()
 }
 
 void Connection::respond(const QByteArray &response, bool closeAfter)
+{
+    if (m_http && !m_http->held.isEmpty()) {
+        m_http->held.append({0, response, closeAfter}); // behind a deferred answer
+        return;
+    }
+    send(response, closeAfter);
+}
+
+quint64 Connection::deferResponse()
+{
+    if (!m_http)
+        return 0;
+    const quint64 ticket = ++m_http->lastTicket;
+    m_http->held.append({ticket, {}, false});
+    return ticket;
+}
+
+void Connection::respondLater(quint64 ticket, const QByteArray &response, bool closeAfter)
+{
+    if (!m_http || ticket == 0)
+        return;
+    for (HttpState::Answer &answer : m_http->held) {
+        if (answer.ticket == ticket) {
+            answer = {0, response, closeAfter};
+            break;
+        }
+    }
+    // Everything answered at the head of the line goes out, in order.
+    while (m_http && !m_http->held.isEmpty() && m_http->held.first().ticket == 0) {
+        const HttpState::Answer answer = m_http->held.takeFirst();
+        send(answer.response, answer.closeAfter);
+        if (answer.closeAfter)
+            break;
+    }
+}
+
+void Connection::send(const QByteArray &response, bool closeAfter)
 {
     write(response);
     if (closeAfter) {

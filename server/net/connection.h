@@ -145,6 +145,14 @@ public:
         connection after it if \a closeAfter.
     */
     void respond(const QByteArray &response, bool closeAfter);
+    /*!
+        Holds the place of the answer to the request taken last, for an answer
+        made on another thread: answers to later requests wait behind it.
+        Returns the ticket to give respondLater(); 0 when there is nothing to hold.
+    */
+    quint64 deferResponse();
+    /*! The answer for \a ticket (see deferResponse()); sends what may go now. */
+    void respondLater(quint64 ticket, const QByteArray &response, bool closeAfter);
 
     /*! Answers the pending upgrade with \a response and closes. */
     void refuseUpgrade(const QByteArray &response);
@@ -196,6 +204,8 @@ private:
     };
 
     void init();
+    /*! Writes the answer to the oldest unanswered request. */
+    void send(const QByteArray &response, bool closeAfter);
     /*! The HTTP socket, made and handed to QtHttpServer (through the door) on first use. */
     ConnectionSocket *ensureHttpSocket();
     void onReadable();

@@ -11,9 +11,11 @@
 
 namespace Switchboard {
 
-FrontDoor::FrontDoor(const HttpLimits &limits, Metrics &metrics, QObject *parent)
+FrontDoor::FrontDoor(const HttpLimits &limits, Metrics &metrics, std::atomic<int> *open,
+                     QObject *parent)
     : QTcpServer(parent)
     , m_limits(limits)
+    , m_open(open ? open : &m_ownOpen)
     , m_accepted(&metrics.counter("switchboard_connections_accepted_total",
                                   "TCP connections accepted (not counting those refused with 503).")
                           .get())
@@ -76,7 +78,10 @@ Connection *FrontDoor::connection(const QHostAddress &peerAddress, quint16 peerP
 
 void FrontDoor::incomingConnection(qintptr handle)
 {
-    if (int(m_connections.size()) >= m_limits.maxConnections) {
+    // Taken before the connection exists, so that workers accepting at once never
+    // go over the cap together.
+    if (m_open->fetch_add(1, std::memory_order_relaxed) >= m_limits.maxConnections) {
+        m_open->fetch_sub(1, std::memory_order_relaxed);
         refuseOverCapacity(handle);
         return;
     }
@@ -85,6 +90,7 @@ void FrontDoor::incomingConnection(qintptr handle)
         auto *tls = new QSslSocket(this);
         if (!tls->setSocketDescriptor(handle)) {
             delete tls;
+            m_open->fetch_sub(1, std::memory_order_relaxed);
             return;
         }
         // The guard reads decrypted bytes; a peer that never completes the handshake
@@ -154,6 +160,7 @@ void FrontDoor::untrack(Connection *connection)
 {
     if (!m_connections.remove(connection))
         return;
+    m_open->fetch_sub(1, std::memory_order_relaxed);
     (connection->m_upgraded ? m_webSocketOpen : m_httpOpen)->sub();
     const Endpoint key{connection->peerAddress(), connection->localAddress(),
                        connection->peerPort()};

@@ -10,6 +10,7 @@
 #include <QtNetwork/QSslConfiguration>
 #include <QtNetwork/QTcpServer>
 
+#include <atomic>
 #include <functional>
 #include <optional>
 
@@ -43,8 +44,13 @@ class FrontDoor final : public QTcpServer
 public:
     using UpgradeHandler = std::function<void(Connection *, const RequestHead &)>;
 
-    /*! Counts into \a metrics, which must outlive the front door. */
-    FrontDoor(const HttpLimits &limits, Metrics &metrics, QObject *parent = nullptr);
+    /*!
+        Counts into \a metrics, which must outlive the front door. \a open counts the
+        connections of every front door sharing HttpLimits::maxConnections (one per
+        worker); null = a count of its own.
+    */
+    FrontDoor(const HttpLimits &limits, Metrics &metrics, std::atomic<int> *open = nullptr,
+              QObject *parent = nullptr);
     ~FrontDoor() override;
 
     const HttpLimits &limits() const { return m_limits; }
@@ -54,6 +60,7 @@ public:
     /*! Decides every WebSocket upgrade request (Server sets it). */
     void setUpgradeHandler(UpgradeHandler handler) { m_upgradeHandler = std::move(handler); }
 
+    /*! This front door's open connections. */
     int connectionCount() const { return int(m_connections.size()); }
     /*!
         The open connection with this peer and local address. Unique: two open
@@ -105,6 +112,8 @@ private:
     UpgradeHandler m_upgradeHandler;
     QElapsedTimer m_clock;
     QSet<Connection *> m_connections;
+    std::atomic<int> m_ownOpen{0};
+    std::atomic<int> *m_open; // against maxConnections, shared by the workers' front doors
     QHash<Endpoint, Connection *> m_byEndpoint;
     QTimer m_sweep;
     QTimer m_trim;

@@ -3,10 +3,11 @@
 #include "logging.h"
 #include "metrics/metrics.h"
 #include "websocket/framecodec.h"
-#include "websocket/session.h"
+#include "websocket/sessionhost.h"
 
 #include <QtCore/QMetaMethod>
-#include <QtWebSockets/QWebSocket>
+#include <QtCore/QSemaphore>
+#include <QtCore/QThread>
 
 #include <algorithm>
 
@@ -57,6 +58,19 @@ QByteArray closeCodeLabel(quint16 code)
     return QByteArrayLiteral("other");
 }
 
+/*!
+    Runs \a run on \a context's thread and waits for it: only from a thread the
+    context's thread never waits for (the hub's, see Hub), so it cannot deadlock.
+*/
+template<typename Run> auto runAndWait(QObject *context, Run run)
+{
+    using Result = decltype(run());
+    Result result{};
+    QMetaObject::invokeMethod(
+            context, [&result, &run] { result = run(); }, Qt::BlockingQueuedConnection);
+    return result;
+}
+
 } // namespace
 
 Hub::Hub(HubSettings settings, Metrics *metrics, QObject *parent)
@@ -93,77 +107,149 @@ Hub::Hub(HubSettings settings, Metrics *metrics, QObject *parent)
     qRegisterMetaType<Switchboard::TerminateReason>();
     m_clock.start();
 
-    // One timer for every session's heartbeat instead of one QTimer each: it
-    // ticks at an eighth of the shortest period, so a deadline is late by at
-    // most that much, and it only runs while sessions exist.
-    using namespace std::chrono_literals;
-    auto shortest = m_settings.pingInterval.count() > 0 ? m_settings.pingInterval : 0ms;
-    if (m_settings.idleTimeout.count() > 0
-        && (shortest == 0ms || m_settings.idleTimeout < shortest))
-        shortest = m_settings.idleTimeout;
-    m_heartbeat.setInterval(std::clamp<std::chrono::milliseconds>(shortest / 8, 10ms, 1000ms));
-    m_heartbeat.setTimerType(Qt::CoarseTimer);
-    connect(&m_heartbeat, &QTimer::timeout, this, &Hub::heartbeat);
-
-    m_closeGraceTimer.setInterval(
-            std::max<std::chrono::milliseconds>(m_settings.closeGrace / 4, 10ms));
-    connect(&m_closeGraceTimer, &QTimer::timeout, this, &Hub::enforceCloseGrace);
-
-    m_statsTimer.setSingleShot(true);
-    m_statsTimer.setInterval(m_settings.statsInterval);
-    connect(&m_statsTimer, &QTimer::timeout, this, &Hub::flushStats);
+    m_settings.workers = std::max(1, m_settings.workers);
+    if (m_settings.workers == 1) {
+        // One worker is this thread: a single-threaded server, as before workers existed.
+        auto *host = new SessionHost(this, 0);
+        m_workers.push_back({nullptr, host});
+        m_hosts.append(host);
+        return;
+    }
+    for (int i = 0; i < m_settings.workers; ++i) {
+        auto *thread = new QThread;
+        thread->setObjectName(QStringLiteral("switchboard-worker-%1").arg(i));
+        // Made here, moved with its timers (its children) before the thread runs.
+        auto *host = new SessionHost(this, i);
+        host->moveToThread(thread);
+        // Batched log lines are written when this worker's loop goes idle, as on the main
+        // thread (see logging.h).
+        connect(thread, &QThread::started, host, &flushLogWhenIdle, Qt::DirectConnection);
+        thread->start();
+        m_workers.push_back({thread, host});
+        m_hosts.append(host);
+    }
 }
 
 Hub::~Hub()
 {
-    // Sessions are children; delete them before the timers and hash they use.
-    const auto sessions = m_sessions.values();
-    m_sessions.clear();
-    qDeleteAll(sessions);
+    // Each host (and its sessions, sockets and connections) goes on its own thread,
+    // which is still running; then the threads stop.
+    for (const Worker &worker : m_workers) {
+        if (!worker.thread) {
+            delete worker.host;
+            continue;
+        }
+        QMetaObject::invokeMethod(
+                worker.host, [host = worker.host] { delete host; }, Qt::BlockingQueuedConnection);
+        worker.thread->quit();
+        worker.thread->wait();
+        delete worker.thread;
+    }
 }
 
-quint64 Hub::adopt(std::unique_ptr<QWebSocket> socket, Connection *connection,
-                   std::unique_ptr<WebSocketHandler> handler, const SessionSetup &setup)
+void Hub::checkThread(const QObject *object, const char *where)
 {
-    const quint64 id = m_nextId++;
-    auto *session = new Session(id, std::move(socket), connection, std::move(handler), setup, this);
-    m_sessions.insert(id, session);
-    m_sessionsOpened->labels({setup.path, setup.protocol}).add();
-    updateTimer();
-    if (lcWs().isInfoEnabled()) {
-        // Built as UTF-16 and passed through as it is ("%ls"): formatting it from
-        // "session %llu opened from %s on %s%s%s%s" cost 1.7 times as much.
-        QString line = u"session " + QString::number(id) + u" opened from " + session->info().peer()
-                + u" on " + QString::fromUtf8(setup.path);
-        if (!setup.protocol.isEmpty())
-            line += u" (subprotocol " + QString::fromUtf8(setup.protocol) + u')';
-        qCInfo(lcWs, "%ls", qUtf16Printable(line));
+    if (Q_UNLIKELY(object->thread() != QThread::currentThread()))
+        qFatal("%s called on thread %p (%s), but it belongs to thread %p (%s)", where,
+               static_cast<void *>(QThread::currentThread()),
+               qPrintable(QThread::currentThread()->objectName()),
+               static_cast<void *>(object->thread()), qPrintable(object->thread()->objectName()));
+}
+
+SessionHost *Hub::currentHost() const
+{
+    QThread *current = QThread::currentThread();
+    for (SessionHost *host : m_hosts) {
+        if (host->thread() == current)
+            return host;
     }
-    Q_EMIT sessionOpened(session->info());
-    Q_EMIT countChanged(count());
-    if (m_shuttingDown)
-        session->closeWith({TerminateReason::Kind::Shutdown, 1001, {}}, 1001,
-                           QStringLiteral("server shutting down"));
-    else
-        session->start();
+    return nullptr;
+}
+
+bool Hub::mayWait() const
+{
+    return QThread::currentThread() == thread();
+}
+
+quint64 Hub::registerSession(SessionHost *host)
+{
+    const quint64 id = m_nextId.fetch_add(1, std::memory_order_relaxed);
+    {
+        const std::lock_guard lock(m_mutex);
+        m_where.insert(id, host);
+    }
+    m_count.fetch_add(1, std::memory_order_relaxed);
     return id;
+}
+
+void Hub::unregisterSession(quint64 id)
+{
+    {
+        const std::lock_guard lock(m_mutex);
+        m_where.remove(id);
+    }
+    m_count.fetch_sub(1, std::memory_order_relaxed);
+}
+
+SessionHost *Hub::hostOf(quint64 id) const
+{
+    const std::lock_guard lock(m_mutex);
+    return m_where.value(id);
+}
+
+void Hub::noteCountChanged()
+{
+    // Hosts on several threads change the count; one emission on the hub's thread
+    // reads it after all of them, so the last value a receiver sees is the true one.
+    if (m_countPending.exchange(true))
+        return;
+    QMetaObject::invokeMethod(
+            this,
+            [this] {
+                m_countPending.store(false);
+                Q_EMIT countChanged(count());
+            },
+            Qt::QueuedConnection);
+}
+
+void Hub::hostDrained()
+{
+    if (m_drainedHosts.fetch_add(1) + 1 == int(m_hosts.size()))
+        QMetaObject::invokeMethod(this, &Hub::drained, Qt::QueuedConnection);
+}
+
+bool Hub::wantsStats() const
+{
+    static const QMetaMethod statsSignal = QMetaMethod::fromSignal(&Hub::statsChanged);
+    return isSignalConnected(statsSignal);
 }
 
 QList<SessionInfo> Hub::sessions() const
 {
     QList<SessionInfo> out;
-    out.reserve(m_sessions.size());
-    for (const Session *session : m_sessions)
-        out.append(session->info());
+    out.reserve(count());
+    for (SessionHost *host : m_hosts) {
+        if (host->thread() == QThread::currentThread())
+            out.append(host->sessions());
+        else if (mayWait())
+            out.append(runAndWait(host, [host] { return host->sessions(); }));
+        else
+            checkThread(this, "Hub::sessions (from a worker thread)");
+    }
     std::sort(out.begin(), out.end(), [](const auto &a, const auto &b) { return a.id < b.id; });
     return out;
 }
 
 std::optional<SessionInfo> Hub::session(quint64 id) const
 {
-    if (const Session *session = m_sessions.value(id))
-        return session->info();
-    return std::nullopt;
+    SessionHost *host = hostOf(id);
+    if (!host)
+        return std::nullopt;
+    if (host->thread() == QThread::currentThread())
+        return host->session(id);
+    if (!mayWait())
+        checkThread(this, "Hub::session (from another worker thread)");
+    return runAndWait(host, [host, id] { return host->session(id); });
 }
 
 int Hub::broadcast(const Frame &frame, const BroadcastFilter &filter)
@@ -173,245 +259,129 @@ int Hub::broadcast(const Frame &frame, const BroadcastFilter &filter)
     return broadcastLocal(frame, filter);
 }
 
-template<typename Accept>
-int Hub::fanOut(const QList<Session *> &sessions, const QVariant &message, Accept accept)
-{
-    int delivered = 0;
-    Fanout fanout;
-    Fanout *const outer = std::exchange(m_fanout, &fanout); // a handler may broadcast too
-    for (Session *session : sessions) {
-        if (accept(session) && session->deliverInfo(message))
-            ++delivered;
-    }
-    m_fanout = outer;
-    for (int i = 0; i < fanout.used; ++i) {
-        const Fanout::Entry &entry = fanout.entries[size_t(i)];
-        entry.path->messagesOut->add(entry.messages);
-        entry.path->bytesOut->add(entry.bytes);
-    }
-    return delivered;
-}
-
 int Hub::broadcastLocal(const Frame &frame, const BroadcastFilter &filter)
 {
-    // One QVariant and one Frame (with its encode cache) for all recipients;
-    // a snapshot of the sessions, as handlers may close sessions meanwhile.
-    const int delivered
-            = fanOut(m_sessions.values(), QVariant::fromValue(frame), [&filter](Session *session) {
-                  return session->id() != filter.exceptId
-                          && (filter.path.isEmpty() || session->path() == filter.path);
-              });
-    m_broadcasts->add();
-    m_broadcastRecipients->add(quint64(delivered));
-    Q_EMIT broadcastSent(frame, delivered);
-    return delivered;
+    // One Frame for every host: it is immutable and encodes itself once, whichever
+    // host's thread asks first. The last host to finish reports the total.
+    struct Progress
+    {
+        std::atomic<int> delivered{0};
+        std::atomic<int> pending{0};
+        QSemaphore done;
+    };
+    auto progress = std::make_shared<Progress>();
+    progress->pending.store(int(m_hosts.size()));
+    const auto finish = [this, progress, frame](int delivered) {
+        const int total = progress->delivered.fetch_add(delivered) + delivered;
+        if (progress->pending.fetch_sub(1) == 1) {
+            m_broadcasts->add();
+            m_broadcastRecipients->add(quint64(total));
+            Q_EMIT broadcastSent(frame, total);
+        }
+        progress->done.release();
+    };
+    int here = 0;
+    int waitFor = 0;
+    SessionHost *const current = currentHost();
+    for (SessionHost *host : m_hosts) {
+        if (host == current)
+            continue;
+        if (mayWait())
+            ++waitFor;
+        QMetaObject::invokeMethod(
+                host, [host, frame, filter, finish] { finish(host->broadcast(frame, filter)); },
+                Qt::QueuedConnection);
+    }
+    if (current) {
+        here = current->broadcast(frame, filter);
+        finish(here);
+    }
+    if (waitFor == 0)
+        return here;
+    progress->done.acquire(waitFor);
+    return progress->delivered.load();
 }
 
 bool Hub::send(quint64 id, const Frame &frame)
 {
-    Session *session = m_sessions.value(id);
-    return session && session->deliverInfo(QVariant::fromValue(frame));
+    SessionHost *host = hostOf(id);
+    if (!host)
+        return false;
+    if (host->thread() == QThread::currentThread())
+        return host->send(id, frame);
+    QMetaObject::invokeMethod(
+            host, [host, id, frame] { host->send(id, frame); }, Qt::QueuedConnection);
+    return true;
 }
 
 int Hub::send(const QList<quint64> &ids, const Frame &frame)
 {
-    QList<Session *> sessions;
-    sessions.reserve(ids.size());
-    for (const quint64 id : ids) {
-        if (Session *session = m_sessions.value(id))
-            sessions.append(session);
+    // One list (and one post) per host, the same Frame for all.
+    QHash<SessionHost *, QList<quint64>> byHost;
+    {
+        const std::lock_guard lock(m_mutex);
+        for (const quint64 id : ids) {
+            if (SessionHost *host = m_where.value(id))
+                byHost[host].append(id);
+        }
     }
-    return fanOut(sessions, QVariant::fromValue(frame), [](Session *) { return true; });
+    int found = 0;
+    for (auto it = byHost.cbegin(); it != byHost.cend(); ++it) {
+        SessionHost *host = it.key();
+        found += int(it.value().size());
+        if (host->thread() == QThread::currentThread())
+            host->send(it.value(), frame);
+        else
+            QMetaObject::invokeMethod(
+                    host, [host, list = it.value(), frame] { host->send(list, frame); },
+                    Qt::QueuedConnection);
+    }
+    return found;
 }
 
 void Hub::post(quint64 id, const QVariant &message)
 {
-    QMetaObject::invokeMethod(
-            this,
-            [this, id, message] {
-                if (Session *session = m_sessions.value(id))
-                    session->deliverInfo(message);
-            },
-            Qt::QueuedConnection);
+    // Queued even on the session's own thread: info() never runs inside its caller.
+    if (SessionHost *host = hostOf(id))
+        QMetaObject::invokeMethod(
+                host, [host, id, message] { host->deliver(id, message); }, Qt::QueuedConnection);
 }
 
 bool Hub::close(quint64 id, quint16 code, const QString &reason)
 {
-    Session *session = m_sessions.value(id);
-    if (!session || !session->isOpen() || !isSendableCloseCode(code))
+    if (!isSendableCloseCode(code))
         return false;
-    session->closeWith({TerminateReason::Kind::Operator, code, reason}, code, reason);
+    SessionHost *host = hostOf(id);
+    if (!host)
+        return false;
+    if (host->thread() == QThread::currentThread())
+        return host->close(id, code, reason);
+    if (mayWait())
+        return runAndWait(host, [host, id, code, reason] { return host->close(id, code, reason); });
+    QMetaObject::invokeMethod(
+            host, [host, id, code, reason] { host->close(id, code, reason); },
+            Qt::QueuedConnection);
     return true;
 }
 
 void Hub::shutdown()
 {
-    m_shuttingDown = true;
-    const auto snapshot = m_sessions.values();
-    for (Session *session : snapshot)
-        session->closeWith({TerminateReason::Kind::Shutdown, 1001, {}}, 1001,
-                           QStringLiteral("server shutting down"));
-    if (m_sessions.isEmpty())
-        QMetaObject::invokeMethod(this, &Hub::drained, Qt::QueuedConnection);
-}
-
-void Hub::onSessionFinished(quint64 id, const TerminateReason &reason)
-{
-    Session *session = m_sessions.take(id);
-    if (!session)
+    checkThread(this, "Hub::shutdown");
+    if (m_shuttingDown.exchange(true))
         return;
-    m_dirty.remove(id);
-    m_closeDeadlines.remove(id);
-    if (m_closeDeadlines.isEmpty())
-        m_closeGraceTimer.stop();
-    qCInfo(lcWs, "session %llu closed: %s", static_cast<unsigned long long>(id),
-           qPrintable(reason.toString()));
-    countClose(reason);
-    session->deleteLater();
-    updateTimer();
-    Q_EMIT sessionClosed(id, reason);
-    Q_EMIT countChanged(count());
-    if (m_shuttingDown && m_sessions.isEmpty())
-        Q_EMIT drained();
-}
-
-void Hub::markDirty(quint64 id)
-{
-    // Headless, nobody listens: no set insert per message, and no list of every busy
-    // session built four times a second.
-    static const QMetaMethod statsSignal = QMetaMethod::fromSignal(&Hub::statsChanged);
-    if (!isSignalConnected(statsSignal))
-        return;
-    m_dirty.insert(id);
-    if (!m_statsTimer.isActive())
-        m_statsTimer.start();
-}
-
-void Hub::flushStats()
-{
-    QList<SessionInfo> changed;
-    changed.reserve(m_dirty.size());
-    for (const quint64 id : std::as_const(m_dirty)) {
-        if (const Session *session = m_sessions.value(id))
-            changed.append(session->info());
+    for (SessionHost *host : m_hosts) {
+        // drained() is queued either way, so it never fires inside shutdown().
+        if (host->thread() == QThread::currentThread())
+            host->shutdown();
+        else
+            QMetaObject::invokeMethod(host, &SessionHost::shutdown, Qt::QueuedConnection);
     }
-    m_dirty.clear();
-    if (!changed.isEmpty())
-        Q_EMIT statsChanged(changed);
-}
-
-void Hub::heartbeat()
-{
-    const qint64 now = nowMs();
-    const qint64 ping = m_settings.pingInterval.count();
-    const qint64 idle = m_settings.idleTimeout.count();
-    const auto snapshot = m_sessions.values(); // closing may remove sessions
-    for (Session *session : snapshot) {
-        if (!session->isOpen())
-            continue;
-        if (idle > 0 && now - session->lastReceivedMs() >= idle) {
-            session->closeWith({TerminateReason::Kind::IdleTimeout, 1001, {}}, 1001,
-                               QStringLiteral("idle timeout"));
-            continue;
-        }
-        if (ping > 0 && now >= session->nextPingAtMs()) {
-            if (session->outstandingPings() >= 2) {
-                session->abortWith({TerminateReason::Kind::PingTimeout, 0,
-                                    QStringLiteral("2 pings unanswered")});
-                continue;
-            }
-            session->sendPing(now, ping);
-        }
-    }
-}
-
-void Hub::closeStarted(quint64 id)
-{
-    m_closeDeadlines.insert(id, nowMs() + m_settings.closeGrace.count());
-    if (!m_closeGraceTimer.isActive())
-        m_closeGraceTimer.start();
-}
-
-void Hub::enforceCloseGrace()
-{
-    const qint64 now = nowMs();
-    QList<Session *> overdue;
-    for (auto it = m_closeDeadlines.cbegin(); it != m_closeDeadlines.cend(); ++it) {
-        if (now >= it.value()) {
-            if (Session *session = m_sessions.value(it.key()))
-                overdue.append(session);
-        }
-    }
-    for (Session *session : overdue)
-        session->abortWith({}); // keeps the reason the close was started with
-}
-
-const PathMetrics *Hub::pathMetrics(const QByteArray &path)
-{
-    // Once per session; the pointers stay valid as long as the registry.
-    auto it = m_pathMetrics.find(path);
-    if (it == m_pathMetrics.end()) {
-        Metrics &m = *m_metrics;
-        const QList<QByteArray> labels{path};
-        PathMetrics children;
-        children.open = &m.gauge("switchboard_websocket_sessions_open",
-                                 "WebSocket sessions open now, by path.", {"path"})
-                                 .labels(labels);
-        children.messagesIn = &m.counter("switchboard_websocket_messages_received_total",
-                                         "WebSocket data messages received, by path.", {"path"})
-                                       .labels(labels);
-        children.messagesOut = &m.counter("switchboard_websocket_messages_sent_total",
-                                          "WebSocket data messages sent, by path.", {"path"})
-                                        .labels(labels);
-        children.bytesIn = &m.counter("switchboard_websocket_received_bytes_total",
-                                      "Payload bytes of the WebSocket data messages received "
-                                      "(uncompressed), by path.",
-                                      {"path"})
-                                    .labels(labels);
-        children.bytesOut = &m.counter("switchboard_websocket_sent_bytes_total",
-                                       "Payload bytes of the WebSocket data messages sent "
-                                       "(uncompressed), by path.",
-                                       {"path"})
-                                     .labels(labels);
-        it = m_pathMetrics.insert(path, children);
-    }
-    return &it.value();
-}
-
-void Hub::countSent(const PathMetrics *path, quint64 bytes)
-{
-    if (Fanout *fanout = m_fanout) {
-        for (int i = 0; i < fanout->used; ++i) {
-            Fanout::Entry &entry = fanout->entries[size_t(i)];
-            if (entry.path == path) {
-                ++entry.messages;
-                entry.bytes += bytes;
-                return;
-            }
-        }
-        if (size_t(fanout->used) < fanout->entries.size()) {
-            fanout->entries[size_t(fanout->used++)] = {path, 1, bytes};
-            return;
-        }
-    }
-    path->messagesOut->add();
-    path->bytesOut->add(bytes);
 }
 
 void Hub::countClose(const TerminateReason &reason)
 {
     // Once per session: a lookup is fine here.
     m_closes->labels({closeReasonLabel(reason), closeCodeLabel(reason.code)}).add();
-}
-
-void Hub::updateTimer()
-{
-    const bool needed = !m_sessions.isEmpty()
-            && (m_settings.pingInterval.count() > 0 || m_settings.idleTimeout.count() > 0);
-    if (needed && !m_heartbeat.isActive())
-        m_heartbeat.start();
-    else if (!needed && m_heartbeat.isActive())
-        m_heartbeat.stop();
 }
 
 } // namespace Switchboard

@@ -5,6 +5,7 @@
 #include "net/connection.h"
 #include "websocket/framecodec.h"
 #include "websocket/hub.h"
+#include "websocket/sessionhost.h"
 
 #include <QtWebSockets/QWebSocket>
 
@@ -13,13 +14,14 @@
 namespace Switchboard {
 
 Session::Session(quint64 id, std::unique_ptr<QWebSocket> socket, Connection *connection,
-                 std::unique_ptr<WebSocketHandler> handler, const SessionSetup &setup, Hub *hub)
-    : QObject(hub)
+                 std::unique_ptr<WebSocketHandler> handler, const SessionSetup &setup,
+                 SessionHost *host)
+    : QObject(host)
     , m_socket(std::move(socket))
     , m_connection(connection)
     , m_handler(std::move(handler))
-    , m_hub(hub)
-    , m_metrics(hub->pathMetrics(setup.path))
+    , m_host(host)
+    , m_metrics(host->pathMetrics(setup.path))
     , m_deflate(setup.deflate)
     , m_deflateThreshold(setup.deflateThreshold)
     , m_frames(setup.frames)
@@ -32,13 +34,13 @@ Session::Session(quint64 id, std::unique_ptr<QWebSocket> socket, Connection *con
     m_info.protocol = setup.protocol;
     m_info.compressed = setup.deflate.has_value();
     m_info.connectedAt = QDateTime::currentDateTimeUtc();
-    m_lastReceivedMs = m_hub->nowMs();
-    m_nextPingAtMs = m_lastReceivedMs + m_hub->settings().pingInterval.count();
+    m_lastReceivedMs = m_host->hub().nowMs();
+    m_nextPingAtMs = m_lastReceivedMs + m_host->hub().settings().pingInterval.count();
     m_metrics->open->add();
 
     // The front door's frame reader enforces the limit first (1009 from the frame
     // header); this is QWebSocket's own bound, which is about 2 GiB by default.
-    const auto limit = quint64(m_hub->settings().maxMessageSize);
+    const auto limit = quint64(m_host->hub().settings().maxMessageSize);
     m_socket->setMaxAllowedIncomingMessageSize(limit);
     m_socket->setMaxAllowedIncomingFrameSize(limit);
 
@@ -49,6 +51,11 @@ Session::Session(quint64 id, std::unique_ptr<QWebSocket> socket, Connection *con
     connect(m_socket.get(), &QWebSocket::pong, this, &Session::onPong);
     connect(m_socket.get(), &QWebSocket::aboutToClose, this, &Session::onCloseSent);
     connect(m_socket.get(), &QWebSocket::disconnected, this, &Session::onDisconnected);
+}
+
+Hub &Session::hub() const
+{
+    return m_host->hub();
 }
 
 Session::~Session()
@@ -93,14 +100,14 @@ void Session::onFrame(const Frame &frame)
 {
     if (m_finished)
         return;
-    m_lastReceivedMs = m_hub->nowMs();
+    m_lastReceivedMs = m_host->hub().nowMs();
     m_outstandingPings = 0; // a peer that sends is alive, even if it never answers pings
     ++m_info.messagesIn;
     m_info.bytesIn += quint64(frame.size());
     m_metrics->messagesIn->add();
     m_metrics->bytesIn->add(quint64(frame.size()));
-    m_hub->markDirty(id());
-    Q_EMIT m_hub->frameReceived(id(), frame);
+    m_host->markDirty(id());
+    Q_EMIT m_host->hub().frameReceived(id(), frame);
     if (!isOpen())
         return; // closing: late frames are counted but not handled
     guarded("handle", [&] { execute(m_handler->handle(*this, frame)); });
@@ -110,12 +117,12 @@ void Session::onPong(quint64 elapsedMs, const QByteArray &payload)
 {
     if (m_finished)
         return;
-    m_lastReceivedMs = m_hub->nowMs();
+    m_lastReceivedMs = m_host->hub().nowMs();
     m_outstandingPings = 0;
     m_info.lastPingRttMs = qint64(elapsedMs);
     ++m_info.pongs;
-    m_hub->m_pingRtt->observe(double(elapsedMs) / 1000.0);
-    m_hub->markDirty(id());
+    m_host->hub().m_pingRtt->observe(double(elapsedMs) / 1000.0);
+    m_host->markDirty(id());
     if (!isOpen())
         return;
     guarded("handle", [&] { execute(m_handler->handle(*this, Frame::pong(payload))); });
@@ -163,7 +170,7 @@ bool Session::sendFrame(const Frame &frame)
                          : frame.wireBytes())
         < 0)
         return false;
-    if (bytesToWrite() > m_hub->settings().maxSendBuffer) {
+    if (bytesToWrite() > m_host->hub().settings().maxSendBuffer) {
         // The peer stopped reading. Stop queueing for it: close with 1008, and if it
         // cannot even take the close frame, the grace timer cuts it off and frees the queue.
         qCInfo(lcWs, "session %llu: %lld bytes unsent; closing as a slow consumer",
@@ -176,9 +183,9 @@ bool Session::sendFrame(const Frame &frame)
         ++m_info.messagesOut;
         m_info.bytesOut += quint64(frame.size());
         m_info.wireBytesOut += quint64(wirePayload);
-        m_hub->countSent(m_metrics, quint64(frame.size()));
-        m_hub->markDirty(id());
-        Q_EMIT m_hub->frameSent(id(), frame);
+        m_host->countSent(m_metrics, quint64(frame.size()));
+        m_host->markDirty(id());
+        Q_EMIT m_host->hub().frameSent(id(), frame);
     }
     return true;
 }
@@ -201,12 +208,12 @@ void Session::closeWith(const TerminateReason &reason, quint16 code, const QStri
         return;
     m_pendingReason = reason;
     m_info.state = SessionInfo::State::Closing;
-    m_hub->markDirty(id());
+    m_host->markDirty(id());
     m_socket->close(QWebSocketProtocol::CloseCode(code), text);
     // A peer that never answers the close frame is cut off after the grace period
     // (one hub timer for all closing sessions: 20,000 closing at once on shutdown
     // would otherwise mean 20,000 timers).
-    m_hub->closeStarted(id());
+    m_host->closeStarted(id());
 }
 
 void Session::onCloseSent()
@@ -217,8 +224,8 @@ void Session::onCloseSent()
     if (!isOpen())
         return; // closeWith() started it
     m_info.state = SessionInfo::State::Closing;
-    m_hub->markDirty(id());
-    m_hub->closeStarted(id());
+    m_host->markDirty(id());
+    m_host->closeStarted(id());
 }
 
 void Session::abortWith(const TerminateReason &reason)
@@ -265,7 +272,7 @@ void Session::onDisconnected()
     } catch (...) {
         qCWarning(lcWs) << "session" << id() << "terminate() threw; ignored";
     }
-    m_hub->onSessionFinished(id(), reason);
+    m_host->onSessionFinished(id(), reason);
 }
 
 } // namespace Switchboard

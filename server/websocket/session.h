@@ -17,6 +17,7 @@ namespace Switchboard {
 class ClientFrameReader;
 class Connection;
 class Hub;
+class SessionHost;
 struct PathMetrics;
 
 /*! What the upgrade agreed for a session. */
@@ -32,8 +33,9 @@ struct SessionSetup
 /*!
     One live WebSocket connection driving one WebSocketHandler.
 
-    Sessions are created and owned by the Hub; everything outside the server
-    library refers to them by id. The session turns QWebSocket signals into
+    Sessions are created and owned by a SessionHost, on its worker's thread,
+    which every function here is for; everything outside the server library
+    refers to them by id, through the Hub. The session turns QWebSocket signals into
     handler callbacks and carries out the Reply each callback returns. It
     owns its Connection (and through it the socket QWebSocket reads).
 
@@ -53,7 +55,8 @@ class Session final : public QObject, public SessionContext
 
 public:
     Session(quint64 id, std::unique_ptr<QWebSocket> socket, Connection *connection,
-            std::unique_ptr<WebSocketHandler> handler, const SessionSetup &setup, Hub *hub);
+            std::unique_ptr<WebSocketHandler> handler, const SessionSetup &setup,
+            SessionHost *host);
     ~Session() override;
 
     // SessionContext
@@ -63,7 +66,7 @@ public:
     quint16 peerPort() const override { return m_info.peerPort; }
     QByteArray protocol() const override { return m_info.protocol; }
     bool isCompressed() const override { return m_info.compressed; }
-    Hub &hub() const override { return *m_hub; }
+    Hub &hub() const override;
 
     /*! The session's figures, wire counts brought up to date. */
     const SessionInfo &info() const;
@@ -105,7 +108,7 @@ private:
     std::unique_ptr<QWebSocket> m_socket;
     QPointer<Connection> m_connection;
     std::unique_ptr<WebSocketHandler> m_handler;
-    Hub *m_hub;
+    SessionHost *m_host;
     const PathMetrics *m_metrics; // this session's path's counters, from the hub
     std::optional<DeflateParameters> m_deflate;
     qsizetype m_deflateThreshold = 0;

@@ -7,6 +7,7 @@
 #include "net/httpguard.h"
 #include "websocket/framecodec.h"
 #include "websocket/hub.h"
+#include "websocket/sessionhost.h"
 #include "websocket/session.h"
 
 #include <QtCore/QUrl>
@@ -71,15 +72,27 @@ QByteArray WebSocketUpgrader::withField(const QByteArray &head, const QByteArray
     return head.first(head.size() - 2) + field + "\r\n\r\n";
 }
 
-bool WebSocketUpgrader::hasClientToken(const Conn &conn, bool *offered) const
+void WebSocketUpgrader::setOriginPolicy(const OriginPolicy &policy)
+{
+    const std::lock_guard lock(m_mutex);
+    m_originPolicy = policy;
+}
+
+void WebSocketUpgrader::setClientToken(const QByteArray &token)
+{
+    const std::lock_guard lock(m_mutex);
+    m_clientToken = token;
+}
+
+bool WebSocketUpgrader::hasClientToken(const Conn &conn, const QByteArray &token, bool *offered)
 {
     const QByteArray query
             = conn.query.queryItemValue(QStringLiteral("token"), QUrl::FullyDecoded).toUtf8();
     const std::optional<QByteArray> bearer = Plugs::bearerToken(conn);
     *offered = !query.isEmpty() || bearer.has_value();
     // Evaluate both, so the time taken does not tell which one was tried.
-    const bool queryOk = Plugs::constantTimeEquals(query, m_clientToken);
-    const bool headerOk = bearer && Plugs::constantTimeEquals(*bearer, m_clientToken);
+    const bool queryOk = Plugs::constantTimeEquals(query, token);
+    const bool headerOk = bearer && Plugs::constantTimeEquals(*bearer, token);
     return queryOk || headerOk;
 }
 
@@ -112,10 +125,18 @@ std::optional<WebSocketUpgrader::Accepted> WebSocketUpgrader::decide(Conn &conn)
         conn.sendError(400, QStringLiteral("missing or malformed Sec-WebSocket-Key"));
         return std::nullopt;
     }
-    if (!m_clientToken.isEmpty() && m_clientThrottle.refuse(conn))
+    // What a reload may change, read once (the workers decide upgrades concurrently).
+    QByteArray clientToken;
+    OriginPolicy originPolicy;
+    {
+        const std::lock_guard lock(m_mutex);
+        clientToken = m_clientToken;
+        originPolicy = m_originPolicy;
+    }
+    if (!clientToken.isEmpty() && m_clientThrottle.refuse(conn))
         return std::nullopt; // the token is not looked at: guessing stops here
     bool offered = false;
-    if (!m_clientToken.isEmpty() && !hasClientToken(conn, &offered)) {
+    if (!clientToken.isEmpty() && !hasClientToken(conn, clientToken, &offered)) {
         if (offered) // one without a token guesses nothing
             m_clientThrottle.recordFailure(conn.peerAddress);
         conn.putRespHeader(QByteArrayLiteral("www-authenticate"),
@@ -126,7 +147,7 @@ std::optional<WebSocketUpgrader::Accepted> WebSocketUpgrader::decide(Conn &conn)
         return std::nullopt;
     }
     const QByteArray origin = conn.header("origin");
-    if (!m_originPolicy.allows(origin, conn.header("host"), m_secure)) {
+    if (!originPolicy.allows(origin, conn.header("host"), m_secure)) {
         qCInfo(lcWs, "refused upgrade from origin %s", origin.constData());
         conn.sendError(403,
                        QStringLiteral("origin %1 is not allowed; start the server with "
@@ -187,7 +208,7 @@ std::optional<WebSocketUpgrader::Accepted> WebSocketUpgrader::decide(Conn &conn)
     return accepted;
 }
 
-void WebSocketUpgrader::handOver(Connection *connection, Accepted accepted)
+void WebSocketUpgrader::handOver(Connection *connection, Accepted accepted, SessionHost *host)
 {
     auto reader = std::make_unique<ClientFrameReader>(m_hub->settings().maxMessageSize,
                                                       accepted.deflate);
@@ -211,16 +232,17 @@ void WebSocketUpgrader::handOver(Connection *connection, Accepted accepted)
     SessionSetup setup{accepted.path, accepted.protocol, accepted.deflate, m_deflate.threshold,
                        frames};
     auto handler = std::make_shared<std::unique_ptr<WebSocketHandler>>(std::move(accepted.handler));
-    connect(handshake, &QWebSocketServer::newConnection, this,
-            [this, handshake, alive, setup, handler] {
+    // On the handshake's (the connection's worker's) thread, where the session is made.
+    connect(handshake, &QWebSocketServer::newConnection, handshake,
+            [host, handshake, alive, setup, handler] {
                 std::unique_ptr<QWebSocket> webSocket(handshake->nextPendingConnection());
                 handshake->deleteLater(); // done: it must not outlive the handshake (see the class)
                 if (!webSocket || !alive)
                     return;
-                m_hub->adopt(std::move(webSocket), alive, std::move(*handler), setup);
+                host->adopt(std::move(webSocket), alive, std::move(*handler), setup);
                 alive->resumeAfterUpgrade();
             });
-    connect(handshake, &QWebSocketServer::serverError, this,
+    connect(handshake, &QWebSocketServer::serverError, handshake,
             [peer = connection->peerAddress()](QWebSocketProtocol::CloseCode code) {
                 qCWarning(lcWs,
                           "QtWebSockets refused a handshake from %s that was accepted "

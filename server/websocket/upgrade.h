@@ -9,12 +9,14 @@
 #include <QtCore/QObject>
 
 #include <memory>
+#include <mutex>
 #include <optional>
 
 namespace Switchboard {
 
 class Connection;
 class Hub;
+class SessionHost;
 struct Conn;
 
 /*!
@@ -65,12 +67,12 @@ public:
     bool hasEndpoint(const QByteArray &path) const { return m_endpoints.contains(path); }
     QList<QByteArray> paths() const { return m_endpoints.keys(); }
 
-    void setOriginPolicy(const OriginPolicy &policy) { m_originPolicy = policy; }
+    void setOriginPolicy(const OriginPolicy &policy);
     /*!
         Requires \a token (`?token=` or `Authorization: Bearer`); empty = no check.
         Wrong tokens count against their peer in clientThrottle().
     */
-    void setClientToken(const QByteArray &token) { m_clientToken = token; }
+    void setClientToken(const QByteArray &token);
     AuthThrottle &clientThrottle() { return m_clientThrottle; }
     void setDeflate(const DeflateSettings &settings) { m_deflate = settings; }
     const DeflateSettings &deflate() const { return m_deflate; }
@@ -83,8 +85,11 @@ public:
         is 101 (for the access log) and the decision is returned.
     */
     std::optional<Accepted> decide(Conn &conn);
-    /*! Carries out an accepted upgrade on \a connection (see the class). */
-    void handOver(Connection *connection, Accepted accepted);
+    /*!
+        Carries out an accepted upgrade on \a connection (see the class); the
+        session is made on \a host, which runs on the connection's thread.
+    */
+    void handOver(Connection *connection, Accepted accepted, SessionHost *host);
 
     /*! The subprotocols in \a values (every `Sec-WebSocket-Protocol` field); nullopt if malformed. */
     static std::optional<QList<QByteArray>> parseProtocols(const QList<QByteArray> &values);
@@ -93,10 +98,11 @@ public:
 
 private:
     /*! Whether \a conn carries the client token; \a offered: whether it carries one at all. */
-    bool hasClientToken(const Conn &conn, bool *offered) const;
+    static bool hasClientToken(const Conn &conn, const QByteArray &token, bool *offered);
 
     Hub *m_hub;
     QHash<QByteArray, HandlerFactory> m_endpoints;
+    std::mutex m_mutex; // guards the two a reload changes while workers read them
     OriginPolicy m_originPolicy;
     QByteArray m_clientToken;
     AuthThrottle m_clientThrottle{QByteArrayLiteral("client token")};

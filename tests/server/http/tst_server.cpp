@@ -4,7 +4,9 @@
 #include "config.h"
 #include "websocket/hub.h"
 #include "routes.h"
+#include "http/listener.h"
 #include "http/server.h"
+#include "net/frontdoor.h"
 
 #include "serverfixture.h"
 #include "testutil.h"
@@ -890,7 +892,7 @@ private slots:
             QCOMPARE(rawRequest(f.port(), upgradeRequest("/nope", f.port())).status, 404);
         }
         QTRY_COMPARE(f.hub.count(), 0);
-        QTcpServer *listener = f.server.servers().first();
+        QTcpServer *listener = f.server.listeners().first()->frontDoor();
         QTRY_COMPARE(listener->findChildren<QTcpSocket *>().size(), 0);
     }
 

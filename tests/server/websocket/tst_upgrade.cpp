@@ -3,6 +3,8 @@
 
 #include "websocket/upgrade.h"
 
+#include "http/listener.h"
+
 #include "deflateutil.h"
 #include "serverfixture.h"
 #include "testutil.h"
@@ -111,7 +113,8 @@ private slots:
         QFETCH(QByteArray, request);
         QFETCH(int, status);
         Fixture f(quietSettings());
-        QSignalSpy internal(&f.server, &QAbstractHttpServer::newWebSocketConnection);
+        Listener *listener = f.server.listeners().first();
+        QSignalSpy internal(listener, &QAbstractHttpServer::newWebSocketConnection);
         RawConnection raw(f.port());
         QTcpSocket &socket = raw.socket;
         QByteArray &received = raw.received;
@@ -132,7 +135,7 @@ private slots:
                      received.constData());
         }
         QCOMPARE(internal.size(), 0);
-        QVERIFY(!f.server.hasPendingWebSocketConnections());
+        QVERIFY(!listener->hasPendingWebSocketConnections());
     }
 
     void handshakeAnswer()
