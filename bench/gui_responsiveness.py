@@ -10,6 +10,7 @@ event and repaint latencies over the measured seconds.
 
     /usr/bin/python3 bench/gui_responsiveness.py [--binary build/bin/switchboard]
                      [--clients 1000] [--rate 5000] [--seconds 20]
+                     [--server-args="--log-level info"]
 
 Needs Debian's xvfb. Loopback only; all processes are stopped by their PIDs.
 """
@@ -19,6 +20,7 @@ import asyncio
 import json
 import os
 import resource
+import shlex
 import shutil
 import signal
 import subprocess
@@ -87,6 +89,9 @@ def main():
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--rate", type=int, default=5000, help="messages per second, all clients")
     parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--server-args", default="",
+                        help="more arguments for the server, shell-split, after this script's "
+                        "own (write --server-args=\"...\")")
     args = parser.parse_args()
     if not shutil.which("Xvfb"):
         print("Xvfb is missing: apt-get install xvfb", file=sys.stderr)
@@ -101,7 +106,8 @@ def main():
     env = dict(os.environ, DISPLAY=display, SWITCHBOARD_UI_PROBE="1", XDG_CONFIG_HOME=config_home)
     env.pop("QT_QPA_PLATFORM", None)
     server = subprocess.Popen([args.binary, "--host", HOST, "--port", "0", "--admin-token", "bench",
-                               "--idle-timeout", "0", "--log-level", "warning"],
+                               "--idle-timeout", "0", "--log-level", "warning"]
+                              + shlex.split(args.server_args),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     samples = []
     samples_ready = threading.Event()

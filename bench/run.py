@@ -6,6 +6,9 @@
     bench/run.sh --baseline OLD/build/bin/switchboard
                              the same, with an older build as a third server
                              (switchboard-before), to compare before and after a change
+    bench/run.sh --variant w1="--workers 1"
+                             the same, with this build started with extra arguments as
+                             another server (switchboard-w1); repeatable
 
 Most of the time is opening and closing the 19,900 and 10,000 connections of the big
 tests, and the GUI test (20 s under Xvfb).
@@ -24,8 +27,9 @@ admin routes, info-level access log on stderr, which goes to a file), plus --idl
 for the idle tests and --deflate for the permessage-deflate tests (skipped for a binary
 whose --help has no --deflate). Four tests are Switchboard's own: the topic publish
 (/ws/channels; ws has no topics), the cluster broadcast and the cluster topic publish (a
-redis-server and two instances) and the console's responsiveness. Extra server flags:
---switchboard-args "...".
+redis-server and two instances) and the console's responsiveness; they run against every
+Switchboard server (a --variant's arguments go to every instance a test starts). Extra
+server flags for all of them: --switchboard-args "...".
 """
 
 import argparse
@@ -50,9 +54,6 @@ BENCH_DIR = Path(__file__).resolve().parent
 SOURCE_DIR = BENCH_DIR.parent
 TOKEN = "bench-token"
 LISTENING = re.compile(r"listening on http://127\.0\.0\.1:(\d+)")
-# The Switchboard builds a run can hold: the one built here (or --switchboard) and an
-# older one for comparison (--baseline). Everything else is the ws peer.
-SWITCHBOARDS = ("switchboard", "switchboard-before")
 
 # ---------------------------------------------------------------------------------------
 # The suite. Each test: loadgen arguments, extra server arguments, and the figure that the
@@ -241,7 +242,8 @@ def gui_responsiveness(name, args, paths, test, log_path):
     seconds = "8" if args.quick else "20"
     try:
         done = subprocess.run(["/usr/bin/python3", str(BENCH_DIR / "gui_responsiveness.py"),
-                               "--binary", str(paths[name]), "--seconds", seconds],
+                               "--binary", str(paths[name]), "--seconds", seconds,
+                               "--server-args=" + shlex.join(args.switchboards[name])],
                               capture_output=True, text=True, timeout=180)
     except subprocess.TimeoutExpired:
         return {"ok": False, "first_error": "gui_responsiveness.py timed out"}
@@ -427,15 +429,43 @@ def switchboard_options(binary):
         return ""
 
 
+def switchboard_servers(args):
+    """The Switchboard servers a run can hold, in the table's order, each with the extra
+    arguments it is started with (after the script's own, before the test's): the one place
+    that decides which servers are Switchboards (every other one is the ws peer) and what
+    they get. "switchboard" is the build here (or --switchboard), "switchboard-before" the
+    --baseline binary, "switchboard-NAME" (--variant NAME=ARGS) the same binary as
+    "switchboard" with ARGS after --switchboard-args. Returns ({name: arguments},
+    {variant name: its own ARGS})."""
+    common = shlex.split(args.switchboard_args)
+    servers = {"switchboard-before": common} if args.baseline else {}
+    servers["switchboard"] = common
+    variants = {}
+    for spec in args.variant:
+        label, equals, extra = spec.partition("=")
+        name = f"switchboard-{label}"
+        if not equals or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", label):
+            sys.exit(f"run.py: --variant takes NAME=ARGS (NAME of letters, digits, _ . -), "
+                     f"not {spec!r}")
+        if label in ("before", "after", "ws") or name in variants:  # the table's columns
+            sys.exit(f"run.py: --variant {label} is taken")
+        try:
+            variants[name] = shlex.split(extra)
+        except ValueError as error:
+            sys.exit(f"run.py: --variant {spec!r}: {error}")
+        servers[name] = common + variants[name]
+    return servers, variants
+
+
 def server_command(name, paths, test, args):
-    if name in SWITCHBOARDS:
+    if name in args.switchboards:
         extra = []
         # A connection cap (--max-connections, default 10,000) would refuse the big tests;
         # they measure holding connections, not the cap.
         if test.get("needs", 0) > 9000 and "--max-connections" in paths["help"][name]:
             extra = ["--max-connections", str(test["needs"] + 1000)]
         return ([str(paths[name]), "--no-gui", "--port", "0", "--admin-token", TOKEN]
-                + extra + shlex.split(args.switchboard_args) + test.get("server", []))
+                + extra + args.switchboards[name] + test.get("server", []))
     return (["node", str(BENCH_DIR / "peers" / "ws-peer.js"), "--port", "0",
              "--admin-token", TOKEN] + test.get("server", []))
 
@@ -501,9 +531,11 @@ def wait_quiet(args):
 def run_one(name, test, repeat, paths, args, out_dir):
     log_path = out_dir / "logs" / f"{test['name']}-{name}-{repeat}.log"
     result = {"test": test["name"], "server": name, "repeat": repeat}
-    if (test.get("switchboard_only") or "hook" in test) and name not in SWITCHBOARDS:
+    if name in args.variants:
+        result["variant_args"] = args.variants[name]
+    if (test.get("switchboard_only") or "hook" in test) and name not in args.switchboards:
         return None
-    if (name in SWITCHBOARDS and test.get("requires")
+    if (name in args.switchboards and test.get("requires")
             and test["requires"] not in paths["help"][name]):
         return {**result, "ok": None, "status": "skipped",
                 "note": f"{paths[name]} has no {test['requires']} option"}
@@ -606,8 +638,8 @@ def spread_of(results, key):
 
 
 def summarize(tests, results, machine, args):
-    names = [n for n in ("switchboard-before", "switchboard", "ws")
-             if any(r["server"] == n for r in results)]
+    names = [n for n in [*args.switchboards, "ws"] if any(r["server"] == n for r in results)]
+    variants = [n for n in names if n in args.variants]
     summary = []
     for test in tests:
         row = {"test": test["name"], "metric": test["metric"]}
@@ -639,6 +671,12 @@ def summarize(tests, results, machine, args):
         row["ratio"] = round(sb / ws, 3) if sb is not None and ws else None
         if "switchboard-before" in names:
             row["after_before"] = round(sb / before, 3) if sb is not None and before else None
+        if variants:  # each variant / switchboard
+            row["variant_ratio"] = {}
+            for name in variants:
+                value = per_server.get(name, {}).get(test["metric"])
+                row["variant_ratio"][name] = (round(value / sb, 3)
+                                              if value is not None and sb else None)
         if "target" in test and row["ratio"] is not None:
             op, bound = test["target"]
             row["target"] = f"{op} {bound}x ws"
@@ -655,9 +693,11 @@ def summarize(tests, results, machine, args):
     has_ws = "ws" in names
     heads = {"switchboard-before": "before", "switchboard": "after" if has_before else
              "Switchboard", "ws": "ws"}
+    heads.update({n: n.removeprefix("switchboard-") for n in variants})
     columns = [heads[n] for n in names]
     if has_before:
         columns.append("after / before")
+    columns += [f"{heads[n]} / {'after' if has_before else 'SB'}" for n in variants]
     if has_ws:
         columns.append("ratio SB/ws")
     columns += ["target", "met"]
@@ -673,6 +713,13 @@ def summarize(tests, results, machine, args):
         f"Other work on the machine before a run "
         f"(median of all runs): {machine.get('busy_before_pct', 0):.0f}% of the cores.",
         "",
+    ]
+    if variants:
+        lines += ["Variants, the same binary as Switchboard with extra arguments: "
+                  + "; ".join(f"{heads[n]} `{shlex.join(args.variants[n])}`"
+                              if args.variants[n] else f"{heads[n]} (none)" for n in variants)
+                  + ".", ""]
+    lines += [
         "| test | " + " | ".join(columns) + " |",
         "|---" * (len(columns) + 1) + "|",
     ]
@@ -700,6 +747,9 @@ def summarize(tests, results, machine, args):
         if has_before:
             cells.append(f"{row['after_before']:.2f}x" if row.get("after_before") is not None
                          else "–")
+        for name in variants:
+            ratio = row["variant_ratio"][name]
+            cells.append(f"{ratio:.2f}x" if ratio is not None else "–")
         if has_ws:
             cells.append(f"{row['ratio']:.2f}x" if row.get("ratio") is not None else "–")
         met = {True: "yes", False: "**no**"}.get(row.get("met"), "–")
@@ -713,6 +763,7 @@ def summarize(tests, results, machine, args):
             if has_before:
                 cells.append(ratio_text(values.get("switchboard"),
                                         values["switchboard-before"]))
+            cells += [ratio_text(values[n], values.get("switchboard")) for n in variants]
             if has_ws:
                 cells.append(ratio_text(values.get("switchboard"), values["ws"]))
             cells += ["", ""]
@@ -789,7 +840,8 @@ def main():
                         help="comma-separated test names, e.g. echo_1x1,broadcast_1k")
     parser.add_argument("--servers", default="switchboard,ws",
                         help="which servers to run (default switchboard,ws; with --baseline "
-                        "switchboard-before is added unless --servers names the set)")
+                        "switchboard-before is added unless --servers names the set; every "
+                        "--variant's switchboard-NAME is added unless --servers names one)")
     parser.add_argument("--build-dir", default=str(SOURCE_DIR / "build-bench"))
     parser.add_argument("--switchboard", default="",
                         help="benchmark this switchboard binary instead of the one built here")
@@ -800,7 +852,14 @@ def main():
     parser.add_argument("--skip-build", action="store_true",
                         help="use the binaries already in --build-dir")
     parser.add_argument("--switchboard-args", default="",
-                        help="extra arguments for switchboard, e.g. \"--log-level warning\"")
+                        help="extra arguments for every switchboard server, e.g. "
+                        "\"--log-level warning\"")
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME=ARGS",
+                        help="repeatable: run the same switchboard binary with ARGS "
+                        "(shell-split) after the others as one more server, "
+                        "switchboard-NAME, in the same interleaved run, e.g. "
+                        "w1=\"--workers 1\"; it is added after switchboard unless --servers "
+                        "names a variant, and the table compares it with switchboard")
     parser.add_argument("--results-dir", default=str(BENCH_DIR / "results"))
     parser.add_argument("--quiet-wait", type=float, default=3.0,
                         help="before each run, wait up to this many seconds for other work on "
@@ -815,13 +874,17 @@ def main():
     if args.repeats is None:
         args.repeats = 1 if args.quick else 2
     args.repeats = max(1, args.repeats)
+    args.switchboards, args.variants = switchboard_servers(args)
     servers = [s for s in args.servers.split(",") if s]
-    known = {"switchboard", "ws"} | ({"switchboard-before"} if args.baseline else set())
-    if not set(servers) <= known:
-        sys.exit(f"run.py: --servers takes {', '.join(sorted(known))}")
+    known = [*args.switchboards, "ws"]
+    if not set(servers) <= set(known):
+        sys.exit(f"run.py: --servers takes {', '.join(known)}")
     servers_given = any(a == "--servers" or a.startswith("--servers=") for a in sys.argv)
     if args.baseline and "switchboard-before" not in servers and not servers_given:
         servers.insert(1 if servers[:1] == ["switchboard"] else 0, "switchboard-before")
+    if not set(servers) & set(args.variants):  # all of them, unless --servers picks some
+        after = servers.index("switchboard") + 1 if "switchboard" in servers else 0
+        servers[after:after] = list(args.variants)
 
     if not args.skip_build:
         build(args)
@@ -834,12 +897,16 @@ def main():
     for path in paths.values():
         if not path.exists():
             sys.exit(f"run.py: {path} is missing; build it or drop --skip-build")
-    paths["help"] = {name: switchboard_options(paths[name]) for name in SWITCHBOARDS
-                     if name in paths}
-    for name, text in paths["help"].items():
-        if "--max-connections" not in text:
-            log(f"{name} has no --max-connections option; if it caps connections, the "
-                "10k and 20k tests show it")
+    for name in args.variants:
+        paths[name] = paths["switchboard"]
+    helps = {}  # --help of each binary, asked once
+    for name in args.switchboards:
+        if paths[name] not in helps:
+            helps[paths[name]] = switchboard_options(paths[name])
+            if "--max-connections" not in helps[paths[name]]:
+                log(f"{name} has no --max-connections option; if it caps connections, the "
+                    "10k and 20k tests show it")
+    paths["help"] = {name: helps[paths[name]] for name in args.switchboards}
 
     nofile = raise_fd_limit()
     # Each process needs one descriptor per connection plus a few of its own.
@@ -848,6 +915,8 @@ def main():
         log(f"the open-file limit is {nofile} and cannot be raised here, so the 20k idle "
             f"test opens {max_idle:,} connections")
     machine = machine_info(nofile)
+    if args.variants:
+        machine["variants"] = {name: shlex.join(extra) for name, extra in args.variants.items()}
     if args.baseline:
         commit = baseline_source(args.baseline)
         machine["baseline"] = f"{commit} ({args.baseline})" if commit else args.baseline
