@@ -19,6 +19,9 @@ class tst_ConnectionsModel : public QObject
     Q_OBJECT
 
 private Q_SLOTS:
+    // Every test twice: sessions on the main thread, and on two worker threads whose
+    // signals reach the model queued.
+    void initTestCase_data();
     void init();
     void cleanup();
 
@@ -99,9 +102,19 @@ private:
     std::vector<std::unique_ptr<Client>> m_clients;
 };
 
+void tst_ConnectionsModel::initTestCase_data()
+{
+    QTest::addColumn<int>("workers");
+    QTest::newRow("1 worker") << 1;
+    QTest::newRow("2 workers") << 2;
+}
+
 void tst_ConnectionsModel::init()
 {
-    m_server = std::make_unique<GuiTest::TestServer>();
+    QFETCH_GLOBAL(int, workers);
+    HubSettings settings;
+    settings.workers = workers;
+    m_server = std::make_unique<GuiTest::TestServer>(settings);
     QVERIFY(m_server->listen());
 }
 

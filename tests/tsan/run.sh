@@ -14,7 +14,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
 TSAN_BUILD_DIR=${TSAN_BUILD_DIR:-build-tsan}
 # The one list of the tests this stage runs.
-TESTS=(tst_frame tst_metrics)
+TESTS=(tst_frame tst_metrics tst_workers)
 
 # clang and its sanitizer runtimes: the fuzzers' packages.
 ./dev install fuzz
