@@ -1,9 +1,8 @@
 #include "channels/channelhandler.h"
 
 #include "channels/protocol.h"
+#include "threading.h"
 #include "websocket/hub.h"
-
-#include <QtCore/QThread>
 
 namespace Switchboard {
 
@@ -132,11 +131,11 @@ Reply ChannelHandler::handle(SessionContext &session, const Frame &frame)
                     request.topic));
         }
     }
-    if (registry->thread() == QThread::currentThread())
+    if (Threading::isCurrent(registry))
         return process(registry, *m_policy, m_request, session, std::move(request));
     // The topics live on another thread (a worker's session): the request goes there,
     // and its answers come back through the hub, in order.
-    QMetaObject::invokeMethod(
+    Threading::post(
             registry,
             [registry, policy = m_policy, upgrade = m_request, hub = QPointer<Hub>(&session.hub()),
              id = session.id(), request = std::move(request)]() mutable {
@@ -146,8 +145,7 @@ Reply ChannelHandler::handle(SessionContext &session, const Frame &frame)
                         = process(registry, *policy, upgrade, Target{hub, id}, std::move(request));
                 for (const Frame &answer : reply.frames())
                     hub->send(id, answer);
-            },
-            Qt::QueuedConnection);
+            });
     return Reply::none();
 }
 
@@ -242,12 +240,10 @@ void ChannelHandler::terminate(SessionContext &session, const TerminateReason &r
     TopicRegistry *const registry = m_registry;
     if (!registry)
         return;
-    if (registry->thread() == QThread::currentThread())
+    if (Threading::isCurrent(registry))
         registry->leaveAll(session.id());
     else
-        QMetaObject::invokeMethod(
-                registry, [registry, id = session.id()] { registry->leaveAll(id); },
-                Qt::QueuedConnection);
+        Threading::post(registry, [registry, id = session.id()] { registry->leaveAll(id); });
 }
 
 } // namespace Switchboard

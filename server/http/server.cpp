@@ -6,6 +6,7 @@
 #include "http/listener.h"
 #include "net/frontdoor.h"
 #include "platform/listensocket.h"
+#include "threading.h"
 #include "websocket/hub.h"
 #include "websocket/sessionhost.h"
 
@@ -34,15 +35,7 @@ Server::~Server()
     // Each listener, with its front door and the connections it still owns, goes on its
     // worker's thread (the hub, which runs the threads, outlives the server).
     for (Listener *listener : std::as_const(m_listeners))
-        onListenerThread(listener, [listener] { delete listener; });
-}
-
-template<typename Run> void Server::onListenerThread(Listener *listener, Run run)
-{
-    if (listener->thread() == QThread::currentThread())
-        run();
-    else
-        QMetaObject::invokeMethod(listener, run, Qt::BlockingQueuedConnection);
+        Threading::runAndWait(listener, [listener] { delete listener; });
 }
 
 void Server::setTlsConfiguration(const QSslConfiguration &configuration)
@@ -52,7 +45,7 @@ void Server::setTlsConfiguration(const QSslConfiguration &configuration)
     m_upgrader.setSecure(true);
     // Listening already (a reload): connections from now on get the new certificate.
     for (Listener *listener : std::as_const(m_listeners))
-        onListenerThread(listener, [listener, configuration] {
+        Threading::runAndWait(listener, [listener, configuration] {
             listener->setTlsConfiguration(configuration);
         });
 }
@@ -81,10 +74,7 @@ void Server::makeListeners()
             if (m_tls)
                 listener->setTlsConfiguration(*m_tls);
         };
-        if (host->thread() == QThread::currentThread())
-            make();
-        else
-            QMetaObject::invokeMethod(host, make, Qt::BlockingQueuedConnection);
+        Threading::runAndWait(host, make);
         m_listeners.append(listener);
     }
 }
@@ -110,7 +100,7 @@ bool Server::listen(const QHostAddress &address, quint16 port)
         for (qsizetype i = 0; ok && i < m_listeners.size(); ++i) {
             Listener *listener = m_listeners.at(i);
             const qintptr fd = sockets.descriptors.at(size_t(i));
-            onListenerThread(listener, [&] { ok = listener->listenOn(fd); });
+            Threading::runAndWait(listener, [&] { ok = listener->listenOn(fd); });
             if (!ok) {
                 setListenError(address, port, listener->frontDoor()->serverError(),
                                listener->frontDoor()->errorString());
@@ -120,7 +110,7 @@ bool Server::listen(const QHostAddress &address, quint16 port)
         }
         if (!ok) {
             for (Listener *listener : std::as_const(m_listeners))
-                onListenerThread(listener, [listener] { listener->close(); });
+                Threading::runAndWait(listener, [listener] { listener->close(); });
         }
     }
     if (!ok) {
@@ -173,7 +163,7 @@ void Server::stopListening()
     if (!m_listening)
         return;
     for (Listener *listener : std::as_const(m_listeners))
-        onListenerThread(listener, [listener] { listener->close(); });
+        Threading::runAndWait(listener, [listener] { listener->close(); });
     m_listening = false;
     Q_EMIT listeningChanged(false);
 }
@@ -213,27 +203,23 @@ void Server::serve(Listener *listener, Connection *connection, const QByteArray 
     Conn conn = Conn::fromRequest(request->head, connection->peerAddress(), connection->peerPort());
     conn.body = body;
     const bool closeAfter = request->closeAfterResponse;
-    if (thread() != QThread::currentThread()
+    if (!Threading::isCurrent(this)
         && m_router.runs(conn.method, conn.path) == Router::Runs::OnServerThread) {
         // Answered on this (the main) thread; its place in the connection's answers is kept,
         // and the answer goes back to the connection's thread, if it is still there.
         const quint64 ticket = connection->deferResponse();
         const QPointer<Connection> target(connection);
-        QMetaObject::invokeMethod(
+        Threading::post(
                 this,
                 [this, listener, target, ticket, closeAfter, conn = std::move(conn)]() mutable {
                     answer(conn);
                     const QByteArray response = conn.serializeResponse(closeAfter);
                     countRequest(conn);
-                    QMetaObject::invokeMethod(
-                            listener,
-                            [target, ticket, response, closeAfter] {
-                                if (target)
-                                    target->respondLater(ticket, response, closeAfter);
-                            },
-                            Qt::QueuedConnection);
-                },
-                Qt::QueuedConnection);
+                    Threading::post(listener, [target, ticket, response, closeAfter] {
+                        if (target)
+                            target->respondLater(ticket, response, closeAfter);
+                    });
+                });
         return;
     }
     answer(conn);

@@ -136,8 +136,6 @@ private:
     void upgrade(Connection *connection, const RequestHead &head, SessionHost *host);
     void countRequest(const Conn &conn);
     void makeListeners();
-    /*! Runs \a run on \a listener's thread and waits (the listeners never wait for this one). */
-    template<typename Run> void onListenerThread(Listener *listener, Run run);
     void setListenError(const QHostAddress &address, quint16 port,
                         QAbstractSocket::SocketError error, const QString &detail);
 

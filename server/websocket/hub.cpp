@@ -3,6 +3,7 @@
 #include "logging.h"
 #include "metrics/metrics.h"
 #include "websocket/framecodec.h"
+#include "threading.h"
 #include "websocket/sessionhost.h"
 
 #include <QtCore/QMetaMethod>
@@ -56,19 +57,6 @@ QByteArray closeCodeLabel(quint16 code)
     if (code >= 3000 && code <= 4999)
         return QByteArray::number(code / 1000) + "xxx";
     return QByteArrayLiteral("other");
-}
-
-/*!
-    Runs \a run on \a context's thread and waits for it: only from a thread the
-    context's thread never waits for (the hub's, see Hub), so it cannot deadlock.
-*/
-template<typename Run> auto runAndWait(QObject *context, Run run)
-{
-    using Result = decltype(run());
-    Result result{};
-    QMetaObject::invokeMethod(
-            context, [&result, &run] { result = run(); }, Qt::BlockingQueuedConnection);
-    return result;
 }
 
 } // namespace
@@ -139,8 +127,7 @@ Hub::~Hub()
             delete worker.host;
             continue;
         }
-        QMetaObject::invokeMethod(
-                worker.host, [host = worker.host] { delete host; }, Qt::BlockingQueuedConnection);
+        Threading::runAndWait(worker.host, [host = worker.host] { delete host; });
         worker.thread->quit();
         worker.thread->wait();
         delete worker.thread;
@@ -203,19 +190,16 @@ void Hub::noteCountChanged()
     // reads it after all of them, so the last value a receiver sees is the true one.
     if (m_countPending.exchange(true))
         return;
-    QMetaObject::invokeMethod(
-            this,
-            [this] {
-                m_countPending.store(false);
-                Q_EMIT countChanged(count());
-            },
-            Qt::QueuedConnection);
+    Threading::post(this, [this] {
+        m_countPending.store(false);
+        Q_EMIT countChanged(count());
+    });
 }
 
 void Hub::hostDrained()
 {
     if (m_drainedHosts.fetch_add(1) + 1 == int(m_hosts.size()))
-        QMetaObject::invokeMethod(this, &Hub::drained, Qt::QueuedConnection);
+        Threading::post(this, [this] { Q_EMIT drained(); });
 }
 
 bool Hub::wantsStats() const
@@ -229,12 +213,9 @@ QList<SessionInfo> Hub::sessions() const
     QList<SessionInfo> out;
     out.reserve(count());
     for (SessionHost *host : m_hosts) {
-        if (host->thread() == QThread::currentThread())
-            out.append(host->sessions());
-        else if (mayWait())
-            out.append(runAndWait(host, [host] { return host->sessions(); }));
-        else
+        if (!Threading::isCurrent(host) && !mayWait())
             checkThread(this, "Hub::sessions (from a worker thread)");
+        out.append(Threading::runAndWait(host, [host] { return host->sessions(); }));
     }
     std::sort(out.begin(), out.end(), [](const auto &a, const auto &b) { return a.id < b.id; });
     return out;
@@ -245,11 +226,9 @@ std::optional<SessionInfo> Hub::session(quint64 id) const
     SessionHost *host = hostOf(id);
     if (!host)
         return std::nullopt;
-    if (host->thread() == QThread::currentThread())
-        return host->session(id);
-    if (!mayWait())
+    if (!Threading::isCurrent(host) && !mayWait())
         checkThread(this, "Hub::session (from another worker thread)");
-    return runAndWait(host, [host, id] { return host->session(id); });
+    return Threading::runAndWait(host, [host, id] { return host->session(id); });
 }
 
 int Hub::broadcast(const Frame &frame, const BroadcastFilter &filter)
@@ -278,6 +257,7 @@ int Hub::broadcastLocal(const Frame &frame, const BroadcastFilter &filter)
             m_broadcastRecipients->add(quint64(total));
             Q_EMIT broadcastSent(frame, total);
         }
+        Threading::handOver(progress.get());
         progress->done.release();
     };
     int here = 0;
@@ -288,9 +268,8 @@ int Hub::broadcastLocal(const Frame &frame, const BroadcastFilter &filter)
             continue;
         if (mayWait())
             ++waitFor;
-        QMetaObject::invokeMethod(
-                host, [host, frame, filter, finish] { finish(host->broadcast(frame, filter)); },
-                Qt::QueuedConnection);
+        Threading::post(host,
+                        [host, frame, filter, finish] { finish(host->broadcast(frame, filter)); });
     }
     if (current) {
         here = current->broadcast(frame, filter);
@@ -299,6 +278,7 @@ int Hub::broadcastLocal(const Frame &frame, const BroadcastFilter &filter)
     if (waitFor == 0)
         return here;
     progress->done.acquire(waitFor);
+    Threading::takeOver(progress.get()); // what the hosts did before releasing
     return progress->delivered.load();
 }
 
@@ -307,10 +287,9 @@ bool Hub::send(quint64 id, const Frame &frame)
     SessionHost *host = hostOf(id);
     if (!host)
         return false;
-    if (host->thread() == QThread::currentThread())
+    if (Threading::isCurrent(host))
         return host->send(id, frame);
-    QMetaObject::invokeMethod(
-            host, [host, id, frame] { host->send(id, frame); }, Qt::QueuedConnection);
+    Threading::post(host, [host, id, frame] { host->send(id, frame); });
     return true;
 }
 
@@ -329,12 +308,10 @@ int Hub::send(const QList<quint64> &ids, const Frame &frame)
     for (auto it = byHost.cbegin(); it != byHost.cend(); ++it) {
         SessionHost *host = it.key();
         found += int(it.value().size());
-        if (host->thread() == QThread::currentThread())
+        if (Threading::isCurrent(host))
             host->send(it.value(), frame);
         else
-            QMetaObject::invokeMethod(
-                    host, [host, list = it.value(), frame] { host->send(list, frame); },
-                    Qt::QueuedConnection);
+            Threading::post(host, [host, list = it.value(), frame] { host->send(list, frame); });
     }
     return found;
 }
@@ -343,8 +320,7 @@ void Hub::post(quint64 id, const QVariant &message)
 {
     // Queued even on the session's own thread: info() never runs inside its caller.
     if (SessionHost *host = hostOf(id))
-        QMetaObject::invokeMethod(
-                host, [host, id, message] { host->deliver(id, message); }, Qt::QueuedConnection);
+        Threading::post(host, [host, id, message] { host->deliver(id, message); });
 }
 
 bool Hub::close(quint64 id, quint16 code, const QString &reason)
@@ -354,13 +330,10 @@ bool Hub::close(quint64 id, quint16 code, const QString &reason)
     SessionHost *host = hostOf(id);
     if (!host)
         return false;
-    if (host->thread() == QThread::currentThread())
-        return host->close(id, code, reason);
-    if (mayWait())
-        return runAndWait(host, [host, id, code, reason] { return host->close(id, code, reason); });
-    QMetaObject::invokeMethod(
-            host, [host, id, code, reason] { host->close(id, code, reason); },
-            Qt::QueuedConnection);
+    if (Threading::isCurrent(host) || mayWait())
+        return Threading::runAndWait(
+                host, [host, id, code, reason] { return host->close(id, code, reason); });
+    Threading::post(host, [host, id, code, reason] { host->close(id, code, reason); });
     return true;
 }
 
@@ -371,10 +344,10 @@ void Hub::shutdown()
         return;
     for (SessionHost *host : m_hosts) {
         // drained() is queued either way, so it never fires inside shutdown().
-        if (host->thread() == QThread::currentThread())
+        if (Threading::isCurrent(host))
             host->shutdown();
         else
-            QMetaObject::invokeMethod(host, &SessionHost::shutdown, Qt::QueuedConnection);
+            Threading::post(host, [host] { host->shutdown(); });
     }
 }
 

@@ -4,6 +4,7 @@
 
 #include "http/listener.h"
 #include "http/server.h"
+#include "threading.h"
 #include "websocket/hub.h"
 #include "websocket/sessionhost.h"
 
@@ -12,10 +13,13 @@
 
 #include <QtCore/QSet>
 #include <QtCore/QThread>
+#include <QtNetwork/QTcpSocket>
 #include <QtTest/QSignalSpy>
 #include <QtTest/QTest>
 
+#include <atomic>
 #include <memory>
+#include <thread>
 #include <vector>
 
 using namespace Switchboard;
@@ -49,10 +53,7 @@ bool openClients(Clients &clients, const Fixture &f, int count,
 /*! How many sessions \a host has, asked on its thread. */
 int countOn(SessionHost *host)
 {
-    int count = 0;
-    QMetaObject::invokeMethod(
-            host, [&count, host] { count = host->count(); }, Qt::BlockingQueuedConnection);
-    return count;
+    return Threading::runAndWait(host, [host] { return host->count(); });
 }
 
 } // namespace
@@ -111,13 +112,16 @@ private Q_SLOTS:
         QVERIFY(openClients(steady, f, 30));
         QTRY_COMPARE(f.hub.count(), 30);
         QSignalSpy sent(&f.hub, &Hub::broadcastSent);
-        // Clients come and go on every worker while the broadcasts run.
+        const QList<SessionInfo> sessions = f.hub.sessions();
+        // Clients come and go on every worker while the broadcasts and sends run.
         Clients churn;
         int broadcasts = 0;
         for (int round = 0; round < 10; ++round) {
             churn.push_back(std::make_unique<Client>(f.url()));
             if (round % 3 == 2)
                 churn.erase(churn.begin());
+            QTest::qWait(5); // the workers open and close sessions meanwhile
+            QVERIFY(f.hub.send(sessions.at(round).id, Frame::text(QStringLiteral("one"))));
             const int delivered
                     = f.hub.broadcast(Frame::text(QStringLiteral("round %1").arg(round)));
             ++broadcasts;
@@ -126,15 +130,62 @@ private Q_SLOTS:
                      qPrintable(QString::number(delivered)));
             QTest::qWait(5);
         }
+        int ones = 0;
         for (const auto &client : steady) {
-            QTRY_COMPARE(client->texts.size(), 1 + broadcasts); // the greeting, then each once
+            // The greeting, then each broadcast once, in order; ten of them got a "one" too.
+            QTRY_VERIFY(client->texts.size() >= 1 + broadcasts);
+            QStringList received = client->texts.mid(1);
+            ones += int(received.removeAll(QStringLiteral("one")));
+            QCOMPARE(received.size(), broadcasts);
             for (int round = 0; round < broadcasts; ++round)
-                QCOMPARE(client->texts.at(1 + round), QStringLiteral("round %1").arg(round));
+                QCOMPARE(received.at(round), QStringLiteral("round %1").arg(round));
         }
+        QCOMPARE(ones, 10);
         QTRY_COMPARE(sent.size(), broadcasts);
         churn.clear();
         QTRY_COMPARE(f.hub.count(), 30);
         QCOMPARE(f.hub.sessions().size(), 30);
+    }
+
+    void registryUnderConcurrentOpensAndCloses()
+    {
+        // Sessions open and close on both workers while this thread calls into the
+        // registry without running its event loop (so nothing orders the two but the
+        // registry's own lock: what ThreadSanitizer checks here).
+        Fixture f(twoWorkers());
+        Clients steady;
+        QVERIFY(openClients(steady, f, 4));
+        QTRY_COMPARE(f.hub.count(), 4);
+        const QList<SessionInfo> known = f.hub.sessions();
+        const quint16 port = f.port();
+        std::atomic<int> upgraded{0};
+        std::thread opener([port, &upgraded] {
+            for (int i = 0; i < 40; ++i) {
+                QTcpSocket socket;
+                socket.connectToHost(QHostAddress::LocalHost, port);
+                if (!socket.waitForConnected(5000))
+                    continue;
+                socket.write(upgradeRequest("/ws", port));
+                QByteArray head;
+                while (!head.contains("\r\n\r\n") && socket.waitForReadyRead(5000))
+                    head += socket.readAll();
+                if (head.startsWith("HTTP/1.1 101"))
+                    ++upgraded;
+                socket.abort(); // gone at once: the session closes on its worker
+            }
+        });
+        int sent = 0;
+        while (upgraded.load() < 40 && sent < 200'000) {
+            for (const SessionInfo &info : known)
+                sent += f.hub.send(info.id, Frame::text(QStringLiteral("x"))) ? 1 : 0;
+            QVERIFY(f.hub.count() >= 4);
+        }
+        opener.join();
+        QCOMPARE(upgraded.load(), 40);
+        // A session whose client left right after the 101 may still be on its way in.
+        QTRY_VERIFY(f.hub.count() == 4 && f.hub.sessions().size() == 4);
+        for (const auto &client : steady)
+            QTRY_COMPARE(client->texts.size(), 1 + sent / 4);
     }
 
     void sendToOneReachesItsWorker()
