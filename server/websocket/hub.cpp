@@ -188,7 +188,9 @@ void Hub::noteCountChanged()
 {
     // Hosts on several threads change the count; one emission on the hub's thread
     // reads it after all of them, so the last value a receiver sees is the true one.
-    if (m_countPending.exchange(true))
+    // Headless, nobody listens: no wake-up of the main thread per open and close.
+    static const QMetaMethod countSignal = QMetaMethod::fromSignal(&Hub::countChanged);
+    if (!isSignalConnected(countSignal) || m_countPending.exchange(true))
         return;
     Threading::post(this, [this] {
         m_countPending.store(false);
