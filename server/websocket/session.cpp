@@ -93,6 +93,7 @@ template<typename Callback> bool Session::guarded(const char *what, Callback &&c
 
 void Session::start()
 {
+    Hub::checkThread(this, "Session::start");
     guarded("websocketInit", [this] { execute(m_handler->websocketInit(*this)); });
 }
 
@@ -130,6 +131,7 @@ void Session::onPong(quint64 elapsedMs, const QByteArray &payload)
 
 bool Session::deliverInfo(const QVariant &message)
 {
+    Hub::checkThread(this, "Session::deliverInfo");
     if (!isOpen())
         return false;
     bool sent = false;
@@ -204,6 +206,7 @@ void Session::sendPing(qint64 nowMs, qint64 intervalMs)
 
 void Session::closeWith(const TerminateReason &reason, quint16 code, const QString &text)
 {
+    Hub::checkThread(this, "Session::closeWith");
     if (!isOpen())
         return;
     m_pendingReason = reason;
