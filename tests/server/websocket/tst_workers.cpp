@@ -36,19 +36,27 @@ HubSettings twoWorkers()
 
 using Clients = std::vector<std::unique_ptr<Client>>;
 
-/*! Opens \a count greeted clients on \a path. */
-bool openClients(Clients &clients, const Fixture &f, int count,
-                 const QString &path = QStringLiteral("/ws"))
+/*! A server with two workers. */
+struct Workers : Fixture
 {
-    const size_t first = clients.size();
-    for (int i = 0; i < count; ++i)
-        clients.push_back(std::make_unique<Client>(f.url(path)));
-    for (size_t i = first; i < clients.size(); ++i) {
-        if (!clients[i]->waitGreeted())
-            return false;
+    Workers() : Fixture(twoWorkers()) { }
+
+    /*!
+        Opens \a count greeted clients on \a path into \a into; true once the hub
+        counts that many sessions (the tests open their first clients with it).
+    */
+    bool open(Clients &into, int count, const QString &path = QStringLiteral("/ws"))
+    {
+        const size_t first = into.size();
+        for (int i = 0; i < count; ++i)
+            into.push_back(std::make_unique<Client>(url(path)));
+        for (size_t i = first; i < into.size(); ++i) {
+            if (!into[i]->waitGreeted())
+                return false;
+        }
+        return waitFor([this, count] { return hub.count() >= count; });
     }
-    return true;
-}
+};
 
 /*! How many sessions \a host has, asked on its thread. */
 int countOn(SessionHost *host)
@@ -67,7 +75,7 @@ private Q_SLOTS:
 
     void everyWorkerHasItsThreadAndListener()
     {
-        Fixture f(twoWorkers());
+        Workers f;
         QVERIFY(f.listening);
         QCOMPARE(f.hub.hosts().size(), 2);
         QCOMPARE(f.server.listeners().size(), 2);
@@ -85,10 +93,9 @@ private Q_SLOTS:
 
     void connectionsAreSpreadAndCountsAreTrue()
     {
-        Fixture f(twoWorkers());
+        Workers f;
         Clients clients;
-        QVERIFY(openClients(clients, f, 40));
-        QTRY_COMPARE(f.hub.count(), 40);
+        QVERIFY(f.open(clients, 40));
         const QList<SessionInfo> sessions = f.hub.sessions();
         QCOMPARE(sessions.size(), 40);
         QSet<quint64> ids;
@@ -107,10 +114,9 @@ private Q_SLOTS:
 
     void broadcastReachesEverySessionOnceUnderChurn()
     {
-        Fixture f(twoWorkers());
+        Workers f;
         Clients steady;
-        QVERIFY(openClients(steady, f, 30));
-        QTRY_COMPARE(f.hub.count(), 30);
+        QVERIFY(f.open(steady, 30));
         QSignalSpy sent(&f.hub, &Hub::broadcastSent);
         const QList<SessionInfo> sessions = f.hub.sessions();
         // Clients come and go on every worker while the broadcasts and sends run.
@@ -152,10 +158,9 @@ private Q_SLOTS:
         // Sessions open and close on both workers while this thread calls into the
         // registry without running its event loop (so nothing orders the two but the
         // registry's own lock: what ThreadSanitizer checks here).
-        Fixture f(twoWorkers());
+        Workers f;
         Clients steady;
-        QVERIFY(openClients(steady, f, 4));
-        QTRY_COMPARE(f.hub.count(), 4);
+        QVERIFY(f.open(steady, 4));
         const QList<SessionInfo> known = f.hub.sessions();
         const quint16 port = f.port();
         std::atomic<int> upgraded{0};
@@ -190,10 +195,9 @@ private Q_SLOTS:
 
     void sendToOneReachesItsWorker()
     {
-        Fixture f(twoWorkers());
+        Workers f;
         Clients clients;
-        QVERIFY(openClients(clients, f, 12));
-        QTRY_COMPARE(f.hub.count(), 12);
+        QVERIFY(f.open(clients, 12));
         // Ids in open order, as the clients were greeted one after the other? No: the
         // workers number them as they come. Ask each session which peer port it has.
         const QList<SessionInfo> sessions = f.hub.sessions();
@@ -209,10 +213,9 @@ private Q_SLOTS:
 
     void closeReachesItsWorker()
     {
-        Fixture f(twoWorkers());
+        Workers f;
         Clients clients;
-        QVERIFY(openClients(clients, f, 6));
-        QTRY_COMPARE(f.hub.count(), 6);
+        QVERIFY(f.open(clients, 6));
         const QList<SessionInfo> sessions = f.hub.sessions();
         for (const SessionInfo &info : sessions)
             QVERIFY(f.hub.close(info.id, 4000, QStringLiteral("bye")));
@@ -227,10 +230,9 @@ private Q_SLOTS:
 
     void shutdownClosesEverySessionWith1001()
     {
-        Fixture f(twoWorkers());
+        Workers f;
         Clients clients;
-        QVERIFY(openClients(clients, f, 20));
-        QTRY_COMPARE(f.hub.count(), 20);
+        QVERIFY(f.open(clients, 20));
         QSignalSpy drained(&f.hub, &Hub::drained);
         QSignalSpy counts(&f.hub, &Hub::countChanged);
         f.server.stopListening();
@@ -249,10 +251,9 @@ private Q_SLOTS:
     void chatRelayCrossesWorkers()
     {
         // A handler's broadcast from a worker reaches the sessions of the other one.
-        Fixture f(twoWorkers());
+        Workers f;
         Clients clients;
-        QVERIFY(openClients(clients, f, 10, QStringLiteral("/ws/chat")));
-        QTRY_COMPARE(f.hub.count(), 10);
+        QVERIFY(f.open(clients, 10, QStringLiteral("/ws/chat")));
         clients.front()->socket.sendTextMessage(QStringLiteral("hello"));
         for (size_t i = 1; i < clients.size(); ++i)
             QTRY_COMPARE(clients[i]->texts.size(), 2);
@@ -264,10 +265,9 @@ private Q_SLOTS:
     {
         // GET /api/connections asks every worker; a keep-alive connection's pipelined
         // answers still come in order around it.
-        Fixture f(twoWorkers());
+        Workers f;
         Clients clients;
-        QVERIFY(openClients(clients, f, 5));
-        QTRY_COMPARE(f.hub.count(), 5);
+        QVERIFY(f.open(clients, 5));
         const QByteArray host = "Host: 127.0.0.1\r\n";
         const QByteArray auth = "Authorization: Bearer " + kToken + "\r\n";
         RawConnection raw(f.port());
