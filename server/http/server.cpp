@@ -83,11 +83,11 @@ bool Server::listen(const QHostAddress &address, quint16 port)
 {
     Hub::checkThread(this, "Server::listen");
     makeListeners();
-    stopListening();
+    closeListeners(); // listening elsewhere already: the console's "Change address"
     bool ok = true;
     if (m_listeners.size() == 1) {
         Listener *listener = m_listeners.first();
-        ok = listener->listen(address, port);
+        Threading::runAndWait(listener, [&] { ok = listener->listen(address, port); });
         if (!ok)
             setListenError(address, port, listener->frontDoor()->serverError(),
                            listener->frontDoor()->errorString());
@@ -108,10 +108,8 @@ bool Server::listen(const QHostAddress &address, quint16 port)
                     ListenSocket::close(sockets.descriptors.at(j));
             }
         }
-        if (!ok) {
-            for (Listener *listener : std::as_const(m_listeners))
-                Threading::runAndWait(listener, [listener] { listener->close(); });
-        }
+        if (!ok)
+            closeListeners();
     }
     if (!ok) {
         // Not logged here: the caller reports it (main prints it, the console shows it),
@@ -162,10 +160,15 @@ void Server::stopListening()
     Hub::checkThread(this, "Server::stopListening");
     if (!m_listening)
         return;
+    closeListeners();
+    Q_EMIT listeningChanged(false);
+}
+
+void Server::closeListeners()
+{
     for (Listener *listener : std::as_const(m_listeners))
         Threading::runAndWait(listener, [listener] { listener->close(); });
     m_listening = false;
-    Q_EMIT listeningChanged(false);
 }
 
 QString Server::httpUrl() const

@@ -136,6 +136,8 @@ private:
     void upgrade(Connection *connection, const RequestHead &head, SessionHost *host);
     void countRequest(const Conn &conn);
     void makeListeners();
+    /*! Stops every listener accepting (without listeningChanged()). */
+    void closeListeners();
     void setListenError(const QHostAddress &address, quint16 port,
                         QAbstractSocket::SocketError error, const QString &detail);
 

@@ -98,22 +98,20 @@ Hub::Hub(HubSettings settings, Metrics *metrics, QObject *parent)
     m_settings.workers = std::max(1, m_settings.workers);
     if (m_settings.workers == 1) {
         // One worker is this thread: a single-threaded server, as before workers existed.
-        auto *host = new SessionHost(this, 0);
-        m_workers.push_back({nullptr, host});
-        m_hosts.append(host);
+        m_hosts.append(new SessionHost(this, 0));
         return;
     }
     for (int i = 0; i < m_settings.workers; ++i) {
-        auto *thread = new QThread;
+        auto thread = std::make_unique<QThread>();
         thread->setObjectName(QStringLiteral("switchboard-worker-%1").arg(i));
         // Made here, moved with its timers (its children) before the thread runs.
         auto *host = new SessionHost(this, i);
-        host->moveToThread(thread);
+        host->moveToThread(thread.get());
         // Batched log lines are written when this worker's loop goes idle, as on the main
         // thread (see logging.h).
-        connect(thread, &QThread::started, host, &flushLogWhenIdle, Qt::DirectConnection);
+        connect(thread.get(), &QThread::started, host, &flushLogWhenIdle, Qt::DirectConnection);
         thread->start();
-        m_workers.push_back({thread, host});
+        m_threads.push_back(std::move(thread));
         m_hosts.append(host);
     }
 }
@@ -122,15 +120,11 @@ Hub::~Hub()
 {
     // Each host (and its sessions, sockets and connections) goes on its own thread,
     // which is still running; then the threads stop.
-    for (const Worker &worker : m_workers) {
-        if (!worker.thread) {
-            delete worker.host;
-            continue;
-        }
-        Threading::runAndWait(worker.host, [host = worker.host] { delete host; });
-        worker.thread->quit();
-        worker.thread->wait();
-        delete worker.thread;
+    for (SessionHost *host : std::as_const(m_hosts))
+        Threading::runAndWait(host, [host] { delete host; }); // at once for one worker
+    for (const auto &thread : m_threads) {
+        thread->quit();
+        thread->wait();
     }
 }
 

@@ -11,7 +11,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -185,12 +184,6 @@ private:
     friend class SessionHost; // registers its sessions and reports their ends
     friend class Session; // counts round trips
 
-    struct Worker
-    {
-        QThread *thread = nullptr; // null: the hub's own thread
-        SessionHost *host = nullptr;
-    };
-
     quint64 registerSession(SessionHost *host);
     void unregisterSession(quint64 id);
     SessionHost *hostOf(quint64 id) const;
@@ -201,11 +194,6 @@ private:
     bool wantsStats() const;
     /*! Whether the calling thread may wait for hosts (the hub's thread). */
     bool mayWait() const;
-    /*!
-        Runs \a run(host) on every host, on its thread; returns the sum of what
-        those run on (or waited for from) the calling thread return.
-    */
-    template<typename Run> int onEveryHost(Run run, const std::function<void(int)> &done);
     void countClose(const TerminateReason &reason);
 
     HubSettings m_settings;
@@ -217,8 +205,8 @@ private:
     Counter *m_broadcastRecipients;
     Histogram *m_pingRtt;
     QElapsedTimer m_clock; // started in the constructor, only read after
-    std::vector<Worker> m_workers;
     QList<SessionHost *> m_hosts;
+    std::vector<std::unique_ptr<QThread>> m_threads; // one per host; none for one worker
     std::atomic<quint64> m_nextId{1};
     std::atomic<int> m_count{0};
     std::atomic<bool> m_countPending{false};
