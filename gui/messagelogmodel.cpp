@@ -9,6 +9,8 @@
 #include <QtGui/QColor>
 #include <QtGui/QTextDocument>
 
+#include <algorithm>
+
 namespace Switchboard {
 
 namespace {
@@ -192,17 +194,24 @@ void MessageLogModel::foldDeliveries(const Frame &frame, int delivered)
 {
     // A broadcast or a publish reports each delivery through frameSent() first,
     // all sharing one payload. One line per recipient would flood the log, so
-    // fold the trailing lines that share this payload into one.
-    int folded = 0;
-    while (folded < delivered && !m_pending.isEmpty()) {
-        const Entry &last = m_pending.constLast();
-        if (last.direction != Direction::Out || last.type != frame.type()
-            || last.payload.size() != frame.payload().size()
-            || last.payload.constData() != frame.payload().constData())
-            break;
-        m_pending.removeLast();
-        ++folded;
+    // fold the lines not yet shown that carry this very payload into one. With
+    // several workers they are not all the last lines: each worker's deliveries
+    // arrive in their own order, between other sessions' messages.
+    const auto isDelivery = [&frame](const Entry &entry) {
+        return entry.direction == Direction::Out && entry.type == frame.type()
+                && entry.payload.size() == frame.payload().size()
+                && entry.payload.constData() == frame.payload().constData();
+    };
+    // The last `delivered` of them, removed in one pass (a broadcast to 10,000 must
+    // not move the rest of the batch 10,000 times).
+    qsizetype from = m_pending.size();
+    for (int found = 0; from > 0 && found < delivered;) {
+        if (isDelivery(m_pending.at(from - 1)))
+            ++found;
+        --from;
     }
+    const auto tail = m_pending.begin() + from;
+    m_pending.erase(std::remove_if(tail, m_pending.end(), isDelivery), m_pending.end());
 }
 
 void MessageLogModel::addSystem(const QString &text, quint64 sessionId)

@@ -25,7 +25,10 @@ class tst_MessageLogModel : public QObject
 private Q_SLOTS:
     void appendsInBatches();
     void dropsOldestBeyondCapacity();
+    // With the sessions on the main thread, and on two workers whose signals come queued.
+    void showsFramesFromRealClients_data() { workersData(); }
     void showsFramesFromRealClients();
+    void foldsBroadcastIntoOneLine_data() { workersData(); }
     void foldsBroadcastIntoOneLine();
     void binaryShowsSizeAndHex();
     void textIsOneLineAndCut();
@@ -36,6 +39,19 @@ private Q_SLOTS:
     void filtersBySession();
 
 private:
+    static void workersData()
+    {
+        QTest::addColumn<int>("workers");
+        QTest::newRow("1 worker") << 1;
+        QTest::newRow("2 workers") << 2;
+    }
+    static HubSettings workers()
+    {
+        QFETCH(int, workers);
+        HubSettings settings;
+        settings.workers = workers;
+        return settings;
+    }
     static QString text(const QAbstractItemModel &model, int row, int column)
     {
         return model.index(row, column).data().toString();
@@ -89,7 +105,7 @@ void tst_MessageLogModel::dropsOldestBeyondCapacity()
 
 void tst_MessageLogModel::showsFramesFromRealClients()
 {
-    GuiTest::TestServer server;
+    GuiTest::TestServer server(workers());
     QVERIFY(server.listen());
     MessageLogModel log;
     QAbstractItemModelTester tester(&log, QAbstractItemModelTester::FailureReportingMode::QtTest);
@@ -118,7 +134,7 @@ void tst_MessageLogModel::showsFramesFromRealClients()
 
 void tst_MessageLogModel::foldsBroadcastIntoOneLine()
 {
-    GuiTest::TestServer server;
+    GuiTest::TestServer server(workers());
     QVERIFY(server.listen());
     Client a(server.url());
     Client b(server.url());
