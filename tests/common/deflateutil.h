@@ -30,6 +30,13 @@ public:
     {
         if (!m_contextTakeover)
             deflateReset(&m_zs);
+        if (message.isEmpty() && flush == Z_SYNC_FLUSH) {
+            // zlib refuses a second sync flush with no input in between (Z_BUF_ERROR, "no
+            // progress possible"), which an empty message after another is with context
+            // takeover. An empty message is then one empty stored block, 00 00 00 ff ff,
+            // which is 00 once the tail goes.
+            return QByteArray(1, '\0');
+        }
         QByteArray out(qsizetype(deflateBound(&m_zs, uLong(message.size()))) + 64, '\0');
         m_zs.next_in = reinterpret_cast<Bytef *>(const_cast<char *>(message.data()));
         m_zs.avail_in = uInt(message.size());
