@@ -130,7 +130,7 @@ Hub::~Hub()
 
 void Hub::checkThread(const QObject *object, const char *where)
 {
-    if (Q_UNLIKELY(object->thread() != QThread::currentThread()))
+    if (Q_UNLIKELY(!Threading::isCurrent(object)))
         qFatal("%s called on thread %p (%s), but it belongs to thread %p (%s)", where,
                static_cast<void *>(QThread::currentThread()),
                qPrintable(QThread::currentThread()->objectName()),
@@ -149,7 +149,7 @@ SessionHost *Hub::currentHost() const
 
 bool Hub::mayWait() const
 {
-    return QThread::currentThread() == thread();
+    return Threading::isCurrent(this);
 }
 
 quint64 Hub::registerSession(SessionHost *host)
@@ -258,11 +258,12 @@ int Hub::broadcastLocal(const Frame &frame, const BroadcastFilter &filter)
     };
     int here = 0;
     int waitFor = 0;
+    const bool wait = mayWait();
     SessionHost *const current = currentHost();
     for (SessionHost *host : m_hosts) {
         if (host == current)
             continue;
-        if (mayWait())
+        if (wait)
             ++waitFor;
         Threading::post(host,
                         [host, frame, filter, finish] { finish(host->broadcast(frame, filter)); });

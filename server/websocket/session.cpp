@@ -131,7 +131,8 @@ void Session::onPong(quint64 elapsedMs, const QByteArray &payload)
 
 bool Session::deliverInfo(const QVariant &message)
 {
-    Hub::checkThread(this, "Session::deliverInfo");
+    // Not checked here: once per recipient of a fan-out, and only ever called from its
+    // host's entry points, which are.
     if (!isOpen())
         return false;
     bool sent = false;
