@@ -17,6 +17,7 @@
 #include <QtTest/QSignalSpy>
 #include <QtTest/QTest>
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <thread>
@@ -257,8 +258,16 @@ private Q_SLOTS:
         clients.front()->socket.sendTextMessage(QStringLiteral("hello"));
         for (size_t i = 1; i < clients.size(); ++i)
             QTRY_COMPARE(clients[i]->texts.size(), 2);
-        QTest::qWait(50);
-        QCOMPARE(clients.front()->texts.size(), 1); // not back to the sender
+        // Not back to the sender: a copy for it would have been written on its worker
+        // while its message was handled, before anything the main thread sends it now.
+        const auto sessions = f.hub.sessions();
+        const auto sender = std::find_if(sessions.cbegin(), sessions.cend(), [&](const auto &info) {
+            return info.peerPort == clients.front()->socket.localPort();
+        });
+        QVERIFY(sender != sessions.cend());
+        QVERIFY(f.hub.send(sender->id, Frame::text(QStringLiteral("marker"))));
+        QTRY_COMPARE(clients.front()->texts.size(), 2);
+        QCOMPARE(clients.front()->texts.at(1), QStringLiteral("marker"));
     }
 
     void adminRoutesAnswerFromTheMainThread()
